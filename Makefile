@@ -1,0 +1,33 @@
+# The commands the README shows. `make run` and `make test` do all set-up themselves.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+INDEX  ?= index
+SHARED ?= ../shared
+HOST   ?= 127.0.0.1
+PORT   ?= 7860
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup run ingest test eval bench clean
+
+setup: $(STAMP)
+
+# The CPU build of torch first: a plain `torch` requirement would pull a several-GB CUDA build.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e '.[st,test,dev]'
+	touch $(STAMP)
+
+ingest: setup
+	$(BIN)/rag ingest --index $(INDEX) corpus $(wildcard $(SHARED)/corpus)
+
+run: ingest
+	$(BIN)/rag docs --index $(INDEX)
+
+test: setup
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(INDEX) .pytest_cache tests/artifacts

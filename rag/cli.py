@@ -1,0 +1,150 @@
+"""Thin command line over the rag library: ingest, docs, chunks, check (and later ask, eval, draft, serve)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from rag.config import Settings, load_settings
+
+DOC_TYPE_LABELS = {"report": "报告", "law": "法规", "other": "其他"}
+STATUS_LABELS = {"added": "新增", "updated": "更新", "unchanged": "未变", "removed": "移除", "failed": "失败"}
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings().with_index(getattr(args, "index", None))
+
+
+def _open_index(args: argparse.Namespace):
+    from rag.index import open_index
+
+    return open_index(_settings(args))
+
+
+def _print_json(obj) -> None:
+    print(json.dumps(obj, ensure_ascii=False, indent=2))
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from rag.ingest import ingest_paths
+
+    index = _open_index(args)
+    summary = ingest_paths(index, args.paths, prune=args.prune, show_bar=not args.quiet)
+    counts = {s: summary.count(s) for s in STATUS_LABELS}
+    print(
+        f"完成：新增 {counts['added']}，更新 {counts['updated']}，未变 {counts['unchanged']}，"
+        f"移除 {counts['removed']}，失败 {counts['failed']}（用时 {summary.seconds:.1f} 秒）"
+    )
+    for result in summary.failed:
+        print(f"  失败：{result.path}：{result.reason}", file=sys.stderr)
+    readable = sum(counts[s] for s in ("added", "updated", "unchanged"))
+    if args.strict and counts["failed"]:
+        return 1
+    if readable == 0 and counts["failed"]:
+        return 1
+    return 0
+
+
+def cmd_docs(args: argparse.Namespace) -> int:
+    index = _open_index(args)
+    records = index.documents()
+    if args.json:
+        _print_json([r.to_dict() for r in records])
+        return 0
+    if not records:
+        print("索引中还没有文件。先运行：rag ingest 路径")
+        return 0
+    print(f"{'来源':<46} {'类型':<4} {'年份':<6} {'分块':>5}  标题")
+    for r in records:
+        print(f"{r.source:<48} {DOC_TYPE_LABELS.get(r.doc_type, r.doc_type):<4} {r.year or '-':<6} {r.chunks:>5}  {r.title}")
+    print(f"共 {len(records)} 个文件，{sum(r.chunks for r in records)} 个分块，{sum(r.chars for r in records)} 字")
+    return 0
+
+
+def cmd_chunks(args: argparse.Namespace) -> int:
+    index = _open_index(args)
+    chunks = index.store.chunks_of(args.source)
+    if not chunks:
+        print(f"未找到文件：{args.source}（用 rag docs 查看已索引的文件）", file=sys.stderr)
+        return 1
+    if args.json:
+        _print_json([{"id": c.id, "text": c.text, **{k: v for k, v in c.metadata.items() if k != "tokens"}} for c in chunks])
+        return 0
+    for c in chunks:
+        meta = c.metadata
+        print(f"[{meta.get('chunk_index')}] {meta.get('section') or '（无标题）'}  ({len(c.text)} 字, {meta.get('start')}–{meta.get('end')})")
+        print("    " + c.text.replace("\n", "\n    "))
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    index = _open_index(args)
+    report = index.check()
+    if report.ok:
+        print(f"索引一致：{len(index.documents())} 个文件，{index.store.count_chunks()} 个分块")
+        return 0
+    print(
+        f"发现问题：孤立分块 {report.orphan_chunks} 个，不完整文件 {len(report.incomplete_documents)} 个"
+        f"{'，关键词索引过期' if report.keyword_stale else ''}"
+    )
+    for source in report.incomplete_documents:
+        print(f"  不完整：{source}")
+    if not args.repair:
+        print("运行 rag check --repair 修复（不完整的文件会被移除，再次运行 rag ingest 即可补回）")
+        return 1
+    removed, incomplete = index.repair()
+    print(f"已修复：删除孤立分块 {removed} 个，移除不完整文件 {len(incomplete)} 个，关键词索引已重建")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rag", description="法规问答助手：法规与报告的问答、起草与评测")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add(name: str, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("--index", help="索引目录（默认取环境变量 RAG_INDEX_DIR）")
+        return p
+
+    p = add("ingest", "把文件或文件夹加入索引（增量）")
+    p.add_argument("paths", nargs="+", help="文件或文件夹")
+    p.add_argument("--prune", action="store_true", help="移除文件已不存在的文档")
+    p.add_argument("--strict", action="store_true", help="有任何文件失败时返回非零")
+    p.add_argument("--quiet", action="store_true", help="不显示进度条")
+    p.set_defaults(func=cmd_ingest)
+
+    p = add("docs", "列出已索引的文件")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_docs)
+
+    p = add("chunks", "查看一个文件的分块")
+    p.add_argument("source")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_chunks)
+
+    p = add("check", "检查存储、关键词索引与清单是否一致")
+    p.add_argument("--repair", action="store_true", help="修复发现的问题")
+    p.set_defaults(func=cmd_check)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except BrokenPipeError:
+        return 0
+    except KeyboardInterrupt:
+        print("已中断", file=sys.stderr)
+        return 130
+    except (ValueError, RuntimeError) as exc:
+        print(f"错误：{exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,192 @@
+"""Files and folders -> the index: incremental (content hashes), one bad file never stops the batch."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from tqdm import tqdm
+
+from rag.chunking import chunk_document
+from rag.index import Index
+from rag.keyword_index import tokenize
+from rag.loaders import SUPPORTED_SUFFIXES, LoadError, content_hash, load_document, read_file_bytes
+from rag.schema import FileResult, IngestSummary
+
+ProgressFn = Callable[[int, int, str], None]
+
+
+def discover_files(paths: Iterable[str | Path]) -> tuple[list[tuple[Path, Path]], list[FileResult]]:
+    """Supported files under the given paths as (file, ingest root); folders recurse, loops are cut."""
+    found: list[tuple[Path, Path]] = []
+    problems: list[FileResult] = []
+    seen_files: set[Path] = set()
+    for raw in paths:
+        path = Path(raw).expanduser()
+        if not path.exists():
+            problems.append(FileResult(str(path), "failed", reason="路径不存在"))
+            continue
+        if path.is_file():
+            if path.suffix.lower() not in SUPPORTED_SUFFIXES:
+                problems.append(FileResult(str(path), "failed", reason=f"不支持的文件类型：{path.suffix or '（无扩展名）'}"))
+                continue
+            resolved = path.resolve()
+            if resolved not in seen_files:
+                seen_files.add(resolved)
+                found.append((Path(os.path.abspath(path)), Path(os.path.abspath(path)).parent))
+            continue
+        root = Path(os.path.abspath(path))
+        visited: set[tuple[int, int]] = set()
+        for dirpath, dirnames, filenames in os.walk(root, followlinks=True, onerror=None):
+            try:
+                st = os.stat(dirpath)
+            except OSError:
+                dirnames[:] = []
+                continue
+            if (st.st_dev, st.st_ino) in visited:  # a symlink loop or a second link to the same folder
+                dirnames[:] = []
+                continue
+            visited.add((st.st_dev, st.st_ino))
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            for name in sorted(filenames):
+                file = Path(dirpath) / name
+                if name.startswith(".") or file.suffix.lower() not in SUPPORTED_SUFFIXES:
+                    continue
+                try:
+                    resolved = file.resolve(strict=True)
+                except (OSError, RuntimeError):
+                    problems.append(FileResult(str(file), "failed", reason="无法解析的链接（目标不存在或循环链接）"))
+                    continue
+                if resolved in seen_files:
+                    continue
+                seen_files.add(resolved)
+                found.append((file, root))
+    return found, problems
+
+
+def _file_hash(path: Path, max_bytes: int) -> str | None:
+    try:
+        if path.stat().st_size > max_bytes:
+            return None
+        return content_hash(path.read_bytes())
+    except OSError:
+        return None
+
+
+def drop_duplicate_files(
+    files: list[tuple[Path, Path]], records: list, max_bytes: int
+) -> tuple[list[tuple[Path, Path]], list[FileResult]]:
+    """Keep one file per content: a copy of a file indexed (or listed) elsewhere is skipped, not duplicated."""
+    owner: dict[str, str] = {}
+    for record in records:
+        if Path(record.path).exists():
+            owner.setdefault(record.content_hash, record.path)
+    by_path = {r.path: r.content_hash for r in records}
+    hashes = {file: _file_hash(file, max_bytes) for file, _ in files}
+    # Files already indexed claim their content first, so the outcome does not depend on order.
+    for file, _ in files:
+        if by_path.get(str(file)) == hashes[file] and hashes[file] is not None:
+            owner[hashes[file]] = str(file)
+    kept: list[tuple[Path, Path]] = []
+    skipped: list[FileResult] = []
+    for file, root in files:
+        digest = hashes[file]
+        if digest is None:
+            kept.append((file, root))  # unreadable or too large: let the main loop report why
+            continue
+        first = owner.setdefault(digest, str(file))
+        if first == str(file):
+            kept.append((file, root))
+        else:
+            skipped.append(FileResult(str(file), "unchanged", reason=f"内容与 {first} 相同，已跳过"))
+    return kept, skipped
+
+
+def assign_sources(files: list[tuple[Path, Path]], known_paths: dict[str, str]) -> dict[Path, str]:
+    """source = file name without extension; on a clash, the path relative to the ingest root."""
+    stems = Counter(f.stem for f, _ in files)
+    taken = set(known_paths.values())
+    sources: dict[Path, str] = {}
+    for file, root in files:
+        known = known_paths.get(str(file))
+        if known is not None:
+            sources[file] = known
+            continue
+        source = file.stem
+        if stems[source] > 1 or source in taken:
+            rel = file.relative_to(root).with_suffix("").as_posix()
+            source = rel if rel != file.stem else f"{file.parent.name}/{file.stem}"
+        sources[file] = source
+        taken.add(source)
+    return sources
+
+
+def ingest_paths(
+    index: Index,
+    paths: Iterable[str | Path],
+    *,
+    prune: bool = False,
+    progress: ProgressFn | None = None,
+    show_bar: bool = True,
+) -> IngestSummary:
+    """Add new files, replace changed ones, skip unchanged ones; optionally prune vanished ones."""
+    started = time.perf_counter()
+    settings = index.settings
+    with index.write_lock():
+        index.store.repair()  # finish what a crashed run left behind
+        files, results = discover_files(paths)
+        records = {r.source: r for r in index.documents()}
+        files, duplicates = drop_duplicate_files(files, list(records.values()), settings.max_file_bytes)
+        results.extend(duplicates)
+        sources = assign_sources(files, {r.path: r.source for r in records.values()})
+        changed = False
+        bar = tqdm(total=len(files), desc="索引文件", unit="个", disable=not show_bar, dynamic_ncols=True)
+        for n, (file, _root) in enumerate(files, start=1):
+            source = sources[file]
+            bar.set_postfix_str(file.name[:30])
+            try:
+                data = read_file_bytes(file, settings.max_file_bytes)
+                record = records.get(source)
+                if record is not None and record.content_hash == content_hash(data) and record.path == str(file):
+                    results.append(FileResult(str(file), "unchanged", source, record.chunks, record.chars))
+                else:
+                    doc = load_document(file, source=source, data=data)
+                    chunks = chunk_document(doc, settings.chunk_max_chars, settings.chunk_overlap_sentences)
+                    if not chunks:
+                        raise LoadError("文件没有可索引的内容")
+                    tokens = [tokenize(c.embed_text) for c in chunks]
+                    stored = index.store.replace_document(doc, chunks, tokens)
+                    changed = True
+                    status = "updated" if record is not None else "added"
+                    results.append(FileResult(str(file), status, source, stored.chunks, stored.chars))
+            except LoadError as exc:
+                results.append(FileResult(str(file), "failed", source, reason=str(exc)))
+            except MemoryError:
+                results.append(FileResult(str(file), "failed", source, reason="内存不足，文件过大"))
+            except Exception as exc:  # one bad file never stops the batch
+                results.append(FileResult(str(file), "failed", source, reason=f"处理出错：{type(exc).__name__}: {exc}"))
+            bar.update(1)
+            if progress:
+                progress(n, len(files), file.name)
+        bar.close()
+        if prune:
+            seen = set(sources.values())
+            for record in index.documents():
+                if record.source not in seen and not Path(record.path).exists():
+                    index.store.delete_document(record.source)
+                    results.append(FileResult(record.path, "removed", record.source, record.chunks, record.chars))
+                    changed = True
+        if changed or not index.keyword_is_current():
+            index.refresh_keyword()
+    return IngestSummary(tuple(results), time.perf_counter() - started)
+
+
+def delete_source(index: Index, source: str) -> bool:
+    """Remove one document from the store and the keyword index."""
+    with index.write_lock():
+        existed = index.store.delete_document(source)
+        index.refresh_keyword()
+    return existed

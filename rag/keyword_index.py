@@ -1,0 +1,188 @@
+"""Chinese keyword index: jieba segmentation + bm25s, persisted beside the store and rebuilt from it."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import threading
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from rag.schema import Hit
+from rag.store import ChunkStore, StoredChunk, hit_from_metadata
+
+_JIEBA_LOCK = threading.Lock()
+_JIEBA_READY = False
+
+STOPWORDS = frozenset(
+    "的 了 和 与 及 或 是 在 对 等 为 由 以 将 把 被 于 其 之 中 上 下 有 无 个 们 这 那 哪 哪些 什么 怎么 "
+    "如何 多少 几 吗 呢 吧 啊 么 是否 什么样 怎样 应当 可以 一 也 都 就 并 而 则 如 该 本 各 从 向 "
+    "请问 请 问 规定 一下 告诉 我 我们 你 多久 多长 时间 内容 哪个 哪里 谁 还 又 要 会 能".split()
+)
+TOKEN_OK = re.compile(r"[\w\u3400-\u9fff%]")
+
+# Domain words jieba would otherwise cut apart.
+DOMAIN_WORDS = (
+    "审计法", "审计署", "审计机关", "审计报告", "审计决定", "行政处罚法", "行政许可法", "行政强制法",
+    "行政复议法", "行政诉讼法", "国家赔偿法", "预算法", "监察法", "政务处分", "政府信息公开",
+    "依申请公开", "主动公开", "法治政府", "法治社会", "法律顾问", "公职律师", "规范性文件",
+    "重大行政决策", "行政执法", "权责清单", "普法", "八五普法", "谁执法谁普法", "述法", "学法",
+    "持证上岗", "听证", "复议", "审计质效提升年", "优化营商环境", "信访", "政府投资", "国有资产",
+    "行政强制措施", "行政强制执行", "没收违法所得", "责令停产停业", "暂扣许可证件",
+)
+
+
+def _ensure_jieba() -> None:
+    global _JIEBA_READY
+    if _JIEBA_READY:
+        return
+    with _JIEBA_LOCK:
+        if _JIEBA_READY:
+            return
+        import logging
+
+        import jieba
+
+        jieba.setLogLevel(logging.WARNING)
+        jieba.initialize()
+        for word in DOMAIN_WORDS:
+            jieba.add_word(word, freq=20000)
+        _JIEBA_READY = True
+
+
+def tokenize(text: str) -> list[str]:
+    """Search-mode jieba tokens, lower-cased, without stopwords and punctuation."""
+    import jieba
+
+    _ensure_jieba()
+    tokens = []
+    for token in jieba.lcut_for_search(text.lower()):
+        token = token.strip()
+        if token and token not in STOPWORDS and TOKEN_OK.search(token):
+            tokens.append(token)
+    return tokens
+
+
+@dataclass
+class KeywordIndex:
+    """A bm25s index over all chunks, with the chunk texts and metadata to build Hits."""
+
+    generation: str
+    ids: list[str]
+    texts: list[str]
+    metadatas: list[dict]
+    retriever: object | None
+
+    @classmethod
+    def build(cls, chunks: list[StoredChunk], generation: str) -> KeywordIndex:
+        import bm25s
+
+        ids = [c.id for c in chunks]
+        texts = [c.text for c in chunks]
+        metas = [c.metadata for c in chunks]
+        retriever = None
+        if chunks:
+            corpus_tokens = [(c.metadata.get("tokens") or "").split() or ["\u2205"] for c in chunks]
+            retriever = bm25s.BM25(k1=1.2, b=0.75)
+            retriever.index(corpus_tokens, show_progress=False)
+        return cls(generation, ids, texts, metas, retriever)
+
+    @classmethod
+    def from_store(cls, store: ChunkStore, generation: str | None = None) -> KeywordIndex:
+        generation = generation or store.generation()
+        chunks = sorted(store.iter_chunks(), key=lambda c: c.id)
+        return cls.build(chunks, generation)
+
+    def mask(self, where: dict | None) -> np.ndarray | None:
+        """A 0/1 weight per chunk for metadata filters (same dict format as Chroma's where)."""
+        if not where:
+            return None
+        return np.array([1.0 if matches(m, where) else 0.0 for m in self.metadatas], dtype=np.float32)
+
+    def search(self, query_tokens: list[str], k: int, where: dict | None = None) -> list[Hit]:
+        if self.retriever is None or not query_tokens:
+            return []
+        vocab = self.retriever.vocab_dict
+        known = [t for t in query_tokens if t in vocab]
+        if not known:
+            return []
+        weight_mask = self.mask(where)
+        if weight_mask is not None and not weight_mask.any():
+            return []
+        k = min(k, len(self.ids))
+        docs, scores = self.retriever.retrieve(
+            [known], k=k, show_progress=False, weight_mask=weight_mask, n_threads=0
+        )
+        hits: list[Hit] = []
+        for idx, score in zip(docs[0], scores[0]):
+            if score <= 0:
+                continue
+            i = int(idx)
+            hits.append(hit_from_metadata(self.ids[i], self.texts[i], self.metadatas[i], float(score)))
+        return hits
+
+    # ------------------------------------------------------------ persistence
+
+    def save(self, directory: Path) -> None:
+        """Write to a temporary folder, then swap it in, so a crash never leaves a half-written index."""
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        tmp = directory.parent / f".{directory.name}.tmp-{uuid.uuid4().hex[:8]}"
+        tmp.mkdir()
+        if self.retriever is not None:
+            self.retriever.save(str(tmp / "bm25"), show_progress=False)
+        with open(tmp / "rows.json", "w", encoding="utf-8") as f:
+            json.dump({"ids": self.ids, "texts": self.texts, "metadatas": self.metadatas}, f, ensure_ascii=False)
+        (tmp / "GENERATION").write_text(self.generation, encoding="utf-8")
+        old = directory.parent / f".{directory.name}.old-{uuid.uuid4().hex[:8]}"
+        if directory.exists():
+            directory.rename(old)
+        tmp.rename(directory)
+        shutil.rmtree(old, ignore_errors=True)
+
+    @classmethod
+    def load(cls, directory: Path) -> KeywordIndex | None:
+        import bm25s
+
+        try:
+            generation = (directory / "GENERATION").read_text(encoding="utf-8")
+            with open(directory / "rows.json", encoding="utf-8") as f:
+                rows = json.load(f)
+            retriever = None
+            if (directory / "bm25").exists():
+                retriever = bm25s.BM25.load(str(directory / "bm25"), show_progress=False)
+        except (OSError, ValueError, KeyError):
+            return None
+        return cls(generation, rows["ids"], rows["texts"], rows["metadatas"], retriever)
+
+
+def matches(meta: dict, where: dict) -> bool:
+    """Evaluate a Chroma-style where filter ($and/$or, $eq/$ne/$in/$nin/$gte/$lte) on one metadata dict."""
+    for key, cond in where.items():
+        if key == "$and":
+            if not all(matches(meta, c) for c in cond):
+                return False
+        elif key == "$or":
+            if not any(matches(meta, c) for c in cond):
+                return False
+        elif isinstance(cond, dict):
+            value = meta.get(key)
+            for op, arg in cond.items():
+                ok = {
+                    "$eq": lambda: value == arg,
+                    "$ne": lambda: value != arg,
+                    "$in": lambda: value in arg,
+                    "$nin": lambda: value not in arg,
+                    "$gte": lambda: value is not None and value >= arg,
+                    "$lte": lambda: value is not None and value <= arg,
+                    "$gt": lambda: value is not None and value > arg,
+                    "$lt": lambda: value is not None and value < arg,
+                }[op]()
+                if not ok:
+                    return False
+        elif meta.get(key) != cond:
+            return False
+    return True

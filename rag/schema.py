@@ -1,0 +1,169 @@
+"""Frozen dataclasses that flow between the modules: Document, Section, Chunk, Hit, Citation, Answer."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+DOC_TYPES = ("report", "law", "other")
+
+
+@dataclass(frozen=True)
+class Document:
+    """A cleaned document read from a file; `text` is what every char span points into."""
+
+    source: str
+    path: str
+    title: str
+    doc_type: str
+    text: str
+    content_hash: str
+    year: int | None = None
+    issuer: str | None = None
+
+
+@dataclass(frozen=True)
+class Section:
+    """A node of a document's section tree; [start, end) is its span in Document.text.
+
+    `body_end` is where the section's own text stops (its first child starts there).
+    """
+
+    kind: str  # preamble | heading | item | part | chapter | section | article | trailer
+    level: int
+    heading: str
+    start: int
+    end: int
+    body_end: int
+    number: int | None = None
+    children: tuple[Section, ...] = ()
+
+    def walk(self):
+        """Yield this section and all its descendants in document order."""
+        yield self
+        for child in self.children:
+            yield from child.walk()
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A retrievable piece of a document: text is Document.text[start:end]."""
+
+    id: str
+    source: str
+    index: int
+    text: str
+    embed_text: str
+    start: int
+    end: int
+    heading_path: tuple[str, ...] = ()
+    article: str | None = None
+    chapter: str | None = None
+    top_section: str | None = None
+
+    @property
+    def section(self) -> str:
+        return " > ".join(self.heading_path)
+
+
+@dataclass(frozen=True)
+class DocRecord:
+    """One manifest entry: a document as stored in the index."""
+
+    source: str
+    path: str
+    title: str
+    doc_type: str
+    year: int | None
+    issuer: str | None
+    content_hash: str
+    chunks: int
+    chars: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A retrieved chunk with its score and metadata."""
+
+    chunk_id: str
+    source: str
+    title: str
+    doc_type: str
+    text: str
+    section: str
+    article: str | None
+    year: int | None
+    score: float
+    start: int = 0
+    end: int = 0
+    chunk_index: int = 0
+    top_section: str | None = None
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A passage cited by an answer; `id` matches the [n] marker in the answer text."""
+
+    id: int
+    source: str
+    title: str
+    section: str
+    article: str | None
+    text: str
+    score: float
+    sentence: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the assistant says: text with [n] markers, the citations, refusal flag, timings."""
+
+    question: str
+    answer: str
+    refused: bool
+    citations: tuple[Citation, ...] = ()
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    notices: tuple[str, ...] = ()
+    mode: str = "extractive"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "question": self.question,
+            "answer": self.answer,
+            "refused": self.refused,
+            "citations": [c.to_dict() for c in self.citations],
+            "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
+            "notices": list(self.notices),
+            "mode": self.mode,
+        }
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """The outcome of ingesting one file, for the summary."""
+
+    path: str
+    status: str  # added | updated | unchanged | removed | failed
+    source: str | None = None
+    chunks: int = 0
+    chars: int = 0
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class IngestSummary:
+    results: tuple[FileResult, ...]
+    seconds: float
+
+    def count(self, status: str) -> int:
+        return sum(1 for r in self.results if r.status == status)
+
+    @property
+    def failed(self) -> tuple[FileResult, ...]:
+        return tuple(r for r in self.results if r.status == "failed")

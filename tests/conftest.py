@@ -1,0 +1,69 @@
+"""Shared fixtures: every test gets its own index directory and no remote endpoints."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from pathlib import Path
+
+import pytest
+
+from rag.config import Settings, load_settings
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = (ROOT / ".." / "shared").resolve()
+SHARED_CORPUS = SHARED / "corpus"
+REGULATIONS = SHARED_CORPUS / "regulations"
+SAMPLE_REPORT = ROOT / "corpus" / "kaifeng-audit-bureau-2024-rule-of-law-report.txt"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(tmp_path, monkeypatch):
+    """Point all state at a temp dir; no Chroma server, no LLM unless a test sets one."""
+    for name in list(os.environ):
+        if name.startswith("RAG_"):
+            monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("RAG_INDEX_DIR", str(tmp_path / "index"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    yield
+
+
+@pytest.fixture
+def settings(tmp_path) -> Settings:
+    return load_settings()
+
+
+@pytest.fixture(scope="session")
+def embeddings():
+    """The default embedding model, loaded once (its weights ship with the package)."""
+    from rag.embeddings import UseEmbeddings
+
+    return UseEmbeddings()
+
+
+@pytest.fixture
+def make_index(embeddings, tmp_path):
+    from rag.embeddings import CachedEmbeddings
+    from rag.index import Index
+
+    def factory(settings: Settings | None = None):
+        settings = settings or load_settings()
+        return Index(settings, CachedEmbeddings(embeddings, settings.index_dir / "embedding_cache.sqlite"))
+
+    return factory
+
+
+@pytest.fixture(scope="session")
+def corpus_copy(tmp_path_factory) -> Path:
+    """A writable copy of ../shared/corpus plus the project's sample report."""
+    target = tmp_path_factory.mktemp("corpus")
+    shutil.copytree(SHARED_CORPUS, target / "corpus")
+    return target / "corpus"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
