@@ -23,6 +23,13 @@ STOPWORDS = frozenset(
     "如何 多少 几 吗 呢 吧 啊 么 是否 什么样 怎样 应当 可以 一 也 都 就 并 而 则 如 该 本 各 从 向 "
     "请问 请 问 规定 一下 告诉 我 我们 你 多久 多长 时间 内容 哪个 哪里 谁 还 又 要 会 能".split()
 )
+# Words that frame a question rather than say what it is about.
+QUESTION_WORDS = frozenset(
+    "一共 总共 共有 哪家 哪位 哪种 哪类 哪几 哪几种 哪几个 哪一天 哪天 什么时候 何时 多长时间 长时间 多长 多大 多少天 "
+    "怎么样 怎样 应该 有没有 是不是 能不能 要不要 可不可以 来着 呢 几年 几点 几天 几次 几名 几位 几项 几条 几个 几部 "
+    "几种 几类 多少项 多少条 多少名 多少人 多少次 为何 为什么 怎么办 如何 是否 能否 可否 提到 提及 叫 叫做 称为 这份 "
+    "一天 哪一天 请问 告诉 最长 最短 最多 最少 不要 没有过 过 哪些方面 哪方面 哪些地方".split()
+)
 TOKEN_OK = re.compile(r"[\w\u3400-\u9fff%]")
 
 # Domain words jieba would otherwise cut apart.
@@ -67,6 +74,19 @@ def tokenize(text: str) -> list[str]:
     return tokens
 
 
+def is_question_word(token: str) -> bool:
+    return token in QUESTION_WORDS or bool(re.match(r"^(几|多少)", token))
+
+
+def query_tokens(text: str) -> list[str]:
+    """Tokens of a question: words that only frame the question are dropped before search-mode cutting."""
+    import jieba
+
+    _ensure_jieba()
+    kept = [w for w in jieba.lcut(text.lower()) if not is_question_word(w)]
+    return [t for t in tokenize(" ".join(kept)) if not is_question_word(t)]
+
+
 @dataclass
 class KeywordIndex:
     """A bm25s index over all chunks, with the chunk texts and metadata to build Hits."""
@@ -76,6 +96,8 @@ class KeywordIndex:
     texts: list[str]
     metadatas: list[dict]
     retriever: object | None
+    _articles: dict | None = None
+    _df: dict | None = None
 
     @classmethod
     def build(cls, chunks: list[StoredChunk], generation: str) -> KeywordIndex:
@@ -96,6 +118,46 @@ class KeywordIndex:
         generation = generation or store.generation()
         chunks = sorted(store.iter_chunks(), key=lambda c: c.id)
         return cls.build(chunks, generation)
+
+    def _ensure_lookups(self) -> None:
+        if getattr(self, "_articles", None) is not None:
+            return
+        from rag.structure import chinese_number
+
+        articles: dict[tuple[str, int], list[int]] = {}
+        for i, meta in enumerate(self.metadatas):
+            label = meta.get("article")
+            if label:
+                number = chinese_number(label[1:-1])
+                if number is not None:
+                    articles.setdefault((meta.get("source", ""), number), []).append(i)
+        self._articles = articles
+        df: dict[str, int] = {}
+        if self.retriever is not None:
+            counts = np.diff(np.asarray(self.retriever.scores["indptr"]))
+            for token, token_id in self.retriever.vocab_dict.items():
+                if token_id < len(counts):
+                    df[token] = int(counts[token_id])
+        self._df = df
+
+    def article(self, source: str, number: int) -> list[Hit]:
+        """The chunks of one article of one law, in order."""
+        self._ensure_lookups()
+        rows = self._articles.get((source, number), [])
+        rows = sorted(rows, key=lambda i: self.metadatas[i].get("chunk_index", 0))
+        return [hit_from_metadata(self.ids[i], self.texts[i], self.metadatas[i], 1.0) for i in rows]
+
+    def document_frequency(self, token: str) -> int:
+        self._ensure_lookups()
+        return self._df.get(token, 0)
+
+    def rows_of(self, source: str) -> list[int]:
+        """Row numbers of one document's chunks, in document order."""
+        rows = [i for i, m in enumerate(self.metadatas) if m.get("source") == source]
+        return sorted(rows, key=lambda i: self.metadatas[i].get("chunk_index", 0))
+
+    def hit(self, row: int, score: float = 0.0) -> Hit:
+        return hit_from_metadata(self.ids[row], self.texts[row], self.metadatas[row], score)
 
     def mask(self, where: dict | None) -> np.ndarray | None:
         """A 0/1 weight per chunk for metadata filters (same dict format as Chroma's where)."""

@@ -1,0 +1,249 @@
+"""Metrics shared by `rag eval` and eval/: retrieval hit@k/MRR, answer accuracy, refusals, citations, latency.
+
+Citation support rule (applied the same way to every system): an answer sentence is supported by
+its cited passage when every number in the sentence and every content word of the sentence
+(jieba words, minus stopwords and one-character words) occurs in the passage, whitespace ignored.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import statistics
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from rag.keyword_index import STOPWORDS
+
+MARKER = re.compile(r"\[(\d+)\]")
+NUMBER = re.compile(r"\d+(?:\.\d+)?%?|[零〇一二三四五六七八九十百千万两]{2,}")
+SENTENCE = re.compile(r"[^。！？；\n]+[。！？；]?")
+
+
+@dataclass(frozen=True)
+class EvalItem:
+    id: str
+    question: str
+    sources: tuple[str, ...]
+    contains: tuple[str, ...]
+    refuse: bool
+    history: tuple[str, ...] = ()
+    category: str = ""
+
+
+@dataclass(frozen=True)
+class Passage:
+    source: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """What a system returned for one item, in the shape every metric reads."""
+
+    answer: str
+    refused: bool
+    citations: dict[int, Passage]
+    ranked: tuple[Passage, ...]
+    latency_ms: float
+
+
+@dataclass
+class ItemResult:
+    id: str
+    question: str
+    category: str
+    answer: str
+    refused: bool
+    expected_refuse: bool
+    correct: bool
+    rank: int | None
+    latency_ms: float
+    supported_pairs: int
+    total_pairs: int
+    citations: list[dict] = field(default_factory=list)
+
+
+def squash(text: str) -> str:
+    return re.sub(r"\s+", "", text)
+
+
+def load_dataset(path: str | Path) -> list[EvalItem]:
+    items: list[EvalItem] = []
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, start=1):
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                raw = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path} 第{n}行不是合法的 JSON：{exc}") from exc
+            expected = raw.get("expected") or {}
+            source = expected.get("source") or ()
+            sources = tuple(source) if isinstance(source, list) else ((source,) if source else ())
+            items.append(
+                EvalItem(
+                    id=str(raw.get("id", n)),
+                    question=raw["question"],
+                    sources=sources,
+                    contains=tuple(expected.get("contains") or ()),
+                    refuse=bool(expected.get("refuse")),
+                    history=tuple(raw.get("history") or ()),
+                    category=raw.get("category", ""),
+                )
+            )
+    return items
+
+
+def passage_matches(item: EvalItem, passage: Passage) -> bool:
+    text = squash(passage.text)
+    return passage.source in item.sources and all(squash(c) in text for c in item.contains)
+
+
+def first_relevant_rank(item: EvalItem, ranked: Sequence[Passage]) -> int | None:
+    for i, passage in enumerate(ranked, start=1):
+        if passage_matches(item, passage):
+            return i
+    return None
+
+
+def is_correct(item: EvalItem, pred: Prediction) -> bool:
+    """Not refused; the answer holds every expected string; the cited passages from an expected
+    source hold them too (a list answer may spread them over several cited passages)."""
+    if item.refuse:
+        return pred.refused
+    if pred.refused:
+        return False
+    answer = squash(pred.answer)
+    if not all(squash(c) in answer for c in item.contains):
+        return False
+    cited = [squash(p.text) for p in pred.citations.values() if p.source in item.sources]
+    return all(any(squash(c) in text for text in cited) for c in item.contains)
+
+
+def content_words(sentence: str) -> list[str]:
+    from rag.keyword_index import tokenize
+
+    return [t for t in tokenize(sentence) if len(t) >= 2 and t not in STOPWORDS and not NUMBER.fullmatch(t)]
+
+
+def sentence_supported(sentence: str, passage: str) -> bool:
+    text = squash(passage)
+    clean = squash(MARKER.sub("", sentence))
+    numbers = NUMBER.findall(clean)
+    return all(n in text for n in numbers) and all(w in text for w in content_words(clean))
+
+
+def citation_pairs(pred: Prediction) -> tuple[int, int]:
+    """(supported, total) over (answer sentence, cited passage) pairs."""
+    supported = total = 0
+    for line in pred.answer.split("\n"):
+        for sentence_match in re.finditer(r"[^。！？；]*?[。！？；]?(?:\[\d+\])+|[^。！？；\[]+[。！？；]", line):
+            sentence = sentence_match.group(0)
+            ids = [int(m) for m in MARKER.findall(sentence)]
+            for n in ids:
+                total += 1
+                passage = pred.citations.get(n)
+                if passage is not None and sentence_supported(sentence, passage.text):
+                    supported += 1
+    return supported, total
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def summarize(items: Sequence[EvalItem], results: Sequence[ItemResult]) -> dict:
+    answerable = [r for r in results if not r.expected_refuse]
+    refusals = [r for r in results if r.expected_refuse]
+    ranks = [r.rank for r in answerable]
+    supported = sum(r.supported_pairs for r in results)
+    pairs = sum(r.total_pairs for r in results)
+    latencies = [r.latency_ms for r in results]
+
+    def share(n: int, d: int) -> float:
+        return round(n / d, 4) if d else 0.0
+
+    return {
+        "retrieval": {
+            "hit@1": share(sum(1 for r in ranks if r is not None and r <= 1), len(answerable)),
+            "hit@5": share(sum(1 for r in ranks if r is not None and r <= 5), len(answerable)),
+            "mrr": round(sum(1 / r for r in ranks if r) / len(answerable), 4) if answerable else 0.0,
+        },
+        "answer_accuracy": share(sum(1 for r in answerable if r.correct), len(answerable)),
+        "refusal_recall": share(sum(1 for r in refusals if r.refused), len(refusals)),
+        "false_refusal_rate": share(sum(1 for r in answerable if r.refused), len(answerable)),
+        "citation_precision": share(supported, pairs),
+        "latency_ms": {"p50": round(percentile(latencies, 50), 2), "p95": round(percentile(latencies, 95), 2)},
+    }
+
+
+System = Callable[[EvalItem], Prediction]
+
+
+def run_system(items: Sequence[EvalItem], system: System, progress: Callable[[int, int], None] | None = None) -> tuple[dict, list[ItemResult]]:
+    results: list[ItemResult] = []
+    for n, item in enumerate(items, start=1):
+        pred = system(item)
+        supported, total = citation_pairs(pred)
+        results.append(
+            ItemResult(
+                id=item.id,
+                question=item.question,
+                category=item.category,
+                answer=pred.answer,
+                refused=pred.refused,
+                expected_refuse=item.refuse,
+                correct=is_correct(item, pred),
+                rank=None if item.refuse else first_relevant_rank(item, pred.ranked),
+                latency_ms=round(pred.latency_ms, 2),
+                supported_pairs=supported,
+                total_pairs=total,
+                citations=[{"id": n, "source": p.source, "text": p.text} for n, p in sorted(pred.citations.items())],
+            )
+        )
+        if progress:
+            progress(n, len(items))
+    return summarize(items, results), results
+
+
+# ---------------------------------------------------------------- the system under test
+
+
+def system_predictor(assistant) -> System:
+    """Adapter: ask the assistant (with the item's history as earlier turns) and time it end to end."""
+    from rag.answer import Turn, resolve_followup
+
+    def predict(item: EvalItem) -> Prediction:
+        history: list[Turn] = []
+        for previous in item.history:
+            history.append(Turn(previous, resolve_followup(previous, history, assistant.retriever)))
+        started = time.perf_counter()
+        answer = assistant.ask(item.question, history=history, use_llm=False)
+        latency = (time.perf_counter() - started) * 1000
+        resolved = resolve_followup(item.question, history, assistant.retriever)
+        ranked = assistant.retriever.search(resolved, k=10).hits
+        return Prediction(
+            answer=answer.answer,
+            refused=answer.refused,
+            citations={} if answer.refused else {c.id: Passage(c.source, c.text) for c in answer.citations},
+            ranked=tuple(Passage(h.source, h.text) for h in ranked),
+            latency_ms=latency,
+        )
+
+    return predict
+
+
+def results_to_json(results: Iterable[ItemResult]) -> list[dict]:
+    return [asdict(r) for r in results]
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values) if values else 0.0
