@@ -100,6 +100,32 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ask(args: argparse.Namespace) -> int:
+    from rag.answer import QuestionError, make_assistant
+
+    settings = _settings(args)
+    question = " ".join(args.question) if isinstance(args.question, list) else args.question
+    try:
+        assistant = make_assistant(settings)
+        answer = assistant.ask(question, k=args.k, doc_type=args.type, source=args.source)
+    except QuestionError as exc:
+        print(f"错误：{exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        _print_json(answer.to_dict())
+        return 0
+    for notice in answer.notices:
+        print(f"（{notice}）")
+    print(answer.answer)
+    if answer.citations:
+        print("\n参考段落：" if answer.refused else "\n依据：")
+        for c in answer.citations:
+            where = " ".join(x for x in (c.section,) if x)
+            text = c.text.replace("\n", " ")
+            print(f"[{c.id}] 《{c.title}》 {where}\n    {text[:160]}{'…' if len(text) > 160 else ''}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rag", description="法规问答助手：法规与报告的问答、起草与评测")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -124,6 +150,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("source")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_chunks)
+
+    p = add("ask", "提问，回答附引文")
+    p.add_argument("question", nargs="+", help="问题")
+    p.add_argument("--json", action="store_true", help="输出一个 JSON 对象")
+    p.add_argument("--k", type=int, default=8, help="检索段落数（默认 8）")
+    p.add_argument("--type", choices=["report", "law"], help="只检索报告或法规")
+    p.add_argument("--source", help="只检索某个文件（rag docs 中的来源名）")
+    p.set_defaults(func=cmd_ask)
 
     p = add("check", "检查存储、关键词索引与清单是否一致")
     p.add_argument("--repair", action="store_true", help="修复发现的问题")

@@ -67,3 +67,25 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def corpus_index(tmp_path_factory, embeddings):
+    """The sample report and all regulations, ingested once into a real embedded Chroma."""
+    from rag.embeddings import CachedEmbeddings
+    from rag.index import Index
+    from rag.ingest import ingest_paths
+
+    directory = tmp_path_factory.mktemp("corpus-index")
+    settings = load_settings({"RAG_INDEX_DIR": str(directory)})
+    index = Index(settings, CachedEmbeddings(embeddings, directory / "embedding_cache.sqlite"))
+    summary = ingest_paths(index, [SAMPLE_REPORT, REGULATIONS], show_bar=False)
+    assert summary.count("failed") == 0
+    return index
+
+
+@pytest.fixture(scope="session")
+def assistant(corpus_index):
+    from rag.answer import Assistant
+
+    return Assistant(corpus_index, corpus_index.settings)
