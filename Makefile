@@ -29,5 +29,11 @@ run: ingest
 test: setup
 	$(BIN)/python -m pytest
 
+eval: ingest
+	$(BIN)/python eval/run_eval.py --index $(INDEX)
+
+bench: setup
+	$(BIN)/python eval/bench.py
+
 clean:
 	rm -rf $(INDEX) .pytest_cache tests/artifacts

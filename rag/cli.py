@@ -126,6 +126,31 @@ def cmd_ask(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    from rag.evaluation import evaluate, markdown_table
+
+    index = _open_index(args)
+    if not index.documents():
+        print("错误：索引为空，请先运行 rag ingest", file=sys.stderr)
+        return 2
+    dataset = Path(args.dataset)
+    if not dataset.exists():
+        print(f"错误：评测集不存在：{dataset}", file=sys.stderr)
+        return 2
+    report = evaluate(index, dataset, with_baseline=not args.no_baseline, dev_dataset=args.dev)
+    table = markdown_table(report)
+    print(table)
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
+        print(f"已写入 {args.json}")
+    if args.markdown:
+        Path(args.markdown).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.markdown).write_text(table, encoding="utf-8")
+        print(f"已写入 {args.markdown}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rag", description="法规问答助手：法规与报告的问答、起草与评测")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -158,6 +183,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--type", choices=["report", "law"], help="只检索报告或法规")
     p.add_argument("--source", help="只检索某个文件（rag docs 中的来源名）")
     p.set_defaults(func=cmd_ask)
+
+    p = add("eval", "在评测集上评测本系统，并与基线、同类做法对比")
+    p.add_argument("--dataset", required=True, help="评测集 JSONL 文件")
+    p.add_argument("--json", help="把完整结果写入此 JSON 文件")
+    p.add_argument("--markdown", help="把指标表写入此 Markdown 文件")
+    p.add_argument("--no-baseline", action="store_true", help="只评测本系统")
+    p.add_argument("--dev", default=str(Path(__file__).resolve().parents[1].parent / "shared" / "eval" / "qa_dev.jsonl"),
+                   help="基线拒答阈值所用的开发集（默认 ../shared/eval/qa_dev.jsonl，不存在时用评测集本身）")
+    p.set_defaults(func=cmd_eval)
 
     p = add("check", "检查存储、关键词索引与清单是否一致")
     p.add_argument("--repair", action="store_true", help="修复发现的问题")

@@ -247,3 +247,110 @@ def results_to_json(results: Iterable[ItemResult]) -> list[dict]:
 
 def median(values: Sequence[float]) -> float:
     return statistics.median(values) if values else 0.0
+
+
+# ---------------------------------------------------------------- one `rag eval` run
+
+METRIC_ROWS = (
+    ("retrieval.hit@1", "检索 hit@1"),
+    ("retrieval.hit@5", "检索 hit@5"),
+    ("retrieval.mrr", "检索 MRR"),
+    ("answer_accuracy", "回答准确率"),
+    ("refusal_recall", "拒答召回率"),
+    ("false_refusal_rate", "误拒率"),
+    ("citation_precision", "引文精确率"),
+    ("latency_ms.p50", "时延 p50 (ms)"),
+    ("latency_ms.p95", "时延 p95 (ms)"),
+)
+
+
+def metric_value(metrics: dict | None, dotted: str):
+    value = metrics
+    for key in dotted.split("."):
+        if value is None:
+            return None
+        value = value.get(key)
+    return value
+
+
+def evaluate(
+    index,
+    dataset: str | Path,
+    *,
+    with_baseline: bool = True,
+    dev_dataset: str | Path | None = None,
+    show_bar: bool = True,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> dict:
+    """Evaluate the system (and, unless told not to, the baseline and the peer) on one dataset."""
+    from tqdm import tqdm
+
+    from rag.answer import Assistant
+
+    items = load_dataset(dataset)
+    if not items:
+        raise ValueError(f"评测集为空：{dataset}")
+
+    def run(name: str, predictor: System) -> tuple[dict, list[ItemResult]]:
+        bar = tqdm(total=len(items), desc=f"评测 {name}", unit="题", disable=not show_bar, dynamic_ncols=True)
+
+        def step(n: int, total: int) -> None:
+            bar.update(1)
+            if progress:
+                progress(name, n, total)
+
+        try:
+            return run_system(items, predictor, step)
+        finally:
+            bar.close()
+
+    assistant = Assistant(index, index.settings)
+    system_metrics, system_results = run("system", system_predictor(assistant))
+    report: dict = {
+        "dataset": str(dataset),
+        "n": len(items),
+        "n_answerable": sum(1 for i in items if not i.refuse),
+        "n_refuse": sum(1 for i in items if i.refuse),
+        "system": system_metrics,
+        "baseline": None,
+        "peer": None,
+        "items": [],
+    }
+    others: dict[str, list[ItemResult]] = {}
+    if with_baseline:
+        from rag.baselines import build_baseline, build_peer
+
+        records = index.documents()
+        dev_items = load_dataset(dev_dataset) if dev_dataset and Path(dev_dataset).exists() else items
+        for name, build in (("baseline", build_baseline), ("peer", build_peer)):
+            reference = build(records, index.embeddings)
+            threshold = reference.choose_threshold(dev_items)
+            metrics, results = run(name, reference.predict)
+            metrics["refusal_threshold"] = round(threshold, 4)
+            report[name] = metrics
+            others[name] = results
+    for i, result in enumerate(system_results):
+        row = asdict(result)
+        for name, results in others.items():
+            other = results[i]
+            row[name] = {"answer": other.answer, "refused": other.refused, "correct": other.correct, "latency_ms": other.latency_ms}
+        report["items"].append(row)
+    return report
+
+
+def markdown_table(report: dict) -> str:
+    names = [n for n in ("system", "baseline", "peer") if report.get(n)]
+    labels = {"system": "本系统", "baseline": "基线 (LangChain 默认)", "peer": "同类 (Chatchat 做法)"}
+    lines = [
+        f"评测集：`{Path(report['dataset']).name}`（{report['n']} 题：可回答 {report['n_answerable']}，应拒答 {report['n_refuse']}）",
+        "",
+        "| 指标 | " + " | ".join(labels[n] for n in names) + " |",
+        "|---|" + "---:|" * len(names),
+    ]
+    for key, label in METRIC_ROWS:
+        cells = []
+        for n in names:
+            value = metric_value(report[n], key)
+            cells.append("–" if value is None else (f"{value:.1f}" if key.startswith("latency") else f"{value:.3f}"))
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"

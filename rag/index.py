@@ -66,6 +66,22 @@ class Index:
             index.save(self.keyword_dir)
         return index
 
+    def apply_keyword_changes(self, previous_generation: str, removed: set[str], added) -> KeywordIndex:
+        """Update the keyword index for documents just written, without reading the whole store back."""
+        with self._lock:
+            generation = self.store.generation()
+            base = self._keyword
+            if base is None or base.generation != previous_generation:
+                base = None if self.server_mode else KeywordIndex.load(self.keyword_dir)
+            if base is None or base.generation != previous_generation:
+                self._keyword = self._rebuild(generation)
+            else:
+                self._keyword = base.updated(removed, list(added), generation)
+                if not self.server_mode:
+                    self._keyword.save(self.keyword_dir)
+            self._checked_at = time.monotonic()
+            return self._keyword
+
     def refresh_keyword(self) -> KeywordIndex:
         """Rebuild the keyword index now (after an ingest) and persist it in embedded mode."""
         with self._lock:

@@ -6,6 +6,7 @@ import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from tqdm import tqdm
@@ -15,6 +16,7 @@ from rag.index import Index
 from rag.keyword_index import tokenize
 from rag.loaders import SUPPORTED_SUFFIXES, LoadError, content_hash, load_document, read_file_bytes
 from rag.schema import FileResult, IngestSummary
+from rag.store import PreparedDocument, StoredChunk, chunk_metadata
 
 ProgressFn = Callable[[int, int, str], None]
 
@@ -124,6 +126,16 @@ def assign_sources(files: list[tuple[Path, Path]], known_paths: dict[str, str]) 
     return sources
 
 
+GROUP_CHUNKS = 2000
+
+
+def _stored_chunks(prepared: PreparedDocument) -> list[StoredChunk]:
+    return [
+        StoredChunk(c.id, c.text, chunk_metadata(prepared.doc, c, t))
+        for c, t in zip(prepared.chunks, prepared.tokens)
+    ]
+
+
 def ingest_paths(
     index: Index,
     paths: Iterable[str | Path],
@@ -132,54 +144,94 @@ def ingest_paths(
     progress: ProgressFn | None = None,
     show_bar: bool = True,
 ) -> IngestSummary:
-    """Add new files, replace changed ones, skip unchanged ones; optionally prune vanished ones."""
+    """Add new files, replace changed ones, skip unchanged ones; optionally prune vanished ones.
+
+    Documents are prepared (read, chunked, tokenised, embedded) in groups of about GROUP_CHUNKS
+    chunks; each group is written in one commit by a background thread while the next is prepared.
+    """
     started = time.perf_counter()
     settings = index.settings
     with index.write_lock():
         index.store.repair()  # finish what a crashed run left behind
+        previous_generation = index.store.generation()
         files, results = discover_files(paths)
         records = {r.source: r for r in index.documents()}
         files, duplicates = drop_duplicate_files(files, list(records.values()), settings.max_file_bytes)
         results.extend(duplicates)
         sources = assign_sources(files, {r.path: r.source for r in records.values()})
-        changed = False
+        removed_sources: set[str] = set()
+        added_chunks: list[StoredChunk] = []
+        group: list[tuple[PreparedDocument, Path, str]] = []
+        pending: Future | None = None
         bar = tqdm(total=len(files), desc="索引文件", unit="个", disable=not show_bar, dynamic_ncols=True)
-        for n, (file, _root) in enumerate(files, start=1):
-            source = sources[file]
-            bar.set_postfix_str(file.name[:30])
-            try:
-                data = read_file_bytes(file, settings.max_file_bytes)
-                record = records.get(source)
-                if record is not None and record.content_hash == content_hash(data) and record.path == str(file):
-                    results.append(FileResult(str(file), "unchanged", source, record.chunks, record.chars))
-                else:
-                    doc = load_document(file, source=source, data=data)
-                    chunks = chunk_document(doc, settings.chunk_max_chars, settings.chunk_overlap_sentences)
-                    if not chunks:
-                        raise LoadError("文件没有可索引的内容")
-                    tokens = [tokenize(c.embed_text) for c in chunks]
-                    stored = index.store.replace_document(doc, chunks, tokens)
-                    changed = True
-                    status = "updated" if record is not None else "added"
-                    results.append(FileResult(str(file), status, source, stored.chunks, stored.chars))
-            except LoadError as exc:
-                results.append(FileResult(str(file), "failed", source, reason=str(exc)))
-            except MemoryError:
-                results.append(FileResult(str(file), "failed", source, reason="内存不足，文件过大"))
-            except Exception as exc:  # one bad file never stops the batch
-                results.append(FileResult(str(file), "failed", source, reason=f"处理出错：{type(exc).__name__}: {exc}"))
-            bar.update(1)
-            if progress:
-                progress(n, len(files), file.name)
+
+        def write(batch: list[tuple[PreparedDocument, Path, str]]) -> list[FileResult]:
+            stored = index.store.write_documents([p for p, _, _ in batch])
+            return [
+                FileResult(str(file), status, r.source, r.chunks, r.chars)
+                for (_, file, status), r in zip(batch, stored)
+            ]
+
+        def flush(executor: ThreadPoolExecutor) -> None:
+            nonlocal group, pending
+            if not group:
+                return
+            batch, group = group, []
+            texts = [c.embed_text for p, _, _ in batch for c in p.chunks]
+            vectors = index.embeddings.embed_documents(texts)
+            offset = 0
+            for prepared, _, _ in batch:
+                prepared.vectors.extend(vectors[offset : offset + len(prepared.chunks)])
+                offset += len(prepared.chunks)
+            if pending is not None:
+                results.extend(pending.result())
+            for prepared, _, _ in batch:
+                removed_sources.add(prepared.doc.source)
+                added_chunks.extend(_stored_chunks(prepared))
+            pending = executor.submit(write, batch)
+
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="chroma-writer") as executor:
+            for n, (file, _root) in enumerate(files, start=1):
+                source = sources[file]
+                bar.set_postfix_str(file.name[:30])
+                try:
+                    data = read_file_bytes(file, settings.max_file_bytes)
+                    record = records.get(source)
+                    if record is not None and record.content_hash == content_hash(data) and record.path == str(file):
+                        results.append(FileResult(str(file), "unchanged", source, record.chunks, record.chars))
+                    else:
+                        doc = load_document(file, source=source, data=data)
+                        chunks = chunk_document(doc, settings.chunk_max_chars, settings.chunk_overlap_sentences)
+                        if not chunks:
+                            raise LoadError("文件没有可索引的内容")
+                        tokens = [tokenize(c.embed_text) for c in chunks]
+                        status = "updated" if record is not None else "added"
+                        group.append((PreparedDocument(doc, chunks, tokens, []), file, status))
+                        if sum(len(p.chunks) for p, _, _ in group) >= GROUP_CHUNKS:
+                            flush(executor)
+                except LoadError as exc:
+                    results.append(FileResult(str(file), "failed", source, reason=str(exc)))
+                except MemoryError:
+                    results.append(FileResult(str(file), "failed", source, reason="内存不足，文件过大"))
+                except Exception as exc:  # one bad file never stops the batch
+                    results.append(FileResult(str(file), "failed", source, reason=f"处理出错：{type(exc).__name__}: {exc}"))
+                bar.update(1)
+                if progress:
+                    progress(n, len(files), file.name)
+            flush(executor)
+            if pending is not None:
+                results.extend(pending.result())
         bar.close()
         if prune:
             seen = set(sources.values())
             for record in index.documents():
                 if record.source not in seen and not Path(record.path).exists():
                     index.store.delete_document(record.source)
+                    removed_sources.add(record.source)
                     results.append(FileResult(record.path, "removed", record.source, record.chunks, record.chars))
-                    changed = True
-        if changed or not index.keyword_is_current():
+        if removed_sources:
+            index.apply_keyword_changes(previous_generation, removed_sources, added_chunks)
+        elif not index.keyword_is_current():
             index.refresh_keyword()
     return IngestSummary(tuple(results), time.perf_counter() - started)
 

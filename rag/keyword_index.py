@@ -113,6 +113,15 @@ class KeywordIndex:
             retriever.index(corpus_tokens, show_progress=False)
         return cls(generation, ids, texts, metas, retriever)
 
+    def updated(self, removed_sources: set[str], added: list[StoredChunk], generation: str) -> KeywordIndex:
+        """A new index with some documents' chunks removed and others added (no full read of the store)."""
+        kept = [
+            StoredChunk(cid, text, meta)
+            for cid, text, meta in zip(self.ids, self.texts, self.metadatas)
+            if meta.get("source") not in removed_sources
+        ]
+        return KeywordIndex.build(sorted(kept + added, key=lambda c: c.id), generation)
+
     @classmethod
     def from_store(cls, store: ChunkStore, generation: str | None = None) -> KeywordIndex:
         generation = generation or store.generation()

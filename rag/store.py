@@ -37,6 +37,36 @@ class StoredChunk:
 
 
 @dataclass(frozen=True)
+class PreparedDocument:
+    """A document ready to store: its chunks, their keyword tokens and vectors."""
+
+    doc: Document
+    chunks: list[Chunk]
+    tokens: list[list[str]]
+    vectors: list[list[float]]
+
+
+def record_of(doc: Document, chunks: int) -> DocRecord:
+    return DocRecord(
+        source=doc.source,
+        path=doc.path,
+        title=doc.title,
+        doc_type=doc.doc_type,
+        year=doc.year,
+        issuer=doc.issuer,
+        content_hash=doc.content_hash,
+        chunks=chunks,
+        chars=len(doc.text),
+    )
+
+
+def split_chunk_id(chunk_id: str) -> tuple[str, str]:
+    """(source, content-hash prefix) from a chunk id `source#hash8#index`."""
+    parts = chunk_id.rsplit("#", 2)
+    return (parts[0], parts[1]) if len(parts) == 3 else (chunk_id, "")
+
+
+@dataclass(frozen=True)
 class CheckReport:
     orphan_chunks: int
     incomplete_documents: tuple[str, ...]
@@ -158,35 +188,38 @@ class ChunkStore:
     # ------------------------------------------------------------ writes
 
     def replace_document(self, doc: Document, chunks: list[Chunk], tokens: list[list[str]]) -> DocRecord:
-        """Store a document's chunks (replacing any earlier version), then record it in the manifest."""
+        """Store one document's chunks (replacing any earlier version), then record it in the manifest."""
         vectors = self.embeddings.embed_documents([c.embed_text for c in chunks]) if chunks else []
-        self.manifest.delete(ids=[doc.source])
-        self.chunks.delete(where={"source": doc.source})
-        for i in range(0, len(chunks), PAGE):
-            part = chunks[i : i + PAGE]
-            self.chunks.add(
-                ids=[c.id for c in part],
-                embeddings=vectors[i : i + PAGE],
-                documents=[c.text for c in part],
-                metadatas=[chunk_metadata(doc, c, t) for c, t in zip(part, tokens[i : i + PAGE])],
-            )
-        record = DocRecord(
-            source=doc.source,
-            path=doc.path,
-            title=doc.title,
-            doc_type=doc.doc_type,
-            year=doc.year,
-            issuer=doc.issuer,
-            content_hash=doc.content_hash,
-            chunks=len(chunks),
-            chars=len(doc.text),
-        )
+        return self.write_documents([PreparedDocument(doc, chunks, tokens, vectors)])[0]
+
+    def write_documents(self, prepared: list[PreparedDocument]) -> list[DocRecord]:
+        """Replace several documents in one group commit (Chroma calls cost ~85 ms each, whatever their size).
+
+        Order: manifest records removed -> old chunks deleted -> new chunks added -> records written.
+        """
+        if not prepared:
+            return []
+        sources = [p.doc.source for p in prepared]
+        self.manifest.delete(ids=sources)
+        self.chunks.delete(where={"source": {"$in": sources}})
+        ids: list[str] = []
+        vectors: list[list[float]] = []
+        texts: list[str] = []
+        metas: list[dict] = []
+        for p in prepared:
+            ids.extend(c.id for c in p.chunks)
+            vectors.extend(p.vectors)
+            texts.extend(c.text for c in p.chunks)
+            metas.extend(chunk_metadata(p.doc, c, t) for c, t in zip(p.chunks, p.tokens))
+        for i in range(0, len(ids), PAGE):
+            self.chunks.add(ids=ids[i : i + PAGE], embeddings=vectors[i : i + PAGE], documents=texts[i : i + PAGE], metadatas=metas[i : i + PAGE])
+        records = [record_of(p.doc, len(p.chunks)) for p in prepared]
         self.manifest.add(
-            ids=[doc.source],
-            embeddings=[[1.0]],
-            metadatas=[{"record": json.dumps(record.to_dict(), ensure_ascii=False), "source": doc.source}],
+            ids=sources,
+            embeddings=[[1.0]] * len(records),
+            metadatas=[{"record": json.dumps(r.to_dict(), ensure_ascii=False), "source": r.source} for r in records],
         )
-        return record
+        return records
 
     def delete_document(self, source: str) -> bool:
         existed = self.document(source) is not None
@@ -227,26 +260,33 @@ class ChunkStore:
 
     # ------------------------------------------------------------ consistency
 
+    def all_ids(self) -> list[str]:
+        ids: list[str] = []
+        offset = 0
+        while True:
+            got = self.chunks.get(include=[], limit=PAGE * 5, offset=offset)
+            if not got["ids"]:
+                return ids
+            ids.extend(got["ids"])
+            offset += len(got["ids"])
+
     def find_problems(self) -> tuple[dict[str, list[str]], list[str]]:
-        """Chunk ids grouped by source for orphans, and sources whose chunks do not match the manifest."""
+        """Orphan chunk ids by source, and sources whose stored chunks do not match the manifest.
+
+        Reads chunk ids only (they carry source and content hash), so it stays fast on large indexes.
+        """
         records = {r.source: r for r in self.documents()}
         by_source: dict[str, list[str]] = {}
         hashes: dict[str, set[str]] = {}
-        offset = 0
-        while True:
-            got = self.chunks.get(include=["metadatas"], limit=PAGE, offset=offset)
-            if not got["ids"]:
-                break
-            for cid, meta in zip(got["ids"], got["metadatas"]):
-                source = (meta or {}).get("source", "")
-                by_source.setdefault(source, []).append(cid)
-                hashes.setdefault(source, set()).add((meta or {}).get("doc_hash", ""))
-            offset += len(got["ids"])
+        for cid in self.all_ids():
+            source, digest = split_chunk_id(cid)
+            by_source.setdefault(source, []).append(cid)
+            hashes.setdefault(source, set()).add(digest)
         orphans = {s: ids for s, ids in by_source.items() if s not in records}
         incomplete = [
             s
             for s, r in records.items()
-            if len(by_source.get(s, [])) != r.chunks or (r.chunks and hashes.get(s) != {r.content_hash})
+            if len(by_source.get(s, [])) != r.chunks or (r.chunks and hashes.get(s) != {r.content_hash[:8]})
         ]
         return orphans, sorted(incomplete)
 
