@@ -21,6 +21,7 @@ class Settings:
     collection: str = "fagui"
     embedding: str = "use-multilingual"
     embedding_batch: int = 64
+    embedding_workers: int = 2
     reranker: str | None = None
     chunk_max_chars: int = 600
     chunk_overlap_sentences: int = 1
@@ -62,6 +63,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         collection=env.get("RAG_COLLECTION") or "fagui",
         embedding=env.get("RAG_EMBEDDING") or "use-multilingual",
         embedding_batch=_env_int(env, "RAG_EMBEDDING_BATCH", 64),
+        embedding_workers=_env_int(env, "RAG_EMBEDDING_WORKERS", min(2, os.cpu_count() or 1)),
         reranker=env.get("RAG_RERANKER") or None,
         chunk_max_chars=_env_int(env, "RAG_CHUNK_MAX_CHARS", 600),
         chunk_overlap_sentences=_env_int(env, "RAG_CHUNK_OVERLAP_SENTENCES", 1),

@@ -126,7 +126,7 @@ def assign_sources(files: list[tuple[Path, Path]], known_paths: dict[str, str]) 
     return sources
 
 
-GROUP_CHUNKS = 2000
+GROUP_CHUNKS = 1000
 
 
 def _stored_chunks(prepared: PreparedDocument) -> list[StoredChunk]:
@@ -159,6 +159,10 @@ def ingest_paths(
         files, duplicates = drop_duplicate_files(files, list(records.values()), settings.max_file_bytes)
         results.extend(duplicates)
         sources = assign_sources(files, {r.path: r.source for r in records.values()})
+        if any(records.get(sources[f]) is None or records[sources[f]].path != str(f) for f, _ in files):
+            warm = getattr(index.embeddings, "warm_up", None)
+            if warm is not None:
+                warm()  # likely work to embed: start the model's worker processes in the background
         removed_sources: set[str] = set()
         added_chunks: list[StoredChunk] = []
         group: list[tuple[PreparedDocument, Path, str]] = []
@@ -172,13 +176,16 @@ def ingest_paths(
                 for (_, file, status), r in zip(batch, stored)
             ]
 
-        def flush(executor: ThreadPoolExecutor) -> None:
-            nonlocal group, pending
-            if not group:
+        embedding: tuple[list, Callable[[], list]] | None = None
+
+        def finish_embedding(executor: ThreadPoolExecutor) -> None:
+            """Wait for the group being embedded, then hand it to the writer thread."""
+            nonlocal embedding, pending
+            if embedding is None:
                 return
-            batch, group = group, []
-            texts = [c.embed_text for p, _, _ in batch for c in p.chunks]
-            vectors = index.embeddings.embed_documents(texts)
+            batch, gather = embedding
+            embedding = None
+            vectors = gather()
             offset = 0
             for prepared, _, _ in batch:
                 prepared.vectors.extend(vectors[offset : offset + len(prepared.chunks)])
@@ -189,6 +196,21 @@ def ingest_paths(
                 removed_sources.add(prepared.doc.source)
                 added_chunks.extend(_stored_chunks(prepared))
             pending = executor.submit(write, batch)
+
+        def flush(executor: ThreadPoolExecutor) -> None:
+            """Start embedding the current group; the next group is prepared while it runs."""
+            nonlocal group, embedding
+            finish_embedding(executor)
+            if not group:
+                return
+            batch, group = group, []
+            texts = [c.embed_text for p, _, _ in batch for c in p.chunks]
+            start = getattr(index.embeddings, "embed_documents_async", None)
+            if start is not None:
+                embedding = (batch, start(texts))
+            else:
+                vectors = index.embeddings.embed_documents(texts)
+                embedding = (batch, lambda: vectors)
 
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="chroma-writer") as executor:
             for n, (file, _root) in enumerate(files, start=1):
@@ -219,6 +241,7 @@ def ingest_paths(
                 if progress:
                     progress(n, len(files), file.name)
             flush(executor)
+            finish_embedding(executor)
             if pending is not None:
                 results.extend(pending.result())
         bar.close()
