@@ -151,6 +151,27 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_draft(args: argparse.Namespace) -> int:
+    from rag.draft import make_drafter
+    from rag.export import to_markdown, write_docx, write_markdown
+
+    settings = _settings(args)
+    try:
+        draft = make_drafter(settings).draft(args.title, year=args.year, sources=args.source or None)
+    except ValueError as exc:
+        print(f"错误：{exc}", file=sys.stderr)
+        return 2
+    if args.markdown:
+        print(f"已写入 {write_markdown(draft, args.markdown)}", file=sys.stderr)
+    if args.docx:
+        print(f"已写入 {write_docx(draft, args.docx)}", file=sys.stderr)
+    if args.json:
+        _print_json(draft.to_dict())
+    elif not (args.markdown or args.docx):
+        print(to_markdown(draft))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rag", description="法规问答助手：法规与报告的问答、起草与评测")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -192,6 +213,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dev", default=str(Path(__file__).resolve().parents[1].parent / "shared" / "eval" / "qa_dev.jsonl"),
                    help="基线拒答阈值所用的开发集（默认 ../shared/eval/qa_dev.jsonl，不存在时用评测集本身）")
     p.set_defaults(func=cmd_eval)
+
+    p = add("draft", "根据往年报告起草报告章节")
+    p.add_argument("--title", required=True, help="章节标题，如“积极推进法治政府建设”")
+    p.add_argument("--year", type=int, help="目标年份（默认：最近一份报告的下一年）")
+    p.add_argument("--source", nargs="+", help="只用这些往年报告（rag docs 中的来源名）")
+    p.add_argument("--json", action="store_true", help="输出一个 JSON 对象")
+    p.add_argument("--markdown", help="导出 Markdown 文件")
+    p.add_argument("--docx", help="导出 Word 文件（公文格式）")
+    p.set_defaults(func=cmd_draft)
 
     p = add("check", "检查存储、关键词索引与清单是否一致")
     p.add_argument("--repair", action="store_true", help="修复发现的问题")

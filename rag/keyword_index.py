@@ -74,6 +74,26 @@ def tokenize(text: str) -> list[str]:
     return tokens
 
 
+NOUN_FLAGS = ("n", "j", "l")
+
+
+def tagged_words(text: str) -> list[tuple[str, str]]:
+    """jieba words with their part-of-speech tags."""
+    import jieba.posseg
+
+    _ensure_jieba()
+    return [(p.word, p.flag) for p in jieba.posseg.lcut(text) if p.word.strip()]
+
+
+def is_noun(flag: str) -> bool:
+    return flag[:1] in NOUN_FLAGS or flag in ("vn", "eng", "nz", "x")
+
+
+def content_nouns(text: str) -> list[str]:
+    """The nouns of a text (two characters or more), the words that say what it is about."""
+    return [w for w, flag in tagged_words(text) if is_noun(flag) and len(w) >= 2 and w not in STOPWORDS]
+
+
 def is_question_word(token: str) -> bool:
     return token in QUESTION_WORDS or bool(re.match(r"^(几|多少)", token))
 

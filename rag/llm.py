@@ -145,3 +145,86 @@ def llm_answer_stream(assistant, question: str, retrieval, extractive: Answer, s
         yield RESET
         yield final.answer
     yield final
+
+
+NUMBER_IN_TEXT = re.compile(r"\d+(?:\.\d+)?")
+
+
+def _blocks(markdown: str) -> list[tuple[str, str]]:
+    """(heading line or '', body) blocks of a draft, split at Markdown headings."""
+    blocks: list[tuple[str, list[str]]] = [("", [])]
+    for line in markdown.splitlines():
+        if line.startswith("#"):
+            blocks.append((line, []))
+        else:
+            blocks[-1][1].append(line)
+    return [(h, "\n".join(body).strip()) for h, body in blocks]
+
+
+def rewrite_is_faithful(original: str, rewritten: str) -> str | None:
+    """None when the rewrite keeps every placeholder and citation and adds no number; else why not."""
+    from rag.draft import PLACEHOLDER_RE
+
+    if sorted(PLACEHOLDER_RE.findall(original)) != sorted(PLACEHOLDER_RE.findall(rewritten)):
+        return "占位符被改动"
+    stripped_old = PLACEHOLDER_RE.sub("", original)
+    stripped_new = PLACEHOLDER_RE.sub("", rewritten)
+    if not set(NUMBER_IN_TEXT.findall(MARKER.sub("", stripped_new))) <= set(NUMBER_IN_TEXT.findall(MARKER.sub("", stripped_old))):
+        return "出现了材料中没有的数字"
+    old_ids, new_ids = set(MARKER.findall(original)), set(MARKER.findall(rewritten))
+    if not new_ids or not new_ids <= old_ids:
+        return "引用编号缺失或不在材料中"
+    for sentence in SENTENCE.findall(rewritten):
+        if sentence.strip() and not MARKER.search(sentence) and not sentence.strip().startswith("**"):
+            return "有句子没有标注引用"
+    return None
+
+
+def rewrite_draft(drafter, draft):
+    """Rewrite each sub-section fluently with the LLM; keep the original where a rewrite is not faithful."""
+    from langchain_core.messages import HumanMessage, SystemMessage
+
+    from rag.prompts import DRAFT_SYSTEM, DRAFT_USER
+
+    notices = list(draft.notices)
+    try:
+        model = drafter._llm or make_chat_model(drafter.settings)
+        drafter._llm = model
+    except Exception as exc:
+        notices.append(f"大模型不可用（{type(exc).__name__}），保留原稿。")
+        return replace(draft, notices=tuple(notices))
+    out: list[str] = []
+    kept = failed = 0
+    for heading, body in _blocks(draft.draft):
+        if heading:
+            out.append(heading)
+            out.append("")
+        if not body or not MARKER.search(body):
+            if body:
+                out += [body, ""]
+            continue
+        # The legal-basis lines are quotations: they are never rewritten.
+        prose = "\n\n".join(p for p in body.split("\n\n") if not p.startswith("**相关法律依据**"))
+        basis = "\n\n".join(p for p in body.split("\n\n") if p.startswith("**相关法律依据**"))
+        try:
+            reply = model.invoke(
+                [SystemMessage(content=DRAFT_SYSTEM), HumanMessage(content=DRAFT_USER.format(heading=heading.lstrip("# "), year=draft.year, material=prose))]
+            )
+            rewritten = str(reply.content).strip()
+            problem = rewrite_is_faithful(prose, rewritten)
+        except Exception as exc:
+            problem = f"调用失败（{type(exc).__name__}）"
+            rewritten = ""
+        if problem:
+            failed += 1
+            out += [prose, ""]
+        else:
+            kept += 1
+            out += [rewritten, ""]
+        if basis:
+            out += [basis, ""]
+    if kept:
+        notices.append(f"大模型已润色{kept}个小节。")
+    if failed:
+        notices.append(f"{failed}个小节的润色结果未通过核对（数字、占位符或引用不一致），保留了原稿。")
+    return replace(draft, draft="\n".join(out).strip() + "\n", notices=tuple(notices))

@@ -141,14 +141,11 @@ QUANTITY_CUES = re.compile(r"多少|几[项条个名人部次天日年月位种�
 
 def question_focus(question: str) -> tuple[str, ...]:
     """The content word a question word asks about: the noun after it (多少名在编人员), else before it (工资是多少)."""
-    import jieba.posseg
+    from rag.keyword_index import STOPWORDS, is_noun, tagged_words
 
-    from rag.keyword_index import STOPWORDS, _ensure_jieba
-
-    _ensure_jieba()
-    tagged = [(p.word, p.flag) for p in jieba.posseg.lcut(question) if p.word.strip()]
+    tagged = tagged_words(question)
     words = [w for w, _ in tagged if re.search(r"[\w\u4e00-\u9fff]", w)]
-    nouns = {w for w, flag in tagged if flag[:1] in ("n", "j", "l") or flag in ("vn", "eng", "nz", "x")}
+    nouns = {w for w, flag in tagged if is_noun(flag)}
 
     def content(w: str) -> bool:
         return (

@@ -89,3 +89,20 @@ def assistant(corpus_index):
     from rag.answer import Assistant
 
     return Assistant(corpus_index, corpus_index.settings)
+
+
+@pytest.fixture(scope="session")
+def draft_index(tmp_path_factory, embeddings, corpus_index):
+    """The corpus plus a second, made-up past report (a fixture: tests/fixtures/fictional-*)."""
+    from rag.embeddings import CachedEmbeddings
+    from rag.index import Index
+    from rag.ingest import ingest_paths
+
+    directory = tmp_path_factory.mktemp("draft-index")
+    settings = load_settings({"RAG_INDEX_DIR": str(directory)})
+    shared_cache = corpus_index.settings.index_dir / "embedding_cache.sqlite"
+    index = Index(settings, CachedEmbeddings(embeddings, shared_cache))
+    fixture = FIXTURES / "fictional-county-audit-bureau-2023-report.txt"
+    summary = ingest_paths(index, [SAMPLE_REPORT, fixture, REGULATIONS], show_bar=False)
+    assert summary.count("failed") == 0
+    return index

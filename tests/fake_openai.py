@@ -79,6 +79,12 @@ class FakeOpenAIServer:
         prompt = "\n".join(m.get("content", "") for m in body.get("messages", []) if isinstance(m.get("content"), str))
         if self.mode == "refuse":
             return "未在已收录的文件中找到依据。"
+        material = re.search(r"材料：\n(.*)\n\n请把材料改写", prompt, flags=re.S)
+        if material:  # a drafting request: "rewrite" by light edits that keep markers and placeholders
+            text = material.group(1).strip()
+            if self.mode == "bad_citation":
+                return text + "全年完成审计项目999个。[1]"
+            return text.replace("。[", "。[", 1).replace("全面", "全力", 1)
         passages = dict(re.findall(r"^\[(\d+)\] 《[^》]*》[^\n]*\n([^\n]+)", prompt, flags=re.M))
         first = passages.get("1", "")
         sentence = re.split(r"(?<=[。；])", first)[0].strip()
