@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from rag.config import load_settings  # noqa: E402
-from rag.evaluation import evaluate, markdown_table, metric_value  # noqa: E402
+from rag.evaluation import evaluate, markdown_table, plot_reports  # noqa: E402
 from rag.index import open_index  # noqa: E402
 
 DEV = ROOT.parent / "shared" / "eval" / "qa_dev.jsonl"
@@ -20,54 +20,6 @@ SETS = {
     "project": ROOT / "eval" / "qa_project.jsonl",
     "holdout": ROOT / "eval" / "qa_holdout.jsonl",
 }
-PLOT_METRICS = (
-    ("answer_accuracy", "回答准确率", "answer accuracy"),
-    ("refusal_recall", "拒答召回率", "refusal recall"),
-    ("false_refusal_rate", "误拒率", "false refusals"),
-    ("retrieval.hit@5", "hit@5", "hit@5"),
-    ("retrieval.mrr", "MRR", "MRR"),
-    ("citation_precision", "引文精确率", "citation precision"),
-)
-
-
-def cjk_font():
-    from matplotlib import font_manager
-
-    for path in font_manager.findSystemFonts():
-        if "NotoSansCJK" in path or "wqy" in path.lower():
-            return font_manager.FontProperties(fname=path)
-    return None
-
-
-def plot(reports: dict[str, dict], out: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import numpy as np
-    from matplotlib import pyplot as plt
-
-    font = cjk_font()
-    names = [("system", "本系统", "system"), ("baseline", "基线", "baseline"), ("peer", "Chatchat 做法", "peer")]
-    fig, axes = plt.subplots(1, len(reports), figsize=(6 * len(reports), 4.6), sharey=True)
-    axes = np.atleast_1d(axes)
-    for ax, (set_name, report) in zip(axes, reports.items()):
-        x = np.arange(len(PLOT_METRICS))
-        for i, (key, zh, en) in enumerate(names):
-            if not report.get(key):
-                continue
-            values = [metric_value(report[key], m[0]) or 0 for m in PLOT_METRICS]
-            ax.bar(x + (i - 1) * 0.27, values, 0.27, label=zh if font else en)
-        ax.set_xticks(x)
-        ax.set_xticklabels([m[1] if font else m[2] for m in PLOT_METRICS], rotation=30, ha="right", fontproperties=font)
-        ax.set_ylim(0, 1.05)
-        ax.set_title(f"{set_name} ({report['n']})", fontproperties=font)
-        ax.grid(axis="y", alpha=0.3)
-    handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="upper center", ncol=3, prop=font, frameon=False)
-    fig.tight_layout(rect=(0, 0, 1, 0.92))
-    fig.savefig(out, dpi=110)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description="Evaluate all question sets")
     parser.add_argument("--index", help="index directory (default RAG_INDEX_DIR)")
@@ -92,7 +44,7 @@ def main() -> int:
         tables.append(f"### {name}\n\n{table}")
         print(table)
     (out / "summary.md").write_text("\n".join(tables), encoding="utf-8")
-    plot(reports, out / "eval.png")
+    plot_reports(reports, out / "eval.png")
     print(f"已写入 {out}/summary.md 与 {out}/eval.png")
     return 0
 

@@ -435,11 +435,12 @@ class Assistant:
         if llm_wanted and not extractive.refused:
             from rag.llm import llm_answer_stream
 
-            yield from llm_answer_stream(self, question, retrieval, extractive, started)
+            for part in llm_answer_stream(self, question, retrieval, extractive, started):
+                yield replace(part, resolved=resolved) if isinstance(part, Answer) else part
             return
         timings = dict(retrieval.timings_ms)
         timings["total"] = (time.perf_counter() - started) * 1000
-        final = replace(extractive, timings_ms=timings)
+        final = replace(extractive, timings_ms=timings, resolved=resolved)
         yield final.answer
         yield final
 

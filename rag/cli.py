@@ -172,6 +172,14 @@ def cmd_draft(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from ui.app import serve
+
+    settings = _settings(args)
+    serve(settings, host=args.host, port=args.port, auth_raw=os.environ.get("RAG_AUTH"), insecure=args.insecure)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rag", description="法规问答助手：法规与报告的问答、起草与评测")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -222,6 +230,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--markdown", help="导出 Markdown 文件")
     p.add_argument("--docx", help="导出 Word 文件（公文格式）")
     p.set_defaults(func=cmd_draft)
+
+    p = add("serve", "启动网页界面")
+    p.add_argument("--host", default="127.0.0.1", help="监听地址（默认仅本机 127.0.0.1）")
+    p.add_argument("--port", type=int, default=7860)
+    p.add_argument("--insecure", action="store_true", help="允许在非本机地址上无口令访问（不推荐）")
+    p.set_defaults(func=cmd_serve)
 
     p = add("check", "检查存储、关键词索引与清单是否一致")
     p.add_argument("--repair", action="store_true", help="修复发现的问题")

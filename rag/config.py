@@ -27,6 +27,7 @@ class Settings:
     chunk_overlap_sentences: int = 1
     max_question_chars: int = 500
     max_file_bytes: int = 100 * 1024 * 1024
+    max_upload_bytes: int = 50 * 1024 * 1024
     llm_base_url: str | None = None
     llm_model: str | None = None
     llm_api_key: str = "EMPTY"
@@ -69,6 +70,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         chunk_overlap_sentences=_env_int(env, "RAG_CHUNK_OVERLAP_SENTENCES", 1),
         max_question_chars=_env_int(env, "RAG_MAX_QUESTION_CHARS", 500),
         max_file_bytes=_env_int(env, "RAG_MAX_FILE_BYTES", 100 * 1024 * 1024),
+        max_upload_bytes=_env_int(env, "RAG_MAX_UPLOAD_BYTES", 50 * 1024 * 1024),
         llm_base_url=env.get("RAG_LLM_BASE_URL") or None,
         llm_model=env.get("RAG_LLM_MODEL") or None,
         llm_api_key=env.get("RAG_LLM_API_KEY") or "EMPTY",

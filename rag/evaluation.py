@@ -354,3 +354,56 @@ def markdown_table(report: dict) -> str:
             cells.append("–" if value is None else (f"{value:.1f}" if key.startswith("latency") else f"{value:.3f}"))
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+PLOT_METRICS = (
+    ("answer_accuracy", "回答准确率", "answer accuracy"),
+    ("refusal_recall", "拒答召回率", "refusal recall"),
+    ("false_refusal_rate", "误拒率", "false refusals"),
+    ("retrieval.hit@5", "hit@5", "hit@5"),
+    ("retrieval.mrr", "MRR", "MRR"),
+    ("citation_precision", "引文精确率", "citation precision"),
+)
+
+
+def _cjk_font():
+    from matplotlib import font_manager
+
+    for path in font_manager.findSystemFonts():
+        if "NotoSansCJK" in path or "NotoSerifCJK" in path or "wqy" in path.lower():
+            return font_manager.FontProperties(fname=path)
+    return None
+
+
+def plot_reports(reports: dict[str, dict], out: str | Path) -> Path:
+    """A bar chart per question set: system against the baseline and the peer, metric by metric."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import numpy as np
+    from matplotlib import pyplot as plt
+
+    font = _cjk_font()
+    names = [("system", "本系统", "system"), ("baseline", "基线", "baseline"), ("peer", "Chatchat 做法", "peer")]
+    fig, axes = plt.subplots(1, max(1, len(reports)), figsize=(6 * max(1, len(reports)), 4.6), sharey=True)
+    axes = np.atleast_1d(axes)
+    for ax, (set_name, report) in zip(axes, reports.items()):
+        x = np.arange(len(PLOT_METRICS))
+        for i, (key, zh, en) in enumerate(names):
+            if not report.get(key):
+                continue
+            values = [metric_value(report[key], m[0]) or 0 for m in PLOT_METRICS]
+            ax.bar(x + (i - 1) * 0.27, values, 0.27, label=zh if font else en)
+        ax.set_xticks(x)
+        ax.set_xticklabels([m[1] if font else m[2] for m in PLOT_METRICS], rotation=30, ha="right", fontproperties=font)
+        ax.set_ylim(0, 1.05)
+        ax.set_title(f"{set_name} ({report['n']})", fontproperties=font)
+        ax.grid(axis="y", alpha=0.3)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", ncol=3, prop=font, frameon=False)
+    fig.tight_layout(rect=(0, 0, 1, 0.92))
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out

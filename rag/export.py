@@ -211,3 +211,16 @@ def write_docx(draft: Draft, path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     document.save(str(path))
     return path
+
+
+def conversation_markdown(turns: list[dict]) -> str:
+    """A chat as Markdown: each question, its answer and the passages it cites."""
+    lines = ["# 法规问答记录", ""]
+    for n, turn in enumerate(turns, start=1):
+        lines += [f"## {n}. {turn['question']}", "", turn["answer"], ""]
+        for c in turn.get("citations", []):
+            where = c.get("section") or ""
+            excerpt = re.sub(r"\s+", " ", c["text"])[:200]
+            lines.append(f"- [{c['id']}] 《{c['title']}》 {where}：{excerpt}")
+        lines.append("")
+    return "\n".join(lines)

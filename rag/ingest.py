@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -265,3 +267,48 @@ def delete_source(index: Index, source: str) -> bool:
         existed = index.store.delete_document(source)
         index.refresh_keyword()
     return existed
+
+
+SAFE_NAME = re.compile(r"[^\w\u4e00-\u9fff.\-（）()]+")
+
+
+def safe_filename(name: str) -> str:
+    """A file name with no directory part and no characters a path could abuse."""
+    base = Path(name.replace("\\", "/")).name
+    stem, suffix = Path(base).stem, Path(base).suffix.lower()
+    stem = SAFE_NAME.sub("_", stem).strip("._") or "upload"
+    return f"{stem[:80]}{suffix}"
+
+
+def save_uploads(files: Iterable[str | Path], upload_dir: Path, max_bytes: int) -> tuple[list[Path], list[FileResult]]:
+    """Copy uploaded files into the upload folder: allowed types only, size-capped, safe names, never outside."""
+    upload_dir.mkdir(parents=True, exist_ok=True)
+    root = upload_dir.resolve()
+    saved: list[Path] = []
+    rejected: list[FileResult] = []
+    for raw in files:
+        src = Path(raw)
+        name = safe_filename(getattr(raw, "orig_name", None) or src.name)
+        if Path(name).suffix not in SUPPORTED_SUFFIXES:
+            rejected.append(FileResult(name, "failed", reason=f"不支持的文件类型，仅支持 {' '.join(SUPPORTED_SUFFIXES)}"))
+            continue
+        try:
+            size = src.stat().st_size
+        except OSError:
+            rejected.append(FileResult(name, "failed", reason="上传的文件无法读取"))
+            continue
+        if size > max_bytes:
+            rejected.append(FileResult(name, "failed", reason=f"文件过大（{size / 1048576:.1f} MB），上限为 {max_bytes / 1048576:.0f} MB"))
+            continue
+        target = (root / name).resolve()
+        if target.parent != root:
+            rejected.append(FileResult(name, "failed", reason="文件名不安全"))
+            continue
+        if target.exists() and content_hash(target.read_bytes()) != content_hash(src.read_bytes()):
+            n = 2
+            while (root / f"{target.stem}-{n}{target.suffix}").exists():
+                n += 1
+            target = root / f"{target.stem}-{n}{target.suffix}"
+        shutil.copyfile(src, target)
+        saved.append(target)
+    return saved, rejected

@@ -131,6 +131,7 @@ class Answer:
     timings_ms: dict[str, float] = field(default_factory=dict)
     notices: tuple[str, ...] = ()
     mode: str = "extractive"
+    resolved: str | None = None  # the question as understood after resolving a follow-up
 
     def to_dict(self) -> dict[str, Any]:
         return {

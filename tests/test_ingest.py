@@ -179,3 +179,30 @@ def test_sigkill_at_random_points_then_rerun_equals_clean_run(make_index, tmp_pa
     resumed_index = make_index(load_settings().with_index(crashed_dir))
     assert index_snapshot(resumed_index) == clean
     assert resumed_index.check().ok
+
+
+def test_uploads_are_confined_and_checked(tmp_path):
+    from rag.ingest import safe_filename, save_uploads
+
+    assert safe_filename("../../etc/passwd.txt") == "passwd.txt"
+    assert safe_filename("..\\..\\windows\\win.ini.md") == "win.ini.md"
+    assert safe_filename("报告 <2024>.PDF") == "报告_2024.pdf"
+    incoming = tmp_path / "incoming"
+    incoming.mkdir()
+    good = incoming / "通知.txt"
+    good.write_text("一、事项\n内容。", encoding="utf-8")
+    exe = incoming / "tool.exe"
+    exe.write_bytes(b"MZ")
+    big = incoming / "big.txt"
+    big.write_bytes(b"a" * 2048)
+    uploads = tmp_path / "uploads"
+    saved, rejected = save_uploads([good, exe, big], uploads, max_bytes=1024)
+    assert [p.name for p in saved] == ["通知.txt"] and saved[0].parent == uploads.resolve()
+    reasons = {r.path: r.reason for r in rejected}
+    assert "不支持的文件类型" in reasons["tool.exe"] and "文件过大" in reasons["big.txt"]
+    # A different file with the same name does not overwrite the first.
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "通知.txt").write_text("不同的内容。", encoding="utf-8")
+    again, _ = save_uploads([other / "通知.txt"], uploads, max_bytes=1024)
+    assert again[0].name == "通知-2.txt" and (uploads / "通知.txt").read_text(encoding="utf-8") == "一、事项\n内容。"
