@@ -25,6 +25,7 @@ ingest: setup
 
 run: ingest
 	$(BIN)/rag docs --index $(INDEX)
+	$(BIN)/rag serve --index $(INDEX) --host $(HOST) --port $(PORT)
 
 test: setup
 	$(BIN)/python -m pytest

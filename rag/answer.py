@@ -98,6 +98,8 @@ def prepare_question(question: str, settings: Settings) -> tuple[str, list[str]]
         raise QuestionError("问题不能为空，请输入要查询的内容。")
     notices: list[str] = []
     text = question.strip()
+    if not re.search(r"[\u3400-\u9fff]", text) and re.search(r"[A-Za-z]", text):
+        notices.append("目前只支持用中文提问，检索效果可能很差。")
     if len(text) > settings.max_question_chars:
         text = text[: settings.max_question_chars]
         notices.append(f"问题过长（{len(question.strip())}字），已截取前{settings.max_question_chars}字进行检索。")

@@ -80,6 +80,16 @@ def cmd_chunks(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_delete(args: argparse.Namespace) -> int:
+    from rag.ingest import delete_source
+
+    index = _open_index(args)
+    missing = [s for s in args.sources if not delete_source(index, s)]
+    for source in args.sources:
+        print(f"{'未找到' if source in missing else '已删除'}：{source}")
+    return 1 if missing else 0
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     index = _open_index(args)
     report = index.check()
@@ -204,6 +214,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("source")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_chunks)
+
+    p = add("delete", "从索引中删除文件")
+    p.add_argument("sources", nargs="+", help="来源名（见 rag docs）")
+    p.set_defaults(func=cmd_delete)
 
     p = add("ask", "提问，回答附引文")
     p.add_argument("question", nargs="+", help="问题")

@@ -248,9 +248,16 @@ def _squash_spaces(text: str) -> str:
     return _SPACE_AFTER_ASCII_PUNCT.sub("", text)
 
 
+# Full-width digits and Latin letters (２０２４, ＡＢＣ) become half-width; full-width punctuation stays.
+FULL_WIDTH_ALNUM = {cp: cp - 0xFEE0 for r in ((0xFF10, 0xFF19), (0xFF21, 0xFF3A), (0xFF41, 0xFF5A)) for cp in range(r[0], r[1] + 1)}
+
+
 def clean_text(raw: str, *, reflow: bool | None = None) -> str:
-    """Normalise newlines and invisible characters; reflow PDF-style text. Paragraphs end up one per line."""
-    text = raw.translate(ZERO_WIDTH).replace("\r\n", "\n").replace("\r", "\n").replace("\f", "\n")
+    """Normalise newlines, invisible and full-width alphanumeric characters; reflow PDF-style text.
+
+    Paragraphs end up one per line."""
+    text = raw.translate(ZERO_WIDTH).translate(FULL_WIDTH_ALNUM)
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\f", "\n")
     text = re.sub(r"<!--.*?-->", "", text, flags=re.S)
     if reflow is None:
         reflow = needs_reflow(text)

@@ -93,16 +93,25 @@ def build_aliases(records: list[DocRecord]) -> list[LawAlias]:
     return sorted(aliases, key=lambda a: -len(a.alias))
 
 
+@lru_cache(maxsize=8)
+def _alias_pattern(names: tuple[str, ...]) -> re.Pattern[str] | None:
+    """One alternation over all names, longest first, so each position takes its longest name."""
+    if not names:
+        return None
+    return re.compile("|".join(re.escape(n) for n in sorted(set(names), key=len, reverse=True)))
+
+
 def find_laws(text: str, aliases: list[LawAlias]) -> list[LawAlias]:
-    """Laws named in the text, longest name first; 审计法 inside 审计法实施条例 does not count."""
-    found: list[LawAlias] = []
-    taken: list[tuple[int, int]] = []
+    """Laws named in the text, in order; 审计法 inside 审计法实施条例 does not count."""
+    pattern = _alias_pattern(tuple(a.alias for a in aliases))
+    if pattern is None:
+        return []
+    by_name: dict[str, list[LawAlias]] = {}
     for alias in aliases:
-        for m in re.finditer(re.escape(alias.alias), text):
-            span = (m.start(), m.end())
-            if any(s <= span[0] < e or s < span[1] <= e for s, e in taken):
-                continue
-            taken.append(span)
+        by_name.setdefault(alias.alias, []).append(alias)
+    found: list[LawAlias] = []
+    for m in pattern.finditer(text):
+        for alias in by_name[m.group(0)]:
             if alias.source not in {f.source for f in found}:
                 found.append(alias)
     return found

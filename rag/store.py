@@ -143,10 +143,14 @@ class ChunkStore:
     """The chunk collection and the manifest collection of one index."""
 
     def __init__(self, settings: Settings, embeddings: Embeddings) -> None:
-        from langchain_chroma import Chroma
-
         self.settings = settings
         self.embeddings = embeddings
+        self._open()
+
+    def _open(self) -> None:
+        from langchain_chroma import Chroma
+
+        settings, embeddings = self.settings, self.embeddings
         self.client = make_chroma_client(settings)
         model_id = getattr(embeddings, "model_id", type(embeddings).__name__)
         self.vectorstore = Chroma(
@@ -245,12 +249,29 @@ class ChunkStore:
     def count_chunks(self) -> int:
         return self.chunks.count()
 
+    def reopen(self) -> None:
+        """Drop this process's cached view of an embedded store that another process has changed."""
+        if not self.settings.chroma_url:
+            from chromadb.api.client import SharedSystemClient
+
+            SharedSystemClient.clear_system_cache()
+        self._open()
+
     def dense_search(self, vector: list[float], k: int, where: dict | None = None) -> list[Hit]:
-        if self.chunks.count() == 0:
-            return []
-        got = self.chunks.query(
-            query_embeddings=[vector], n_results=k, where=where, include=["documents", "metadatas", "distances"]
-        )
+        """Nearest chunks; if another process rewrote an embedded store under us, reopen it and retry once."""
+        for attempt in (1, 2):
+            try:
+                if self.chunks.count() == 0:
+                    return []
+                got = self.chunks.query(
+                    query_embeddings=[vector], n_results=k, where=where, include=["documents", "metadatas", "distances"]
+                )
+                break
+            except Exception as exc:  # chromadb raises InternalError/NotFoundError on a stale view
+                log.warning("dense search failed (%s), reopening the store", exc)
+                if attempt == 2:
+                    return []  # the keyword side still answers
+                self.reopen()
         return [
             hit_from_metadata(cid, text or "", meta or {}, 1.0 - float(dist))
             for cid, text, meta, dist in zip(

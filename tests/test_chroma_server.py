@@ -2,45 +2,15 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import sys
 import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 
-from conftest import REGULATIONS, SAMPLE_REPORT, free_port
+from conftest import REGULATIONS, SAMPLE_REPORT
 from rag.config import load_settings
 from rag.ingest import delete_source, ingest_paths
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def chroma_server(tmp_path):
-    port = free_port()
-    chroma = Path(sys.executable).with_name("chroma")
-    proc = subprocess.Popen(
-        [str(chroma), "run", "--path", str(tmp_path / "chroma-server"), "--host", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=1):
-                break
-        except OSError:
-            time.sleep(0.3)
-    else:
-        proc.kill()
-        pytest.fail("chroma run did not start within 60 s")
-    yield url
-    proc.terminate()
-    proc.wait(timeout=30)
 
 
 def test_two_instances_share_one_chroma_server(chroma_server, make_index, tmp_path, monkeypatch):
