@@ -211,6 +211,22 @@ def score_sentences(plan: QueryPlan, hits: Sequence[Hit], weights: dict[str, flo
     return sorted(evidence, key=lambda e: -e.score)
 
 
+ASKED_UNIT = re.compile(r"(?:多少|(?<!哪)几)(项|条|名|人|个|部|次|件|天|日|位|家|卷|份)")
+SAME_UNIT = {"名": "名人位", "人": "人名位", "位": "位名人", "天": "天日", "日": "日天", "个": "个"}
+
+
+def counts_what_was_asked(plan: QueryPlan, sentence: str) -> bool:
+    """The sentence names what the question counts and gives a number in the unit the question uses."""
+    text = sentence.lower()
+    if plan.focus and not term_in(plan.focus[0].lower(), text):
+        return False
+    unit = ASKED_UNIT.search(plan.question)
+    if unit is None:
+        return True
+    units = SAME_UNIT.get(unit.group(1), unit.group(1))
+    return bool(re.search(rf"(?:\d+|[{CN_DIGITS}]+)(?:余|多)?[{units}]", sentence))
+
+
 def evidence_strength(hits: Sequence[Hit], weights: dict[str, float]) -> float:
     return max((_coverage(passage_context(h), weights) for h in hits[:TOP_PASSAGES]), default=0.0)
 
@@ -473,6 +489,16 @@ class Assistant:
         year_gap = self._year_gap(plan, hits)
         if year_gap:
             return refuse(year_gap)
+        hits = self._same_issuer(plan, hits)
+        if plan.years and not plan.laws:
+            # A report covering another year never answers for the year asked about.
+            kept = [h for h in hits if h.doc_type != "report" or h.year in plan.years or any(str(y) in h.text for y in plan.years)]
+            if len(kept) < len(hits) and not any(h.doc_type == "report" for h in kept):
+                asked = "、".join(f"{y}年" for y in plan.years)
+                other = "、".join(sorted({f"{h.year}年" for h in hits if h.doc_type == "report" and h.year}))
+                if not kept or plan.wants_report:
+                    return refuse(f"找到的报告段落属于{other}，不是{asked}的情况，不能用其他年份的数据代替。")
+            hits = kept
 
         if retrieval.article_hits:
             body = compose_article_answer(retrieval.article_hits, book)
@@ -483,6 +509,11 @@ class Assistant:
         if strength < MIN_EVIDENCE or not focus_supported(plan, hits, keyword):
             return refuse()
         evidence = score_sentences(plan, hits, weights)
+        if plan.is_quantity:
+            # A count answers only if it counts what was asked: same thing, same unit (几个 is not 2名).
+            evidence = [e for e in evidence if counts_what_was_asked(plan, e.text)]
+            if not evidence:
+                return refuse()
         body = None
         best_hit = evidence[0].hit if evidence else hits[0]
         if plan.is_list:
@@ -495,6 +526,15 @@ class Assistant:
             body = compose_sentences(evidence, weights, plan, book)
         timings = {"answer": (time.perf_counter() - t0) * 1000}
         return Answer(question, body, False, tuple(book.citations), timings, tuple(notices))
+
+    def _same_issuer(self, plan: QueryPlan, hits: list[Hit]) -> list[Hit]:
+        """When the question names a place (开封), reports of other issuers (虚构县审计局) do not answer it."""
+        issuers = {r.source: r.issuer or "" for r in self.index.documents() if r.doc_type == "report"}
+        places = {source: re.split(r"[省市县区]", issuer, maxsplit=1)[0] for source, issuer in issuers.items() if issuer}
+        named = {place for place in places.values() if len(place) >= 2 and place in plan.question}
+        if not named:
+            return hits
+        return [h for h in hits if h.doc_type != "report" or places.get(h.source) in named]
 
     def _year_gap(self, plan: QueryPlan, hits: Sequence[Hit]) -> str | None:
         """A question about a year the reports do not cover is refused, never answered with another year."""

@@ -145,7 +145,7 @@ FOCUS_SKIP = frozenset("是 有 为 的 了 共 一共 总共 样 么 吗 呢 �
 TIME_CUES = re.compile(r"什么时候|何时|哪一天|哪天|哪年|几月|日期|哪一年|什么时间")
 YES_NO_CUES = re.compile(r"是否|有没有|要不要|能不能|可不可以|可否|能否|吗[？?]?$")
 LIST_CUES = re.compile(r"哪些|哪几|有什么|包括|包含|种类|几种|几类|分别|列举|方面")
-QUANTITY_CUES = re.compile(r"多少|几[项条个名人部次天日年月位种类]|多久|多长|比例|比率|几天|几日|上限|下限|期限")
+QUANTITY_CUES = re.compile(r"多少|(?<!哪)几[项条个名人部次天日年月位]|多久|多长|比例|比率|几天|几日|上限|下限|期限")
 
 
 def question_focus(question: str) -> tuple[str, ...]:

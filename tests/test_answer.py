@@ -156,3 +156,23 @@ def test_cli_ask_json(corpus_index, capsys):
     assert main(["ask", "--index", index_dir, ""]) == 2
     assert "不能为空" in capsys.readouterr().err
     assert main(["ask", "--index", index_dir, "--type", "law", "--k", "3", "听证"]) == 0
+
+
+def test_a_count_must_count_what_was_asked(assistant):
+    """几个审计项目 is not answered with 2名同志 or 5个程序."""
+    answer = assistant.ask("开封市审计局完成了多少个审计项目？")
+    assert answer.refused
+    assert not assistant.ask("审计局聘请了几名同志为公职律师？").refused
+
+
+def test_other_years_and_other_bureaus_do_not_answer(draft_index):
+    from rag.answer import Assistant
+
+    assistant = Assistant(draft_index, draft_index.settings)  # has a 2024 开封 report and a made-up 2023 县 report
+    kaifeng_2023 = assistant.ask("开封市审计局2023年主动公开了多少条政府信息？")
+    assert kaifeng_2023.refused and "554" not in kaifeng_2023.answer
+    county_2023 = assistant.ask("2023年县审计局完成了多少个审计项目？")
+    assert not county_2023.refused and "23个" in county_2023.answer
+    assert county_2023.citations[0].source == "fictional-county-audit-bureau-2023-report"
+    kaifeng_2024 = assistant.ask("开封市审计局2024年主动公开了多少条政府信息？")
+    assert "554条" in kaifeng_2024.answer
