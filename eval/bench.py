@@ -14,7 +14,6 @@ import os
 import re
 import resource
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -180,6 +179,7 @@ def main() -> int:
     parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     parser.add_argument("--scales", default="1000,10000,100000")
     parser.add_argument("--work", default=None, help="scratch folder (default: a temp dir)")
+    parser.add_argument("--keep-other-scales", action="store_true", help="keep results of scales not run now from results/bench.json")
     args = parser.parse_args()
     if args.worker:
         kind, *rest = args.worker
@@ -220,6 +220,11 @@ def main() -> int:
         tqdm.write(json.dumps(report["scales"][-1], ensure_ascii=False))
     steps.close()
     RESULTS.mkdir(parents=True, exist_ok=True)
+    previous = RESULTS / "bench.json"
+    if args.keep_other_scales and previous.exists():
+        done = {row["target"] for row in report["scales"]}
+        kept = [row for row in json.loads(previous.read_text(encoding="utf-8"))["scales"] if row["target"] not in done]
+        report["scales"] = sorted(report["scales"] + kept, key=lambda row: row["target"])
     (RESULTS / "bench.json").write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
     (RESULTS / "bench.md").write_text(render(report), encoding="utf-8")
     plot(report, RESULTS / "bench.png")

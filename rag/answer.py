@@ -18,7 +18,6 @@ from rag.retrieve import (
     HybridRetriever,
     QueryPlan,
     Retrieval,
-    article_label,
     find_laws,
     idf_weights,
     normalize_question,
@@ -274,28 +273,13 @@ class CitationBook:
     def cite(self, hit: Hit, sentence: str | None = None) -> int:
         if hit.chunk_id not in self._ids:
             self._ids[hit.chunk_id] = len(self.citations) + 1
-            self.citations.append(
-                Citation(
-                    id=self._ids[hit.chunk_id],
-                    source=hit.source,
-                    title=hit.title,
-                    section=hit.section,
-                    article=hit.article,
-                    text=hit.text,
-                    score=round(float(hit.score), 4),
-                    sentence=sentence,
-                )
-            )
+            self.citations.append(Citation.from_hit(self._ids[hit.chunk_id], hit, sentence))
         return self._ids[hit.chunk_id]
 
 
 def _end_sentence(text: str) -> str:
     text = text.strip()
     return text if text.endswith(("。", "！", "？", "”", "；", "：")) else text + "。"
-
-
-def _article_body(hits: Sequence[Hit]) -> str:
-    return "".join(h.text for h in hits)
 
 
 def compose_article_answer(article_hits: Sequence[Hit], book: CitationBook) -> str:
@@ -561,7 +545,3 @@ def make_assistant(settings: Settings, index: Index | None = None) -> Assistant:
     from rag.index import open_index
 
     return Assistant(index or open_index(settings), settings)
-
-
-def cited_ids(text: str) -> list[int]:
-    return [int(m) for m in MARKER.findall(text)]

@@ -183,6 +183,7 @@ def cmd_draft(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # offline offices: no calls home
     from ui.app import serve
 
     settings = _settings(args)

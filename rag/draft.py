@@ -17,7 +17,7 @@ from rag.index import Index
 from rag.keyword_index import KeywordIndex, content_nouns
 from rag.loaders import heading_kind
 from rag.retrieve import HybridRetriever, idf_weights
-from rag.schema import Citation, DocRecord, Hit
+from rag.schema import DocRecord, Draft, Hit, Placeholder
 
 NUMBERING = re.compile(r"^(?:[一二三四五六七八九十]+[、．.]|[（(][一二三四五六七八九十\d]+[）)]|\d+[．.、])\s*")
 # A figure of the past year: a number with a counter, a percentage, an amount.
@@ -34,12 +34,6 @@ LEGAL_BASIS_MIN = 0.6
 MAX_BASIS = 2
 
 
-@dataclass(frozen=True)
-class Placeholder:
-    old: str
-    context: str
-
-
 @dataclass
 class OutlineNode:
     """A heading of a past report with its paragraphs (text, supporting chunk)."""
@@ -54,31 +48,6 @@ class OutlineNode:
         yield self
         for child in self.children:
             yield from child.walk()
-
-
-@dataclass(frozen=True)
-class Draft:
-    title: str
-    year: int
-    draft: str
-    citations: tuple[Citation, ...]
-    placeholders: tuple[Placeholder, ...]
-    sources_used: tuple[str, ...]
-    matched: tuple[str, ...] = ()
-    notices: tuple[str, ...] = ()
-    seconds: float = 0.0
-
-    def to_dict(self) -> dict:
-        return {
-            "title": self.title,
-            "year": self.year,
-            "draft": self.draft,
-            "citations": [c.to_dict() for c in self.citations],
-            "placeholders": [{"old": p.old, "context": p.context} for p in self.placeholders],
-            "sources_used": list(self.sources_used),
-            "matched_sections": list(self.matched),
-            "notices": list(self.notices),
-        }
 
 
 # ---------------------------------------------------------------- outline of a past report
@@ -272,7 +241,6 @@ class Drafter:
         notices: list[str] = []
         if matches:
             lines = self._compose(matches, target_year, book, placeholders)
-            first = matches[0]
             used = "、".join(f"《{r.title}》“{n.heading}”" for r, n in matches)
             notices.append(f"依据{used}起草；【待更新】处为往年数字，须按{target_year}年实际情况填写。")
         else:

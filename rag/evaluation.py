@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import json
 import re
-import statistics
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -241,12 +240,6 @@ def system_predictor(assistant) -> System:
     return predict
 
 
-def results_to_json(results: Iterable[ItemResult]) -> list[dict]:
-    return [asdict(r) for r in results]
-
-
-def median(values: Sequence[float]) -> float:
-    return statistics.median(values) if values else 0.0
 
 
 # ---------------------------------------------------------------- one `rag eval` run

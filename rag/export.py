@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from rag.draft import PLACEHOLDER_RE, Draft
+from rag.draft import PLACEHOLDER_RE
+from rag.schema import Draft
 
 # GB/T 9704-2012: A4, margins (top 37 mm, bottom 35 mm, left 28 mm, right 26 mm), title 2号
 # 小标宋, body 3号 仿宋 with a two-character indent, 一、headings 黑体, （一）headings 楷体.

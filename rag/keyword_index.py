@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import operator
 import re
 import shutil
 import threading
@@ -250,6 +251,22 @@ class KeywordIndex:
         return cls(generation, rows["ids"], rows["texts"], rows["metadatas"], retriever)
 
 
+def _ordered(op):
+    return lambda value, arg: value is not None and op(value, arg)
+
+
+WHERE_OPS = {
+    "$eq": operator.eq,
+    "$ne": operator.ne,
+    "$in": lambda value, arg: value in arg,
+    "$nin": lambda value, arg: value not in arg,
+    "$gte": _ordered(operator.ge),
+    "$lte": _ordered(operator.le),
+    "$gt": _ordered(operator.gt),
+    "$lt": _ordered(operator.lt),
+}
+
+
 def matches(meta: dict, where: dict) -> bool:
     """Evaluate a Chroma-style where filter ($and/$or, $eq/$ne/$in/$nin/$gte/$lte) on one metadata dict."""
     for key, cond in where.items():
@@ -260,20 +277,8 @@ def matches(meta: dict, where: dict) -> bool:
             if not any(matches(meta, c) for c in cond):
                 return False
         elif isinstance(cond, dict):
-            value = meta.get(key)
-            for op, arg in cond.items():
-                ok = {
-                    "$eq": lambda: value == arg,
-                    "$ne": lambda: value != arg,
-                    "$in": lambda: value in arg,
-                    "$nin": lambda: value not in arg,
-                    "$gte": lambda: value is not None and value >= arg,
-                    "$lte": lambda: value is not None and value <= arg,
-                    "$gt": lambda: value is not None and value > arg,
-                    "$lt": lambda: value is not None and value < arg,
-                }[op]()
-                if not ok:
-                    return False
+            if not all(WHERE_OPS[op](meta.get(key), arg) for op, arg in cond.items()):
+                return False
         elif meta.get(key) != cond:
             return False
     return True

@@ -73,18 +73,7 @@ def renumber(text: str, kept_ids: tuple[int, ...], passages: list[Hit]) -> tuple
     """Number citations 1..n in order of first use, as the extractive answers do."""
     mapping = {old: new for new, old in enumerate(kept_ids, start=1)}
     text = MARKER.sub(lambda m: f"[{mapping.get(int(m.group(1)), int(m.group(1)))}]", text)
-    citations = tuple(
-        Citation(
-            id=mapping[old],
-            source=passages[old - 1].source,
-            title=passages[old - 1].title,
-            section=passages[old - 1].section,
-            article=passages[old - 1].article,
-            text=passages[old - 1].text,
-            score=round(float(passages[old - 1].score), 4),
-        )
-        for old in kept_ids
-    )
+    citations = tuple(Citation.from_hit(mapping[old], passages[old - 1]) for old in kept_ids)
     return text, citations
 
 

@@ -119,6 +119,19 @@ class Citation:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def from_hit(cls, n: int, hit: Hit, sentence: str | None = None) -> Citation:
+        return cls(
+            id=n,
+            source=hit.source,
+            title=hit.title,
+            section=hit.section,
+            article=hit.article,
+            text=hit.text,
+            score=round(float(hit.score), 4),
+            sentence=sentence,
+        )
+
 
 @dataclass(frozen=True)
 class Answer:
@@ -168,3 +181,34 @@ class IngestSummary:
     @property
     def failed(self) -> tuple[FileResult, ...]:
         return tuple(r for r in self.results if r.status == "failed")
+
+
+@dataclass(frozen=True)
+class Placeholder:
+    old: str
+    context: str
+
+
+@dataclass(frozen=True)
+class Draft:
+    title: str
+    year: int
+    draft: str
+    citations: tuple[Citation, ...]
+    placeholders: tuple[Placeholder, ...]
+    sources_used: tuple[str, ...]
+    matched: tuple[str, ...] = ()
+    notices: tuple[str, ...] = ()
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        return {
+            "title": self.title,
+            "year": self.year,
+            "draft": self.draft,
+            "citations": [c.to_dict() for c in self.citations],
+            "placeholders": [{"old": p.old, "context": p.context} for p in self.placeholders],
+            "sources_used": list(self.sources_used),
+            "matched_sections": list(self.matched),
+            "notices": list(self.notices),
+        }

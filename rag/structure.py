@@ -209,21 +209,3 @@ def split_into_sections(doc: Document) -> Section:
     if doc.doc_type == "law":
         return parse_law(doc)
     return parse_report(doc)
-
-
-def top_sections(tree: Section) -> list[Section]:
-    return list(tree.children)
-
-
-def heading_paths(tree: Section) -> list[tuple[tuple[str, ...], Section]]:
-    """Every section with the headings from the top level down to it."""
-    out: list[tuple[tuple[str, ...], Section]] = []
-
-    def visit(node: Section, path: tuple[str, ...]) -> None:
-        for child in node.children:
-            child_path = path + (child.heading,)
-            out.append((child_path, child))
-            visit(child, child_path)
-
-    visit(tree, ())
-    return out
