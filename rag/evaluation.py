@@ -59,7 +59,7 @@ class ItemResult:
     expected_refuse: bool
     correct: bool
     rank: int | None
-    latency_ms: float
+    latency: float  # milliseconds, end to end
     supported_pairs: int
     total_pairs: int
     citations: list[dict] = field(default_factory=list)
@@ -165,7 +165,7 @@ def summarize(items: Sequence[EvalItem], results: Sequence[ItemResult]) -> dict:
     ranks = [r.rank for r in answerable]
     supported = sum(r.supported_pairs for r in results)
     pairs = sum(r.total_pairs for r in results)
-    latencies = [r.latency_ms for r in results]
+    latencies = [r.latency for r in results]
 
     def share(n: int, d: int) -> float:
         return round(n / d, 4) if d else 0.0
@@ -202,7 +202,7 @@ def run_system(items: Sequence[EvalItem], system: System, progress: Callable[[in
                 expected_refuse=item.refuse,
                 correct=is_correct(item, pred),
                 rank=None if item.refuse else first_relevant_rank(item, pred.ranked),
-                latency_ms=round(pred.latency_ms, 2),
+                latency=round(pred.latency_ms, 2),
                 supported_pairs=supported,
                 total_pairs=total,
                 citations=[{"id": n, "source": p.source, "text": p.text} for n, p in sorted(pred.citations.items())],
@@ -318,15 +318,16 @@ def evaluate(
         for name, build in (("baseline", build_baseline), ("peer", build_peer)):
             reference = build(records, index.embeddings)
             threshold = reference.choose_threshold(dev_items)
+            if show_bar:
+                tqdm.write(f"{name} 的拒答阈值（相似度，按开发集选定）：{threshold:.3f}")
             metrics, results = run(name, reference.predict)
-            metrics["refusal_threshold"] = round(threshold, 4)
             report[name] = metrics
             others[name] = results
     for i, result in enumerate(system_results):
         row = asdict(result)
         for name, results in others.items():
             other = results[i]
-            row[name] = {"answer": other.answer, "refused": other.refused, "correct": other.correct, "latency_ms": other.latency_ms}
+            row[name] = {"answer": other.answer, "refused": other.refused, "correct": other.correct, "latency": other.latency}
         report["items"].append(row)
     return report
 
