@@ -30,6 +30,7 @@ class Index:
         self.embeddings = embeddings or make_embeddings(settings)
         self.store = ChunkStore(settings, self.embeddings)
         self._keyword: KeywordIndex | None = None
+        self._documents: tuple[float, list[DocRecord]] | None = None
         self._checked_at = 0.0
         self._lock = threading.Lock()
 
@@ -42,7 +43,17 @@ class Index:
         return self.settings.index_dir / KEYWORD_DIR
 
     def documents(self) -> list[DocRecord]:
-        return self.store.documents()
+        """The manifest, re-read at most once a second (another instance may have changed it)."""
+        now = time.monotonic()
+        cached = self._documents
+        if cached is not None and now - cached[0] < GENERATION_CHECK_S:
+            return list(cached[1])
+        records = self.store.documents()
+        self._documents = (now, records)
+        return list(records)
+
+    def _forget_documents(self) -> None:
+        self._documents = None
 
     def keyword(self) -> KeywordIndex:
         """The keyword index for the store's current generation (rebuilt when another process changed it)."""
@@ -68,6 +79,7 @@ class Index:
 
     def apply_keyword_changes(self, previous_generation: str, removed: set[str], added) -> KeywordIndex:
         """Update the keyword index for documents just written, without reading the whole store back."""
+        self._forget_documents()
         with self._lock:
             generation = self.store.generation()
             base = self._keyword
@@ -84,6 +96,7 @@ class Index:
 
     def refresh_keyword(self) -> KeywordIndex:
         """Rebuild the keyword index now (after an ingest) and persist it in embedded mode."""
+        self._forget_documents()
         with self._lock:
             self._keyword = self._rebuild(self.store.generation())
             self._checked_at = time.monotonic()

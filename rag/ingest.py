@@ -157,7 +157,7 @@ def ingest_paths(
         index.store.repair()  # finish what a crashed run left behind
         previous_generation = index.store.generation()
         files, results = discover_files(paths)
-        records = {r.source: r for r in index.documents()}
+        records = {r.source: r for r in index.store.documents()}  # the writer reads the manifest fresh
         files, duplicates = drop_duplicate_files(files, list(records.values()), settings.max_file_bytes)
         results.extend(duplicates)
         sources = assign_sources(files, {r.path: r.source for r in records.values()})
@@ -249,7 +249,7 @@ def ingest_paths(
         bar.close()
         if prune:
             seen = set(sources.values())
-            for record in index.documents():
+            for record in index.store.documents():
                 if record.source not in seen and not Path(record.path).exists():
                     index.store.delete_document(record.source)
                     removed_sources.add(record.source)

@@ -119,6 +119,8 @@ class KeywordIndex:
     retriever: object | None
     _articles: dict | None = None
     _df: dict | None = None
+    _rows_by_source: dict | None = None
+    _columns: dict | None = None
 
     @classmethod
     def build(cls, chunks: list[StoredChunk], generation: str) -> KeywordIndex:
@@ -183,8 +185,43 @@ class KeywordIndex:
 
     def rows_of(self, source: str) -> list[int]:
         """Row numbers of one document's chunks, in document order."""
-        rows = [i for i, m in enumerate(self.metadatas) if m.get("source") == source]
-        return sorted(rows, key=lambda i: self.metadatas[i].get("chunk_index", 0))
+        if getattr(self, "_rows_by_source", None) is None:
+            by_source: dict[str, list[int]] = {}
+            for i, meta in enumerate(self.metadatas):
+                by_source.setdefault(meta.get("source", ""), []).append(i)
+            for rows in by_source.values():
+                rows.sort(key=lambda i: self.metadatas[i].get("chunk_index", 0))
+            self._rows_by_source = by_source
+        return list(self._rows_by_source.get(source, []))
+
+    def _column(self, key: str) -> np.ndarray:
+        columns = getattr(self, "_columns", None)
+        if columns is None:
+            columns = self._columns = {}
+        if key not in columns:
+            columns[key] = np.array([m.get(key) for m in self.metadatas], dtype=object)
+        return columns[key]
+
+    def _vector_mask(self, where: dict) -> np.ndarray | None:
+        """The filter as a numpy mask for the shapes retrieval uses; None for anything else."""
+        if "$and" in where and len(where) == 1:
+            parts = [self._vector_mask(c) for c in where["$and"]]
+            if any(p is None for p in parts):
+                return None
+            return np.logical_and.reduce(parts)
+        if len(where) != 1:
+            return None
+        key, cond = next(iter(where.items()))
+        if key.startswith("$"):
+            return None
+        column = self._column(key)
+        if not isinstance(cond, dict):
+            return column == cond
+        if set(cond) == {"$eq"}:
+            return column == cond["$eq"]
+        if set(cond) == {"$in"}:
+            return np.isin(column, list(cond["$in"]))
+        return None
 
     def hit(self, row: int, score: float = 0.0) -> Hit:
         return hit_from_metadata(self.ids[row], self.texts[row], self.metadatas[row], score)
@@ -193,6 +230,9 @@ class KeywordIndex:
         """A 0/1 weight per chunk for metadata filters (same dict format as Chroma's where)."""
         if not where:
             return None
+        fast = self._vector_mask(where)
+        if fast is not None:
+            return fast.astype(np.float32)
         return np.array([1.0 if matches(m, where) else 0.0 for m in self.metadatas], dtype=np.float32)
 
     def search(self, query_tokens: list[str], k: int, where: dict | None = None) -> list[Hit]:
