@@ -82,8 +82,10 @@ def _file_hash(path: Path, max_bytes: int) -> str | None:
 
 def drop_duplicate_files(
     files: list[tuple[Path, Path]], records: list, max_bytes: int
-) -> tuple[list[tuple[Path, Path]], list[FileResult]]:
-    """Keep one file per content: a copy of a file indexed (or listed) elsewhere is skipped, not duplicated."""
+) -> tuple[list[tuple[Path, Path]], list[FileResult], dict[Path, str | None]]:
+    """Keep one file per content: a copy of a file indexed (or listed) elsewhere is skipped, not duplicated.
+
+    Also returns each file's content hash, so the caller need not read unchanged files again."""
     owner: dict[str, str] = {}
     for record in records:
         if Path(record.path).exists():
@@ -106,7 +108,7 @@ def drop_duplicate_files(
             kept.append((file, root))
         else:
             skipped.append(FileResult(str(file), "unchanged", reason=f"内容与 {first} 相同，已跳过"))
-    return kept, skipped
+    return kept, skipped, hashes
 
 
 def assign_sources(files: list[tuple[Path, Path]], known_paths: dict[str, str]) -> dict[Path, str]:
@@ -158,7 +160,7 @@ def ingest_paths(
         previous_generation = index.store.generation()
         files, results = discover_files(paths)
         records = {r.source: r for r in index.store.documents()}  # the writer reads the manifest fresh
-        files, duplicates = drop_duplicate_files(files, list(records.values()), settings.max_file_bytes)
+        files, duplicates, hashes = drop_duplicate_files(files, list(records.values()), settings.max_file_bytes)
         results.extend(duplicates)
         sources = assign_sources(files, {r.path: r.source for r in records.values()})
         if any(records.get(sources[f]) is None or records[sources[f]].path != str(f) for f, _ in files):
@@ -168,6 +170,7 @@ def ingest_paths(
         removed_sources: set[str] = set()
         added_chunks: list[StoredChunk] = []
         group: list[tuple[PreparedDocument, Path, str]] = []
+        group_chunks = 0
         pending: Future | None = None
         bar = tqdm(total=len(files), desc="索引文件", unit="个", disable=not show_bar, dynamic_ncols=True)
 
@@ -219,11 +222,11 @@ def ingest_paths(
                 source = sources[file]
                 bar.set_postfix_str(file.name[:30])
                 try:
-                    data = read_file_bytes(file, settings.max_file_bytes)
                     record = records.get(source)
-                    if record is not None and record.content_hash == content_hash(data) and record.path == str(file):
+                    if record is not None and record.content_hash == hashes.get(file) and record.path == str(file):
                         results.append(FileResult(str(file), "unchanged", source, record.chunks, record.chars))
                     else:
+                        data = read_file_bytes(file, settings.max_file_bytes)
                         doc = load_document(file, source=source, data=data)
                         chunks = chunk_document(doc, settings.chunk_max_chars, settings.chunk_overlap_sentences)
                         if not chunks:
@@ -231,8 +234,10 @@ def ingest_paths(
                         tokens = [tokenize(c.embed_text) for c in chunks]
                         status = "updated" if record is not None else "added"
                         group.append((PreparedDocument(doc, chunks, tokens, []), file, status))
-                        if sum(len(p.chunks) for p, _, _ in group) >= GROUP_CHUNKS:
+                        group_chunks += len(chunks)
+                        if group_chunks >= GROUP_CHUNKS:
                             flush(executor)
+                            group_chunks = 0
                 except LoadError as exc:
                     results.append(FileResult(str(file), "failed", source, reason=str(exc)))
                 except MemoryError:
