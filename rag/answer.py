@@ -31,7 +31,6 @@ REFUSAL_HINT = "以下是最接近的段落，仅供参考。"
 MIN_EVIDENCE = 0.5
 MAX_ARTICLE_CHARS = 500
 TOP_PASSAGES = 6
-MARKER = re.compile(r"\[(\d+)\]")
 FOLLOWUP_START = re.compile(r"^(那么?|那个|还有|另外|其中|它|其|该|此|这个|上述|同时)")
 FOLLOWUP_END = re.compile(r"(呢|吗)[？?。!！]*$")
 CN_DIGITS = "零一二三四五六七八九十百千万两"

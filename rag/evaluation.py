@@ -18,7 +18,8 @@ from rag.keyword_index import STOPWORDS
 
 MARKER = re.compile(r"\[(\d+)\]")
 NUMBER = re.compile(r"\d+(?:\.\d+)?%?|[零〇一二三四五六七八九十百千万两]{2,}")
-SENTENCE = re.compile(r"[^。！？；\n]+[。！？；]?")
+# A sentence with the [n] markers after it, or a sentence without any (which then cites nothing).
+CITED_SENTENCE = re.compile(r"[^。！？；\n]+?[。！？；]?(?:\s*\[\d+\])+|[^。！？；\n\[]+[。！？；]")
 
 
 @dataclass(frozen=True)
@@ -139,15 +140,12 @@ def sentence_supported(sentence: str, passage: str) -> bool:
 def citation_pairs(pred: Prediction) -> tuple[int, int]:
     """(supported, total) over (answer sentence, cited passage) pairs."""
     supported = total = 0
-    for line in pred.answer.split("\n"):
-        for sentence_match in re.finditer(r"[^。！？；]*?[。！？；]?(?:\[\d+\])+|[^。！？；\[]+[。！？；]", line):
-            sentence = sentence_match.group(0)
-            ids = [int(m) for m in MARKER.findall(sentence)]
-            for n in ids:
-                total += 1
-                passage = pred.citations.get(n)
-                if passage is not None and sentence_supported(sentence, passage.text):
-                    supported += 1
+    for sentence in CITED_SENTENCE.findall(pred.answer):
+        for n in (int(m) for m in MARKER.findall(sentence)):
+            total += 1
+            passage = pred.citations.get(n)
+            if passage is not None and sentence_supported(sentence, passage.text):
+                supported += 1
     return supported, total
 
 

@@ -8,10 +8,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 from rag.config import Settings
+from rag.evaluation import CITED_SENTENCE, MARKER, sentence_supported  # one rule for run-time checks and metrics
 from rag.schema import Answer, Citation, Hit
 
-MARKER = re.compile(r"\[(\d+)\]")
-SENTENCE = re.compile(r"[^。！？；\n]+?[。！？；]?(?:\s*\[\d+\])+|[^。！？；\n]+[。！？；]")
 MAX_PASSAGES = 6
 
 
@@ -50,12 +49,10 @@ class CheckedAnswer:
 
 def check_citations(text: str, passages: list[Hit]) -> CheckedAnswer:
     """Keep only sentences whose every citation exists and supports them (numbers and content words)."""
-    from rag.evaluation import sentence_supported
-
     kept: list[str] = []
     ids: list[int] = []
     dropped = 0
-    for match in SENTENCE.finditer(text):
+    for match in CITED_SENTENCE.finditer(text):
         sentence = match.group(0).strip()
         if not sentence:
             continue
@@ -163,7 +160,7 @@ def rewrite_is_faithful(original: str, rewritten: str) -> str | None:
     old_ids, new_ids = set(MARKER.findall(original)), set(MARKER.findall(rewritten))
     if not new_ids or not new_ids <= old_ids:
         return "引用编号缺失或不在材料中"
-    for sentence in SENTENCE.findall(rewritten):
+    for sentence in CITED_SENTENCE.findall(rewritten):
         if sentence.strip() and not MARKER.search(sentence) and not sentence.strip().startswith("**"):
             return "有句子没有标注引用"
     return None

@@ -79,8 +79,22 @@ class LawAlias:
     title: str
 
 
-def build_aliases(records: list[DocRecord]) -> list[LawAlias]:
-    """Every name a law goes by: full title, title without 中华人民共和国, and known short forms."""
+@dataclass(frozen=True)
+class LawCatalog:
+    """Every name the indexed laws go by, with one compiled pattern to find them in a question."""
+
+    aliases: tuple[LawAlias, ...]
+    pattern: re.Pattern[str] | None
+    by_name: dict[str, tuple[LawAlias, ...]]
+
+    def __iter__(self):
+        return iter(self.aliases)
+
+
+def build_aliases(records: list[DocRecord]) -> LawCatalog:
+    """Full title, title without 中华人民共和国, and known short forms, longest first.
+
+    The pattern is one alternation, longest name first, so each position takes its longest name."""
     aliases: list[LawAlias] = []
     for r in records:
         if r.doc_type != "law" or not r.title:
@@ -90,28 +104,21 @@ def build_aliases(records: list[DocRecord]) -> list[LawAlias]:
             if r.title.endswith(suffix):
                 names.add(short)
         aliases.extend(LawAlias(n, r.source, r.title) for n in names if len(n) >= 2)
-    return sorted(aliases, key=lambda a: -len(a.alias))
-
-
-@lru_cache(maxsize=8)
-def _alias_pattern(names: tuple[str, ...]) -> re.Pattern[str] | None:
-    """One alternation over all names, longest first, so each position takes its longest name."""
-    if not names:
-        return None
-    return re.compile("|".join(re.escape(n) for n in sorted(set(names), key=len, reverse=True)))
-
-
-def find_laws(text: str, aliases: list[LawAlias]) -> list[LawAlias]:
-    """Laws named in the text, in order; 审计法 inside 审计法实施条例 does not count."""
-    pattern = _alias_pattern(tuple(a.alias for a in aliases))
-    if pattern is None:
-        return []
+    aliases.sort(key=lambda a: -len(a.alias))
     by_name: dict[str, list[LawAlias]] = {}
     for alias in aliases:
         by_name.setdefault(alias.alias, []).append(alias)
+    pattern = re.compile("|".join(re.escape(name) for name in by_name)) if by_name else None
+    return LawCatalog(tuple(aliases), pattern, {k: tuple(v) for k, v in by_name.items()})
+
+
+def find_laws(text: str, catalog: LawCatalog) -> list[LawAlias]:
+    """Laws named in the text, in order; 审计法 inside 审计法实施条例 does not count."""
+    if catalog.pattern is None:
+        return []
     found: list[LawAlias] = []
-    for m in pattern.finditer(text):
-        for alias in by_name[m.group(0)]:
+    for m in catalog.pattern.finditer(text):
+        for alias in catalog.by_name[m.group(0)]:
             if alias.source not in {f.source for f in found}:
                 found.append(alias)
     return found
@@ -178,7 +185,7 @@ def question_focus(question: str) -> tuple[str, ...]:
     return ()
 
 
-def analyze_query(question: str, aliases: list[LawAlias]) -> QueryPlan:
+def analyze_query(question: str, aliases: LawCatalog) -> QueryPlan:
     laws = tuple(find_laws(question, aliases))
     articles = tuple(n for n in (chinese_number(m.group(1)) for m in ARTICLE_REF.finditer(question)) if n)
     years = tuple(int(y) for y in YEAR_REF.findall(question))
@@ -239,12 +246,12 @@ class HybridRetriever:
     def __init__(self, index: Index, settings: Settings | None = None) -> None:
         self.index = index
         self.settings = settings or index.settings
-        self._aliases: tuple[str, list[LawAlias]] | None = None
+        self._aliases: tuple[str, LawCatalog] | None = None
         self._reranker = None
 
     # ------------------------------------------------------------ catalog
 
-    def aliases(self) -> list[LawAlias]:
+    def aliases(self) -> LawCatalog:
         keyword = self.index.keyword()
         if self._aliases is None or self._aliases[0] != keyword.generation:
             self._aliases = (keyword.generation, build_aliases(self.index.documents()))

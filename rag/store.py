@@ -191,11 +191,6 @@ class ChunkStore:
 
     # ------------------------------------------------------------ writes
 
-    def replace_document(self, doc: Document, chunks: list[Chunk], tokens: list[list[str]]) -> DocRecord:
-        """Store one document's chunks (replacing any earlier version), then record it in the manifest."""
-        vectors = self.embeddings.embed_documents([c.embed_text for c in chunks]) if chunks else []
-        return self.write_documents([PreparedDocument(doc, chunks, tokens, vectors)])[0]
-
     def write_documents(self, prepared: list[PreparedDocument]) -> list[DocRecord]:
         """Replace several documents in one group commit (Chroma calls cost ~85 ms each, whatever their size).
 
