@@ -46,17 +46,21 @@ def server(tmp_path_factory):
     )
     port = free_port()
     started = time.monotonic()
-    proc = subprocess.Popen([sys.executable, "-m", "rag", "serve", "--port", str(port)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    # The server's output goes to a file: an undrained pipe would block the server once it fills.
+    log_path = index_dir / "serve.log"
+    log = open(log_path, "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "rag", "serve", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
     try:
         wait_http(url)
     except TimeoutError:
         proc.kill()
-        pytest.fail(proc.stdout.read().decode(errors="replace")[-3000:])
+        pytest.fail(log_path.read_text(encoding="utf-8", errors="replace")[-3000:])
     ready = time.monotonic() - started
     yield {"url": url, "index_dir": index_dir, "ready_s": ready, "proc": proc}
     proc.terminate()
     proc.wait(timeout=30)
+    log.close()
 
 
 def test_api_ask_with_gradio_client(server):
