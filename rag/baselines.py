@@ -22,11 +22,11 @@ from langchain_core.documents import Document as LCDocument
 from langchain_core.embeddings import Embeddings
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
+from rag.citations import REFUSAL
 from rag.evaluation import EvalItem, Passage, Prediction
 from rag.loaders import LoadError, raw_text, read_file_bytes
 
 SENTENCE = re.compile(r"[^。！？；\n]+[。！？；]?")
-REFUSAL = "未在已收录的文件中找到依据。"
 
 
 def _split_text_with_regex_from_end(text: str, separator: str, keep_separator: bool) -> list[str]:

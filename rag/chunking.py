@@ -6,30 +6,9 @@ import re
 
 from rag.schema import Chunk, Document, Section
 from rag.structure import split_into_sections
+from rag.text import sentence_spans
 
-SENTENCE_END = re.compile(r"[。！？；!?;]+[”’」』）)]*|\n+")
 CLAUSE_END = re.compile(r"[，、,：:]")
-
-
-def sentence_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
-    """[start, end) spans of the sentences in text[start:end], split only at 。！？； and line ends."""
-    spans: list[tuple[int, int]] = []
-    pos = start
-    for match in SENTENCE_END.finditer(text, start, end):
-        piece_end = match.end() if match.group(0)[0] != "\n" else match.start()
-        spans.append((pos, piece_end))
-        pos = match.end()
-    if pos < end:
-        spans.append((pos, end))
-    return [_strip_span(text, s, e) for s, e in spans if text[s:e].strip()]
-
-
-def _strip_span(text: str, start: int, end: int) -> tuple[int, int]:
-    while start < end and text[start].isspace():
-        start += 1
-    while end > start and text[end - 1].isspace():
-        end -= 1
-    return start, end
 
 
 def _split_long(text: str, start: int, end: int, max_chars: int) -> list[tuple[int, int]]:
@@ -90,6 +69,7 @@ def chunk_document(doc: Document, max_chars: int = 600, overlap: int = 1) -> lis
     """Split a document into chunks that never cross a top-level section and never exceed max_chars."""
     tree = split_into_sections(doc)
     chunks: list[Chunk] = []
+    seen_texts: set[str] = set()  # identical chunks of one document are stored once
 
     def emit(section: Section, path: tuple[str, ...], top: str, chapter: str | None) -> None:
         article = section.heading if section.kind == "article" else None
@@ -100,6 +80,9 @@ def chunk_document(doc: Document, max_chars: int = 600, overlap: int = 1) -> lis
                 index = len(chunks)
                 header = "\n".join(part for part in (doc.title, " > ".join(path)) if part)
                 body = doc.text[cs:ce]
+                if body in seen_texts:
+                    continue
+                seen_texts.add(body)
                 chunks.append(
                     Chunk(
                         id=f"{doc.source}#{doc.content_hash[:8]}#{index:05d}",

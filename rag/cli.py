@@ -1,38 +1,45 @@
-"""Thin command line over the rag library: ingest, docs, chunks, check (and later ask, eval, draft, serve)."""
+"""Thin command line over the rag library. Every command builds one `Components` and calls the library."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 
-from rag.config import Settings, load_settings
-
-DOC_TYPE_LABELS = {"report": "报告", "law": "法规", "other": "其他"}
-STATUS_LABELS = {"added": "新增", "updated": "更新", "unchanged": "未变", "removed": "移除", "failed": "失败"}
+from rag.schema import DOC_TYPE_LABELS, STATUS_LABELS
 
 
-def _settings(args: argparse.Namespace) -> Settings:
+def _settings(args: argparse.Namespace):
+    from rag.config import load_settings
+
     return load_settings().with_index(getattr(args, "index", None))
 
 
-def _open_index(args: argparse.Namespace):
-    from rag.index import open_index
+def _components(args: argparse.Namespace):
+    from rag.components import build
 
-    return open_index(_settings(args))
+    return build(_settings(args))
 
 
 def _print_json(obj) -> None:
     print(json.dumps(obj, ensure_ascii=False, indent=2))
 
 
+def _waiting(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
 def cmd_ingest(args: argparse.Namespace) -> int:
     from rag.ingest import ingest_paths
 
-    index = _open_index(args)
-    summary = ingest_paths(index, args.paths, prune=args.prune, show_bar=not args.quiet)
+    components = _components(args)
+    try:
+        summary = ingest_paths(components.index, args.paths, prune=args.prune, show_bar=not args.quiet, on_wait=_waiting)
+    finally:
+        components.close()
     counts = {s: summary.count(s) for s in STATUS_LABELS}
     print(
         f"完成：新增 {counts['added']}，更新 {counts['updated']}，未变 {counts['unchanged']}，"
@@ -49,56 +56,71 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_docs(args: argparse.Namespace) -> int:
-    index = _open_index(args)
-    records = index.documents()
+    components = _components(args)
+    if args.set:
+        from rag.ingest import set_metadata
+        from rag.store import parse_override
+
+        source, *assignments = args.set
+        if not assignments:
+            print("用法：rag docs --set 来源名 type=report year=2024 issuer=开封市审计局", file=sys.stderr)
+            return 2
+        record = set_metadata(components.index, source, parse_override(assignments), on_wait=_waiting)
+        print(f"已更新：{record.source}（类型 {DOC_TYPE_LABELS.get(record.doc_type, record.doc_type)}，年份 {record.year or '-'}，"
+              f"发文单位 {record.issuer or '-'}，标题 {record.title}）；重新入库时保留此设置")
+        return 0
+    records = components.index.documents()
     if args.json:
         _print_json([r.to_dict() for r in records])
         return 0
     if not records:
         print("索引中还没有文件。先运行：rag ingest 路径")
         return 0
-    print(f"{'来源':<46} {'类型':<4} {'年份':<6} {'分块':>5}  标题")
+    print(f"{'来源':<46} {'类型':<4} {'年份':<6} {'分块':>5}  {'发文单位':<12} 标题")
     for r in records:
-        print(f"{r.source:<48} {DOC_TYPE_LABELS.get(r.doc_type, r.doc_type):<4} {r.year or '-':<6} {r.chunks:>5}  {r.title}")
-    print(f"共 {len(records)} 个文件，{sum(r.chunks for r in records)} 个分块，{sum(r.chars for r in records)} 字")
+        mark = "*" if r.overridden else " "
+        print(f"{r.source:<48} {DOC_TYPE_LABELS.get(r.doc_type, r.doc_type):<4} {r.year or '-':<6} {r.chunks:>5}  {(r.issuer or '-'):<12} {r.title}{mark}")
+    print(f"共 {len(records)} 个文件，{sum(r.chunks for r in records)} 个分块，{sum(r.chars for r in records)} 字"
+          + ("（* 为手动设置过的文件）" if any(r.overridden for r in records) else ""))
     return 0
 
 
 def cmd_chunks(args: argparse.Namespace) -> int:
-    index = _open_index(args)
-    chunks = index.store.chunks_of(args.source)
-    if not chunks:
-        print(f"未找到文件：{args.source}（用 rag docs 查看已索引的文件）", file=sys.stderr)
+    components = _components(args)
+    snapshot = components.index.snapshot()
+    rows = snapshot.rows_of(args.source)
+    if not rows:
+        print(f"未找到文件：{args.source}（用 rag docs 查看已收录的文件）", file=sys.stderr)
         return 1
     if args.json:
-        _print_json([{"id": c.id, "text": c.text, **{k: v for k, v in c.metadata.items() if k != "tokens"}} for c in chunks])
+        _print_json([{"id": snapshot.ids[i], "text": snapshot.texts[i], **{k: v for k, v in snapshot.metadatas[i].items() if k != "tokens"}} for i in rows])
         return 0
-    for c in chunks:
-        meta = c.metadata
-        print(f"[{meta.get('chunk_index')}] {meta.get('section') or '（无标题）'}  ({len(c.text)} 字, {meta.get('start')}–{meta.get('end')})")
-        print("    " + c.text.replace("\n", "\n    "))
+    for i in rows:
+        meta, text = snapshot.metadatas[i], snapshot.texts[i]
+        print(f"[{meta.get('chunk_index')}] {meta.get('section') or '（无标题）'}  ({len(text)} 字, {meta.get('start')}–{meta.get('end')})")
+        print("    " + text.replace("\n", "\n    "))
     return 0
 
 
 def cmd_delete(args: argparse.Namespace) -> int:
     from rag.ingest import delete_source
 
-    index = _open_index(args)
-    missing = [s for s in args.sources if not delete_source(index, s)]
+    index = _components(args).index
+    missing = [s for s in args.sources if not delete_source(index, s, on_wait=_waiting)]
     for source in args.sources:
         print(f"{'未找到' if source in missing else '已删除'}：{source}")
     return 1 if missing else 0
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    index = _open_index(args)
+    index = _components(args).index
     report = index.check()
     if report.ok:
         print(f"索引一致：{len(index.documents())} 个文件，{index.store.count_chunks()} 个分块")
         return 0
     print(
         f"发现问题：孤立分块 {report.orphan_chunks} 个，不完整文件 {len(report.incomplete_documents)} 个"
-        f"{'，关键词索引过期' if report.keyword_stale else ''}"
+        f"{'，检索快照过期' if report.keyword_stale else ''}"
     )
     for source in report.incomplete_documents:
         print(f"  不完整：{source}")
@@ -106,48 +128,82 @@ def cmd_check(args: argparse.Namespace) -> int:
         print("运行 rag check --repair 修复（不完整的文件会被移除，再次运行 rag ingest 即可补回）")
         return 1
     removed, incomplete = index.repair()
-    print(f"已修复：删除孤立分块 {removed} 个，移除不完整文件 {len(incomplete)} 个，关键词索引已重建")
+    print(f"已修复：删除孤立分块 {removed} 个，移除不完整文件 {len(incomplete)} 个，检索快照已重建")
     return 0
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    from rag.answer import QuestionError, make_assistant
+    from rag.chat import format_answer
+    from rag.query import QuestionError
 
-    settings = _settings(args)
-    question = " ".join(args.question) if isinstance(args.question, list) else args.question
+    question = " ".join(args.question)
+    assistant = _components(args).assistant
     try:
-        assistant = make_assistant(settings)
         answer = assistant.ask(question, k=args.k, doc_type=args.type, source=args.source)
     except QuestionError as exc:
         print(f"错误：{exc}", file=sys.stderr)
         return 2
     if args.json:
         _print_json(answer.to_dict())
+    else:
+        print(format_answer(answer))
+    return 0
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    from rag.chat import run_chat
+
+    return run_chat(_components(args).assistant)
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from rag.verify import VERDICT_LABELS
+
+    if args.file in (None, "-"):
+        text = sys.stdin.read()
+    else:
+        try:
+            text = Path(args.file).read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            from rag.loaders import decode_bytes
+
+            text = decode_bytes(Path(args.file).read_bytes())
+        except OSError as exc:
+            print(f"错误：无法读取 {args.file}：{exc.strerror or exc}", file=sys.stderr)
+            return 2
+    verdicts = list(_components(args).verifier.verify(text))
+    if args.json:
+        _print_json([v.to_dict() for v in verdicts])
         return 0
-    for notice in answer.notices:
-        print(f"（{notice}）")
-    print(answer.answer)
-    if answer.citations:
-        print("\n参考段落：" if answer.refused else "\n依据：")
-        for c in answer.citations:
-            where = " ".join(x for x in (c.section,) if x)
-            text = c.text.replace("\n", " ")
-            print(f"[{c.id}] 《{c.title}》 {where}\n    {text[:160]}{'…' if len(text) > 160 else ''}")
+    if not verdicts:
+        print("没有可核对的句子。")
+        return 0
+    for n, v in enumerate(verdicts, start=1):
+        print(f"{n}. 【{VERDICT_LABELS[v.verdict]}】{v.sentence}")
+        if v.hit is not None:
+            where = f"《{v.hit.title}》 {v.hit.section}".rstrip()
+            print(f"    {'依据' if v.verdict == 'supported' else '最接近的原文'}：{where}（{v.score:.2f}）")
+            print(f"    {v.hit.text.replace(chr(10), ' ')[:160]}")
+        for reason in v.reasons:
+            print(f"    原因：{reason}")
+    counts = {k: sum(1 for v in verdicts if v.verdict == k) for k in VERDICT_LABELS}
+    print(f"\n共 {len(verdicts)} 句：" + "，".join(f"{VERDICT_LABELS[k]} {n}" for k, n in counts.items()))
     return 0
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from rag.evaluation import evaluate, markdown_table
 
-    index = _open_index(args)
-    if not index.documents():
+    components = _components(args)
+    if not components.index.documents():
         print("错误：索引为空，请先运行 rag ingest", file=sys.stderr)
         return 2
     dataset = Path(args.dataset)
     if not dataset.exists():
         print(f"错误：评测集不存在：{dataset}", file=sys.stderr)
         return 2
-    report = evaluate(index, dataset, with_baseline=not args.no_baseline, dev_dataset=args.dev)
+    dev = Path(args.dev) if args.dev else components.settings.eval.dev_set
+    report = evaluate(components, dataset, with_baseline=not args.no_baseline, dev_dataset=dev)
     table = markdown_table(report)
     print(table)
     if args.json:
@@ -162,12 +218,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_draft(args: argparse.Namespace) -> int:
-    from rag.draft import make_drafter
     from rag.export import to_markdown, write_docx, write_markdown
 
-    settings = _settings(args)
+    drafter = _components(args).drafter
     try:
-        draft = make_drafter(settings).draft(args.title, year=args.year, sources=args.source or None)
+        draft = drafter.draft(args.title, year=args.year, sources=args.source or None)
     except ValueError as exc:
         print(f"错误：{exc}", file=sys.stderr)
         return 2
@@ -186,17 +241,24 @@ def cmd_serve(args: argparse.Namespace) -> int:
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # offline offices: no calls home
     from ui.app import serve
 
-    settings = _settings(args)
-    serve(settings, host=args.host, port=args.port, auth_raw=os.environ.get("RAG_AUTH"), insecure=args.insecure)
+    serve(_components(args), host=args.host, port=args.port, insecure=args.insecure)
+    return 0
+
+
+def cmd_settings(args: argparse.Namespace) -> int:
+    from rag.config import describe
+
+    for name, env, value, help_text in describe(_settings(args)):
+        print(f"{name:<34} {env:<28} {value!s:<24} {help_text}")
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="rag", description="法规问答助手：法规与报告的问答、起草与评测")
+    parser = argparse.ArgumentParser(prog="rag", description="法规问答助手：法规与报告的问答、核对、起草与评测")
     sub = parser.add_subparsers(dest="command", required=True)
 
     def add(name: str, help_text: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_text)
+        p = sub.add_parser(name, help=help_text, description=help_text)
         p.add_argument("--index", help="索引目录（默认取环境变量 RAG_INDEX_DIR）")
         return p
 
@@ -207,8 +269,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="不显示进度条")
     p.set_defaults(func=cmd_ingest)
 
-    p = add("docs", "列出已索引的文件")
+    p = add("docs", "列出已收录的文件，或修正一个文件的类型、年份、发文单位、标题")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--set", nargs="+", metavar="ARG", help="来源名 type=report year=2024 issuer=… title=…（值为空则恢复自动识别）")
     p.set_defaults(func=cmd_docs)
 
     p = add("chunks", "查看一个文件的分块")
@@ -224,17 +287,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("question", nargs="+", help="问题")
     p.add_argument("--json", action="store_true", help="输出一个 JSON 对象")
     p.add_argument("--k", type=int, default=8, help="检索段落数（默认 8）")
-    p.add_argument("--type", choices=["report", "law"], help="只检索报告或法规")
+    p.add_argument("--type", choices=["report", "law", "notice"], help="只检索报告、法规或通知")
     p.add_argument("--source", help="只检索某个文件（rag docs 中的来源名）")
     p.set_defaults(func=cmd_ask)
+
+    p = add("chat", "在终端里连续问答（/clear 清空，/export 文件 导出，/quit 退出）")
+    p.set_defaults(func=cmd_chat)
+
+    p = add("verify", "逐句核对一段文字是否有已收录材料的依据")
+    p.add_argument("file", nargs="?", default="-", help="文本文件，或 - 表示从标准输入读取（默认）")
+    p.add_argument("--json", action="store_true", help="输出 JSON 列表")
+    p.set_defaults(func=cmd_verify)
 
     p = add("eval", "在评测集上评测本系统，并与基线、同类做法对比")
     p.add_argument("--dataset", required=True, help="评测集 JSONL 文件")
     p.add_argument("--json", help="把完整结果写入此 JSON 文件")
     p.add_argument("--markdown", help="把指标表写入此 Markdown 文件")
     p.add_argument("--no-baseline", action="store_true", help="只评测本系统")
-    p.add_argument("--dev", default=str(Path(__file__).resolve().parents[1].parent / "shared" / "eval" / "qa_dev.jsonl"),
-                   help="基线拒答阈值所用的开发集（默认 ../shared/eval/qa_dev.jsonl，不存在时用评测集本身）")
+    p.add_argument("--dev", help="基线拒答阈值所用的开发集（默认 RAG_DEV_SET，即 ../shared/eval/qa_dev.jsonl）")
     p.set_defaults(func=cmd_eval)
 
     p = add("draft", "根据往年报告起草报告章节")
@@ -252,14 +322,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--insecure", action="store_true", help="允许在非本机地址上无口令访问（不推荐）")
     p.set_defaults(func=cmd_serve)
 
-    p = add("check", "检查存储、关键词索引与清单是否一致")
+    p = add("check", "检查存储、检索快照与清单是否一致")
     p.add_argument("--repair", action="store_true", help="修复发现的问题")
     p.set_defaults(func=cmd_check)
+
+    p = add("settings", "列出所有设置（环境变量、当前值、说明）")
+    p.set_defaults(func=cmd_settings)
     return parser
+
+
+def _exit_on_signal(signum, frame) -> None:
+    raise SystemExit(128 + signum)
 
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    signal.signal(signal.SIGTERM, _exit_on_signal)  # run atexit handlers: embedding workers stop with us
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
@@ -268,9 +346,19 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("已中断", file=sys.stderr)
         return 130
-    except (ValueError, RuntimeError) as exc:
-        print(f"错误：{exc}", file=sys.stderr)
-        return 2
+    except Exception as exc:  # one Chinese line, never a traceback, for the errors users can act on
+        from rag.config import SettingsError
+        from rag.embeddings import MissingDependencyError
+        from rag.lexicon import AliasError
+        from rag.store import IndexMismatchError, OverrideError, StoreUnavailableError, is_connection_error
+
+        if isinstance(exc, (SettingsError, MissingDependencyError, AliasError, IndexMismatchError, OverrideError, StoreUnavailableError, ValueError, RuntimeError)):
+            print(f"错误：{exc}", file=sys.stderr)
+            return 2
+        if is_connection_error(exc):
+            print("错误：无法连接 Chroma 服务器，请确认服务已启动（chroma run …），稍后重试", file=sys.stderr)
+            return 2
+        raise
 
 
 if __name__ == "__main__":

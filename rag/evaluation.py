@@ -1,8 +1,8 @@
 """Metrics shared by `rag eval` and eval/: retrieval hit@k/MRR, answer accuracy, refusals, citations, latency.
 
-Citation support rule (applied the same way to every system): an answer sentence is supported by
-its cited passage when every number in the sentence and every content word of the sentence
-(jieba words, minus stopwords and one-character words) occurs in the passage, whitespace ignored.
+Citation support (applied the same way to every system): an answer sentence is supported by its
+cited passage when the support checker of `rag.citations` says so — numbers, dates, article
+numbers and names match exactly, obligation and negation agree, and the meaning is close.
 """
 
 from __future__ import annotations
@@ -14,12 +14,64 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from rag.keyword_index import STOPWORDS
+from rag.citations import CITED_SENTENCE, MARKER, check_support
+from rag.text import squash
 
-MARKER = re.compile(r"\[(\d+)\]")
-NUMBER = re.compile(r"\d+(?:\.\d+)?%?|[零〇一二三四五六七八九十百千万两]{2,}")
-# A sentence with the [n] markers after it, or a sentence without any (which then cites nothing).
-CITED_SENTENCE = re.compile(r"[^。！？；\n]+?[。！？；]?(?:\s*\[\d+\])+|[^。！？；\n\[]+[。！？；]")
+SupportFn = Callable[[str, "Passage"], bool]
+
+
+@dataclass(frozen=True)
+class QuestionSet:
+    name: str
+    path: Path
+    role: str  # train: used to fit the answer model | held-out: never used to fit anything
+    about: str
+
+
+def question_sets(settings) -> list[QuestionSet]:
+    """The visible question sets and their roles (`make eval`, `make calibrate`)."""
+    shared = settings.eval.dev_set.parent
+    own = settings.eval.sets_dir
+    root = own.parent
+    return [
+        QuestionSet("dev", settings.eval.dev_set, "train", "shared dev set"),
+        QuestionSet("project", own / "qa_project.jsonl", "train", "written for this project before the learned scorer"),
+        QuestionSet("multi", shared / "multi-bureau" / "qa.jsonl", "train", "six other bureaus' reports (shared)"),
+        QuestionSet("paraphrase", own / "qa_paraphrase.jsonl", "train", "other people's words, headers and trailers, 201 questions"),
+        QuestionSet("orgs", root / "tests" / "fixtures" / "orgs" / "qa.jsonl", "train", "ten documents of nine organisations in several shapes"),
+        QuestionSet("holdout", own / "qa_holdout.jsonl", "held-out", "written after the first tuning, never fitted on"),
+        QuestionSet("stranger", own / "qa_stranger.jsonl", "held-out", "written by a tester who saw no tuning, never fitted on"),
+    ]
+
+
+@dataclass(frozen=True)
+class EvalSetup:
+    """An index and a user the question sets are asked against (the way the sets were written)."""
+
+    name: str
+    paths: tuple[Path, ...]
+    org: str | None
+    sets: tuple[str, ...]
+
+
+def eval_setups(settings) -> list[EvalSetup]:
+    """`shared`: the sample report and the laws (one bureau). `bureaus`: the same plus other bureaus'
+    reports and the multi-organisation fixtures, for a user at 开封市审计局 (RAG_ORG)."""
+    shared = settings.eval.dev_set.parent.parent
+    root = settings.eval.sets_dir.parent
+    one = (root / "corpus", shared / "corpus")
+    many = one + (shared / "eval" / "multi-bureau" / "reports", root / "tests" / "fixtures" / "orgs")
+    return [
+        EvalSetup("shared", tuple(p for p in one if p.exists()), None, ("dev", "project", "holdout")),
+        EvalSetup("bureaus", tuple(p for p in many if p.exists()), "开封市审计局", ("multi", "paraphrase", "orgs", "stranger")),
+    ]
+
+
+def setup_components(settings, setup: EvalSetup, base_index: Path):
+    """Components for one evaluation setup, with its own index directory under `base_index`."""
+    from rag.components import build
+
+    return build(settings.with_index(base_index / setup.name).with_(answer={"org": setup.org}))
 
 
 @dataclass(frozen=True)
@@ -37,6 +89,8 @@ class EvalItem:
 class Passage:
     source: str
     text: str
+    title: str = ""
+    section: str = ""
 
 
 @dataclass(frozen=True)
@@ -64,10 +118,6 @@ class ItemResult:
     supported_pairs: int
     total_pairs: int
     citations: list[dict] = field(default_factory=list)
-
-
-def squash(text: str) -> str:
-    return re.sub(r"\s+", "", text)
 
 
 def load_dataset(path: str | Path) -> list[EvalItem]:
@@ -124,27 +174,19 @@ def is_correct(item: EvalItem, pred: Prediction) -> bool:
     return all(any(squash(c) in text for text in cited) for c in item.contains)
 
 
-def content_words(sentence: str) -> list[str]:
-    from rag.keyword_index import tokenize
-
-    return [t for t in tokenize(sentence) if len(t) >= 2 and t not in STOPWORDS and not NUMBER.fullmatch(t)]
+def default_support(sentence: str, passage: Passage) -> bool:
+    return check_support(sentence, passage.text, context=f"{passage.title} {passage.section}").supported
 
 
-def sentence_supported(sentence: str, passage: str) -> bool:
-    text = squash(passage)
-    clean = squash(MARKER.sub("", sentence))
-    numbers = NUMBER.findall(clean)
-    return all(n in text for n in numbers) and all(w in text for w in content_words(clean))
-
-
-def citation_pairs(pred: Prediction) -> tuple[int, int]:
+def citation_pairs(pred: Prediction, support: SupportFn | None = None) -> tuple[int, int]:
     """(supported, total) over (answer sentence, cited passage) pairs."""
+    support = support or default_support
     supported = total = 0
     for sentence in CITED_SENTENCE.findall(pred.answer):
         for n in (int(m) for m in MARKER.findall(sentence)):
             total += 1
             passage = pred.citations.get(n)
-            if passage is not None and sentence_supported(sentence, passage.text):
+            if passage is not None and support(sentence, passage):
                 supported += 1
     return supported, total
 
@@ -185,11 +227,16 @@ def summarize(items: Sequence[EvalItem], results: Sequence[ItemResult]) -> dict:
 System = Callable[[EvalItem], Prediction]
 
 
-def run_system(items: Sequence[EvalItem], system: System, progress: Callable[[int, int], None] | None = None) -> tuple[dict, list[ItemResult]]:
+def run_system(
+    items: Sequence[EvalItem],
+    system: System,
+    progress: Callable[[int, int], None] | None = None,
+    support: SupportFn | None = None,
+) -> tuple[dict, list[ItemResult]]:
     results: list[ItemResult] = []
     for n, item in enumerate(items, start=1):
         pred = system(item)
-        supported, total = citation_pairs(pred)
+        supported, total = citation_pairs(pred, support)
         results.append(
             ItemResult(
                 id=item.id,
@@ -216,22 +263,23 @@ def run_system(items: Sequence[EvalItem], system: System, progress: Callable[[in
 
 def system_predictor(assistant) -> System:
     """Adapter: ask the assistant (with the item's history as earlier turns) and time it end to end."""
-    from rag.answer import Turn, resolve_followup
+    from rag.answer import Turn
+    from rag.text import normalize_question
 
     def predict(item: EvalItem) -> Prediction:
         history: list[Turn] = []
         for previous in item.history:
-            history.append(Turn(previous, resolve_followup(previous, history, assistant.retriever)))
+            history.append(Turn(previous, assistant.resolve(normalize_question(previous), history)))
         started = time.perf_counter()
         answer = assistant.ask(item.question, history=history, use_llm=False)
         latency = (time.perf_counter() - started) * 1000
-        resolved = resolve_followup(item.question, history, assistant.retriever)
+        resolved = answer.resolved or assistant.resolve(normalize_question(item.question), history)
         ranked = assistant.retriever.search(resolved, k=10).hits
         return Prediction(
             answer=answer.answer,
             refused=answer.refused,
-            citations={} if answer.refused else {c.id: Passage(c.source, c.text) for c in answer.citations},
-            ranked=tuple(Passage(h.source, h.text) for h in ranked),
+            citations={} if answer.refused else {c.id: Passage(c.source, c.text, c.title, c.section) for c in answer.citations},
+            ranked=tuple(Passage(h.source, h.text, h.title, h.section) for h in ranked),
             latency_ms=latency,
         )
 
@@ -265,7 +313,7 @@ def metric_value(metrics: dict | None, dotted: str):
 
 
 def evaluate(
-    index,
+    components,
     dataset: str | Path,
     *,
     with_baseline: bool = True,
@@ -275,8 +323,6 @@ def evaluate(
 ) -> dict:
     """Evaluate the system (and, unless told not to, the baseline and the peer) on one dataset."""
     from tqdm import tqdm
-
-    from rag.answer import Assistant
 
     items = load_dataset(dataset)
     if not items:
@@ -291,12 +337,19 @@ def evaluate(
                 progress(name, n, total)
 
         try:
-            return run_system(items, predictor, step)
+            return run_system(items, predictor, step, support)
         finally:
             bar.close()
 
-    assistant = Assistant(index, index.settings)
-    system_metrics, system_results = run("system", system_predictor(assistant))
+    check = components.support
+
+    def support(sentence: str, passage: Passage) -> bool:
+        from rag.schema import Hit
+
+        hit = Hit("", passage.source, passage.title, "", passage.text, passage.section, None, None, 0.0)
+        return check(sentence, hit).supported
+
+    system_metrics, system_results = run("system", system_predictor(components.assistant))
     report: dict = {
         "dataset": str(dataset),
         "n": len(items),
@@ -311,10 +364,10 @@ def evaluate(
     if with_baseline:
         from rag.baselines import build_baseline, build_peer
 
-        records = index.documents()
+        records = components.index.documents()
         dev_items = load_dataset(dev_dataset) if dev_dataset and Path(dev_dataset).exists() else items
         for name, build in (("baseline", build_baseline), ("peer", build_peer)):
-            reference = build(records, index.embeddings)
+            reference = build(records, components.embeddings)
             threshold = reference.choose_threshold(dev_items)
             if show_bar:
                 tqdm.write(f"{name} 的拒答阈值（相似度，按开发集选定）：{threshold:.3f}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from rag.draft import PLACEHOLDER_RE
+from rag.citations import PLACEHOLDER_RE
 from rag.schema import Draft
 
 # GB/T 9704-2012: A4, margins (top 37 mm, bottom 35 mm, left 28 mm, right 26 mm), title 2号

@@ -1,142 +1,276 @@
-"""The index of one installation: the Chroma chunk store, its manifest and the keyword index beside it."""
+"""The index of one installation: the Chroma store and the search snapshot that readers use.
+
+Readers always work on one snapshot (`Index.snapshot()`): rows, word and character indexes,
+vectors, document records and law short forms of one generation, swapped in whole. The generation
+is a counter with a write id (`ChunkStore.generation`), so it only moves forward. In embedded mode
+the writer saves the snapshot beside the store under the write lock, and a reader loads it without
+opening Chroma; in server mode each instance rebuilds it from the server when the generation moves,
+reading the generation before and after the chunks and retrying if it moved in between.
+"""
 
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import threading
 import time
+from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from pathlib import Path
 
-from langchain_core.embeddings import Embeddings
-
 from rag.config import Settings
-from rag.embeddings import make_embeddings
 from rag.keyword_index import KeywordIndex
-from rag.schema import DocRecord
-from rag.store import CheckReport, ChunkStore
+from rag.schema import DocRecord, Hit
+from rag.store import CheckReport, ChunkStore, StoredChunk
 
-KEYWORD_DIR = "keyword"
+log = logging.getLogger(__name__)
+
+SNAPSHOT_DIR = "keyword"
 GENERATION_CHECK_S = 1.0
+STORE_CHECK_S = 5.0
+SNAPSHOT_RETRIES = 5
+LOCK_WAIT_MESSAGE = "等待另一个入库进程结束……"
 
 
 class Index:
-    """Opens the store lazily; keeps the keyword index in step with the store's manifest."""
+    """Opens the store lazily; keeps the search snapshot in step with the store's generation."""
 
-    def __init__(self, settings: Settings, embeddings: Embeddings | None = None) -> None:
+    def __init__(self, settings: Settings, embeddings, store_factory: Callable[[], ChunkStore] | None = None) -> None:
         self.settings = settings
         settings.index_dir.mkdir(parents=True, exist_ok=True)
-        self.embeddings = embeddings or make_embeddings(settings)
-        self.store = ChunkStore(settings, self.embeddings)
-        self._keyword: KeywordIndex | None = None
-        self._documents: tuple[float, list[DocRecord]] | None = None
+        self.embeddings = embeddings
+        self.model_id: str = getattr(embeddings, "model_id", type(embeddings).__name__)
+        self._store_factory = store_factory or (lambda: ChunkStore(settings, self.model_id))
+        self._store: ChunkStore | None = None
+        self._snapshot: KeywordIndex | None = None
         self._checked_at = 0.0
-        self._lock = threading.Lock()
+        self._store_checked_at = 0.0
+        self._lock = threading.RLock()
+
+    # ------------------------------------------------------------ parts
 
     @property
     def server_mode(self) -> bool:
-        return bool(self.settings.chroma_url)
+        return self.settings.server_mode
 
     @property
-    def keyword_dir(self) -> Path:
-        return self.settings.index_dir / KEYWORD_DIR
+    def store(self) -> ChunkStore:
+        if self._store is None:
+            with self._lock:
+                if self._store is None:
+                    self._store = self._store_factory()
+        return self._store
+
+    @property
+    def snapshot_dir(self) -> Path:
+        return self.settings.index_dir / SNAPSHOT_DIR
+
+    keyword_dir = snapshot_dir
+
+    # ------------------------------------------------------------ the snapshot
+
+    def snapshot(self) -> KeywordIndex:
+        """The current snapshot; the generation is checked at most once a second."""
+        now = time.monotonic()
+        current = self._snapshot
+        if current is not None and now - self._checked_at < GENERATION_CHECK_S:
+            return current
+        with self._lock:
+            current = self._snapshot
+            if current is not None and time.monotonic() - self._checked_at < GENERATION_CHECK_S:
+                return current
+            fresh = self._refresh(current)
+            self._snapshot = fresh
+            self._checked_at = time.monotonic()
+            return fresh
+
+    keyword = snapshot
+
+    def _refresh(self, current: KeywordIndex | None) -> KeywordIndex:
+        if self.server_mode:
+            generation = self.store.generation()
+            if current is not None and current.generation == generation:
+                return current
+            return self._read_store()
+        saved = KeywordIndex.saved_generation(self.snapshot_dir)
+        if saved is not None and (current is None or current.generation != saved):
+            loaded = self._load_saved()
+            if loaded is not None:
+                current = loaded
+        if current is None or self._store is not None and self._stale_against_store(current):
+            current = self._rebuild_and_save()
+        return current
+
+    def _load_saved(self) -> KeywordIndex | None:
+        for _ in range(SNAPSHOT_RETRIES):
+            before = KeywordIndex.saved_generation(self.snapshot_dir)
+            loaded = KeywordIndex.load(self.snapshot_dir)
+            if loaded is not None and loaded.generation == before == KeywordIndex.saved_generation(self.snapshot_dir):
+                return loaded
+            time.sleep(0.05)
+        return None
+
+    def _stale_against_store(self, current: KeywordIndex) -> bool:
+        """A long-running process with the store open also compares with the store (a writer may have crashed)."""
+        now = time.monotonic()
+        if now - self._store_checked_at < STORE_CHECK_S:
+            return False
+        self._store_checked_at = now
+        generation = self.store.generation()
+        return generation != current.generation and not generation.endswith(":writing") and not self._lock_held()
+
+    def _read_store(self) -> KeywordIndex:
+        """A consistent snapshot from the store: read the generation, the data, the generation again."""
+        store = self.store
+        vectors = not self.server_mode
+        snapshot: KeywordIndex | None = None
+        for attempt in range(SNAPSHOT_RETRIES):
+            before = store.generation()
+            chunks = list(store.iter_chunks(vectors=vectors))
+            records = store.documents()
+            aliases = store.aliases()
+            after = store.generation()
+            snapshot = KeywordIndex.build(chunks, before, records, aliases)
+            if before == after:
+                return snapshot
+            log.info("index changed while it was read (attempt %d), reading again", attempt + 1)
+            time.sleep(0.1 * (attempt + 1))
+        assert snapshot is not None
+        return snapshot
+
+    def _rebuild_and_save(self) -> KeywordIndex:
+        snapshot = self._read_store()
+        if not self.server_mode:
+            with self._try_lock() as locked:
+                if locked:
+                    snapshot.save(self.snapshot_dir)
+        return snapshot
+
+    def rebuild(self) -> KeywordIndex:
+        """Read the whole store again (after a repair), save and swap in the snapshot."""
+        with self._lock:
+            if not self.server_mode:
+                self.store.reopen()
+            snapshot = self._read_store()
+            if not self.server_mode:
+                snapshot.save(self.snapshot_dir)
+            self._snapshot = snapshot
+            self._checked_at = time.monotonic()
+            return snapshot
+
+    refresh_keyword = rebuild
+
+    def commit(self, previous: KeywordIndex | None, previous_generation: str, removed: set[str], added: Iterable[StoredChunk]) -> KeywordIndex:
+        """After a write (under the write lock): update the snapshot from the previous one, or rebuild it."""
+        with self._lock:
+            store = self.store
+            generation = store.generation()
+            records = store.documents()
+            aliases = store.aliases()
+            if previous is not None and previous.generation == previous_generation:
+                snapshot = previous.updated(removed, list(added), generation, records, aliases)
+            else:
+                snapshot = self._read_store()
+            if not self.server_mode:
+                snapshot.save(self.snapshot_dir)
+            self._snapshot = snapshot
+            self._checked_at = time.monotonic()
+            return snapshot
+
+    def commit_metadata(self, previous: KeywordIndex | None, previous_generation: str, record: DocRecord) -> KeywordIndex:
+        """After a metadata override: the same rows with one document's metadata changed."""
+        with self._lock:
+            generation = self.store.generation()
+            records = self.store.documents()
+            if previous is not None and previous.generation == previous_generation:
+                snapshot = previous.with_metadata(record, generation, records)
+            else:
+                snapshot = self._read_store()
+            if not self.server_mode:
+                snapshot.save(self.snapshot_dir)
+            self._snapshot = snapshot
+            self._checked_at = time.monotonic()
+            return snapshot
+
+    def current_for_write(self) -> KeywordIndex | None:
+        """The snapshot a writer starts from (None if none can be loaded cheaply)."""
+        if self._snapshot is not None:
+            return self._snapshot
+        return self._load_saved() if not self.server_mode else None
+
+    # ------------------------------------------------------------ reads
 
     def documents(self) -> list[DocRecord]:
-        """The manifest, re-read at most once a second (another instance may have changed it)."""
-        now = time.monotonic()
-        cached = self._documents
-        if cached is not None and now - cached[0] < GENERATION_CHECK_S:
-            return list(cached[1])
-        records = self.store.documents()
-        self._documents = (now, records)
-        return list(records)
+        return list(self.snapshot().records)
 
-    def _forget_documents(self) -> None:
-        self._documents = None
+    def aliases(self) -> dict[str, str]:
+        return dict(self.snapshot().aliases)
 
-    def keyword(self) -> KeywordIndex:
-        """The keyword index for the store's current generation (rebuilt when another process changed it)."""
-        now = time.monotonic()
-        with self._lock:
-            if self._keyword is not None and now - self._checked_at < GENERATION_CHECK_S:
-                return self._keyword
-            generation = self.store.generation()
-            self._checked_at = now
-            if self._keyword is None or self._keyword.generation != generation:
-                loaded = None if self.server_mode else KeywordIndex.load(self.keyword_dir)
-                if loaded is not None and loaded.generation == generation:
-                    self._keyword = loaded
-                else:
-                    self._keyword = self._rebuild(generation)
-            return self._keyword
-
-    def _rebuild(self, generation: str) -> KeywordIndex:
-        index = KeywordIndex.from_store(self.store, generation)
+    def dense_search(self, snapshot: KeywordIndex, vector, k: int, where: dict | None = None) -> list[Hit]:
+        """Nearest chunks of this snapshot: from its vectors (embedded) or the server (ids checked against the snapshot)."""
         if not self.server_mode:
-            index.save(self.keyword_dir)
-        return index
+            return snapshot.search_vectors(vector, k, where)
+        hits = self.store.dense_search(vector, k, where)
+        known = set(snapshot.ids)
+        return [h for h in hits if h.chunk_id in known]
 
-    def apply_keyword_changes(self, previous_generation: str, removed: set[str], added) -> KeywordIndex:
-        """Update the keyword index for documents just written, without reading the whole store back."""
-        self._forget_documents()
-        with self._lock:
-            generation = self.store.generation()
-            base = self._keyword
-            if base is None or base.generation != previous_generation:
-                base = None if self.server_mode else KeywordIndex.load(self.keyword_dir)
-            if base is None or base.generation != previous_generation:
-                self._keyword = self._rebuild(generation)
-            else:
-                self._keyword = base.updated(removed, list(added), generation)
-                if not self.server_mode:
-                    self._keyword.save(self.keyword_dir)
-            self._checked_at = time.monotonic()
-            return self._keyword
-
-    def refresh_keyword(self) -> KeywordIndex:
-        """Rebuild the keyword index now (after an ingest) and persist it in embedded mode."""
-        self._forget_documents()
-        with self._lock:
-            self._keyword = self._rebuild(self.store.generation())
-            self._checked_at = time.monotonic()
-            return self._keyword
-
-    def keyword_is_current(self) -> bool:
-        """Cheap test: does the persisted keyword index belong to the store's current generation?"""
-        if self.server_mode:
-            return True
-        try:
-            stamp = (self.keyword_dir / "GENERATION").read_text(encoding="utf-8")
-        except OSError:
-            return False
-        return stamp == self.store.generation()
+    # ------------------------------------------------------------ consistency
 
     def check(self) -> CheckReport:
         orphans, incomplete = self.store.find_problems()
-        loaded = None if self.server_mode else KeywordIndex.load(self.keyword_dir)
         generation = self.store.generation()
-        keyword_stale = False if self.server_mode else (loaded is None or loaded.generation != generation)
-        if loaded is not None and loaded.generation == generation:
-            stored_ids = {c.id for c in self.store.iter_chunks()}
-            keyword_stale = set(loaded.ids) != stored_ids
+        stale = False
+        if not self.server_mode:
+            loaded = KeywordIndex.load(self.snapshot_dir)
+            stale = loaded is None or loaded.generation != generation
+            if not stale:
+                stale = set(loaded.ids) != set(self.store.all_ids())
         return CheckReport(
             orphan_chunks=sum(len(v) for v in orphans.values()),
             incomplete_documents=tuple(incomplete),
-            keyword_stale=keyword_stale,
+            keyword_stale=stale,
         )
 
     def repair(self) -> tuple[int, list[str]]:
-        removed, incomplete = self.store.repair()
-        self.refresh_keyword()
+        with self.write_lock():
+            removed, incomplete = self.store.repair()
+            self.rebuild()
         return removed, incomplete
 
+    # ------------------------------------------------------------ one writer per index
+
+    @property
+    def lock_path(self) -> Path:
+        return self.settings.index_dir / "write.lock"
+
+    def _lock_held(self) -> bool:
+        with self._try_lock() as locked:
+            return not locked
+
     @contextmanager
-    def write_lock(self):
-        """One writer per index directory: a second ingest waits instead of interleaving."""
-        path = self.settings.index_dir / "write.lock"
-        with open(path, "a+") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
+    def _try_lock(self):
+        with open(self.lock_path, "a+") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    @contextmanager
+    def write_lock(self, on_wait: Callable[[str], None] | None = None):
+        """One writer per index directory: a second writer says it is waiting, then waits."""
+        with open(self.lock_path, "a+") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                if on_wait is not None:
+                    on_wait(LOCK_WAIT_MESSAGE)
+                fcntl.flock(handle, fcntl.LOCK_EX)
             try:
                 handle.seek(0)
                 handle.truncate()
@@ -145,7 +279,3 @@ class Index:
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def open_index(settings: Settings, embeddings: Embeddings | None = None) -> Index:
-    return Index(settings, embeddings)

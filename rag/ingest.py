@@ -7,7 +7,7 @@ import re
 import shutil
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -15,60 +15,124 @@ from tqdm import tqdm
 
 from rag.chunking import chunk_document
 from rag.index import Index
-from rag.keyword_index import tokenize
+from rag.lexicon import read_aliases
 from rag.loaders import SUPPORTED_SUFFIXES, LoadError, content_hash, load_document, read_file_bytes
-from rag.schema import FileResult, IngestSummary
-from rag.store import PreparedDocument, StoredChunk, chunk_metadata
+from rag.schema import DocRecord, FileResult, IngestSummary
+from rag.segment import tokenize
+from rag.store import PreparedDocument, StoredChunk, StoreUnavailableError, apply_overrides, chunk_metadata, detected_fields
 
 ProgressFn = Callable[[int, int, str], None]
 
 
+MAX_NAME_BYTES = 255
+
+
+def _path_problem(path: Path) -> str | None:
+    """Why a path cannot be opened at all (a name or a path longer than the system allows)."""
+    try:
+        limit = os.pathconf(str(path.parent) if path.parent.exists() else "/", "PC_PATH_MAX")
+    except (OSError, ValueError):
+        limit = 4096
+    raw = os.fsencode(str(path))
+    if len(raw) >= limit:
+        return f"路径过长（{len(raw)} 字节，系统上限 {limit}）"
+    if any(len(os.fsencode(part)) > MAX_NAME_BYTES for part in path.parts):
+        return f"文件名过长（超过 {MAX_NAME_BYTES} 字节）"
+    return None
+
+
+def walk_files(root: Path, problems: list[FileResult]) -> Iterator[Path]:
+    """Every file under a folder, depth-first in name order, with an explicit stack (no recursion
+    limit); symlink loops are walked once; every folder that cannot be read is reported."""
+    stack: list[Path] = [root]
+    visited: set[tuple[int, int]] = set()
+    while stack:
+        folder = stack.pop()
+        try:
+            st = os.stat(folder)
+        except OSError as exc:
+            reason = _path_problem(folder) or ("无法解析的链接（目标不存在或循环链接）" if folder.is_symlink() else f"无法读取文件夹（{exc.strerror or exc}）")
+            problems.append(FileResult(str(folder), "failed", reason=reason))
+            continue
+        if (st.st_dev, st.st_ino) in visited:  # a symlink loop or a second link to the same folder
+            continue
+        visited.add((st.st_dev, st.st_ino))
+        try:
+            with os.scandir(folder) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as exc:
+            reason = _path_problem(folder) or (f"没有读取该文件夹的权限" if isinstance(exc, PermissionError) else f"无法读取文件夹（{exc.strerror or exc}）")
+            problems.append(FileResult(str(folder), "failed", reason=reason))
+            continue
+        subfolders: list[Path] = []
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            path = Path(entry.path)
+            try:
+                is_dir = entry.is_dir(follow_symlinks=True)
+            except OSError:
+                is_dir = False
+            if is_dir:
+                subfolders.append(path)
+            else:
+                yield path
+        stack.extend(reversed(subfolders))
+
+
 def discover_files(paths: Iterable[str | Path]) -> tuple[list[tuple[Path, Path]], list[FileResult]]:
-    """Supported files under the given paths as (file, ingest root); folders recurse, loops are cut."""
+    """Supported files under the given paths as (file, ingest root); every skipped path with its reason."""
     found: list[tuple[Path, Path]] = []
     problems: list[FileResult] = []
     seen_files: set[Path] = set()
+
+    def add(file: Path, root: Path, explicit: bool) -> None:
+        if file.suffix.lower() not in SUPPORTED_SUFFIXES:
+            if explicit:
+                problems.append(FileResult(str(file), "failed", reason=f"不支持的文件类型：{file.suffix or '（无扩展名）'}"))
+            return
+        problem = _path_problem(file)
+        if problem:
+            problems.append(FileResult(str(file), "failed", reason=problem))
+            return
+        try:
+            resolved = file.resolve(strict=True)
+        except (OSError, RuntimeError):
+            problems.append(FileResult(str(file), "failed", reason="无法解析的链接（目标不存在或循环链接）"))
+            return
+        if resolved not in seen_files:
+            seen_files.add(resolved)
+            found.append((file, root))
+
     for raw in paths:
-        path = Path(raw).expanduser()
-        if not path.exists():
-            problems.append(FileResult(str(path), "failed", reason="路径不存在"))
+        path = Path(os.path.abspath(Path(raw).expanduser()))
+        problem = _path_problem(path)
+        try:
+            exists = path.exists()
+        except OSError:
+            exists = False
+        if problem or not exists:
+            problems.append(FileResult(str(path), "failed", reason=problem or "路径不存在"))
             continue
         if path.is_file():
-            if path.suffix.lower() not in SUPPORTED_SUFFIXES:
-                problems.append(FileResult(str(path), "failed", reason=f"不支持的文件类型：{path.suffix or '（无扩展名）'}"))
-                continue
-            resolved = path.resolve()
-            if resolved not in seen_files:
-                seen_files.add(resolved)
-                found.append((Path(os.path.abspath(path)), Path(os.path.abspath(path)).parent))
+            add(path, path.parent, explicit=True)
             continue
-        root = Path(os.path.abspath(path))
-        visited: set[tuple[int, int]] = set()
-        for dirpath, dirnames, filenames in os.walk(root, followlinks=True, onerror=None):
-            try:
-                st = os.stat(dirpath)
-            except OSError:
-                dirnames[:] = []
-                continue
-            if (st.st_dev, st.st_ino) in visited:  # a symlink loop or a second link to the same folder
-                dirnames[:] = []
-                continue
-            visited.add((st.st_dev, st.st_ino))
-            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-            for name in sorted(filenames):
-                file = Path(dirpath) / name
-                if name.startswith(".") or file.suffix.lower() not in SUPPORTED_SUFFIXES:
-                    continue
-                try:
-                    resolved = file.resolve(strict=True)
-                except (OSError, RuntimeError):
-                    problems.append(FileResult(str(file), "failed", reason="无法解析的链接（目标不存在或循环链接）"))
-                    continue
-                if resolved in seen_files:
-                    continue
-                seen_files.add(resolved)
-                found.append((file, root))
+        for file in walk_files(path, problems):
+            add(file, path, explicit=False)
     return found, problems
+
+
+def find_alias_files(paths: Iterable[str | Path], extra: Path | None) -> list[Path]:
+    """`aliases.toml` files in the ingested folders (top level), and the one RAG_ALIASES names."""
+    files: list[Path] = []
+    for raw in paths:
+        path = Path(raw).expanduser()
+        candidate = path / "aliases.toml" if path.is_dir() else None
+        if candidate is not None and candidate.is_file():
+            files.append(candidate)
+    if extra is not None and Path(extra).is_file():
+        files.append(Path(extra))
+    return files
 
 
 def _file_hash(path: Path, max_bytes: int) -> str | None:
@@ -135,8 +199,8 @@ GROUP_CHUNKS = 1000
 
 def _stored_chunks(prepared: PreparedDocument) -> list[StoredChunk]:
     return [
-        StoredChunk(c.id, c.text, chunk_metadata(prepared.doc, c, t))
-        for c, t in zip(prepared.chunks, prepared.tokens)
+        StoredChunk(c.id, c.text, chunk_metadata(prepared.doc, c, t), v)
+        for c, t, v in zip(prepared.chunks, prepared.tokens, prepared.vectors)
     ]
 
 
@@ -147,20 +211,30 @@ def ingest_paths(
     prune: bool = False,
     progress: ProgressFn | None = None,
     show_bar: bool = True,
+    on_wait: Callable[[str], None] | None = None,
 ) -> IngestSummary:
     """Add new files, replace changed ones, skip unchanged ones; optionally prune vanished ones.
 
     Documents are prepared (read, chunked, tokenised, embedded) in groups of about GROUP_CHUNKS
     chunks; each group is written in one commit by a background thread while the next is prepared.
+    The search snapshot is updated once at the end, under the same lock.
     """
     started = time.perf_counter()
     settings = index.settings
-    with index.write_lock():
-        index.store.repair()  # finish what a crashed run left behind
-        previous_generation = index.store.generation()
+    paths = list(paths)
+    with index.write_lock(on_wait):
+        store = index.store
+        store.repair()  # finish what a crashed run left behind
+        aliases: dict[str, str] = dict(store.aliases())
+        for file in find_alias_files(paths, settings.ingest.aliases_file):
+            aliases.update(read_aliases(file))
+        store.set_aliases(aliases)
+        previous = index.current_for_write()
+        previous_generation = store.generation()
+        overrides = store.overrides()
         files, results = discover_files(paths)
-        records = {r.source: r for r in index.store.documents()}  # the writer reads the manifest fresh
-        files, duplicates, hashes = drop_duplicate_files(files, list(records.values()), settings.max_file_bytes)
+        records = {r.source: r for r in store.documents()}  # the writer reads the manifest fresh
+        files, duplicates, hashes = drop_duplicate_files(files, list(records.values()), settings.ingest.max_file_bytes)
         results.extend(duplicates)
         sources = assign_sources(files, {r.path: r.source for r in records.values()})
         if any(records.get(sources[f]) is None or records[sources[f]].path != str(f) for f, _ in files):
@@ -175,11 +249,8 @@ def ingest_paths(
         bar = tqdm(total=len(files), desc="索引文件", unit="个", disable=not show_bar, dynamic_ncols=True)
 
         def write(batch: list[tuple[PreparedDocument, Path, str]]) -> list[FileResult]:
-            stored = index.store.write_documents([p for p, _, _ in batch])
-            return [
-                FileResult(str(file), status, r.source, r.chunks, r.chars)
-                for (_, file, status), r in zip(batch, stored)
-            ]
+            stored = store.write_documents([p for p, _, _ in batch])
+            return [FileResult(str(file), status, r.source, r.chunks, r.chars) for (_, file, status), r in zip(batch, stored)]
 
         embedding: tuple[list, Callable[[], list]] | None = None
 
@@ -226,14 +297,15 @@ def ingest_paths(
                     if record is not None and record.content_hash == hashes.get(file) and record.path == str(file):
                         results.append(FileResult(str(file), "unchanged", source, record.chunks, record.chars))
                     else:
-                        data = read_file_bytes(file, settings.max_file_bytes)
-                        doc = load_document(file, source=source, data=data)
-                        chunks = chunk_document(doc, settings.chunk_max_chars, settings.chunk_overlap_sentences)
+                        data = read_file_bytes(file, settings.ingest.max_file_bytes)
+                        detected = load_document(file, source=source, data=data)
+                        doc = apply_overrides(detected, overrides.get(source, {}))
+                        chunks = chunk_document(doc, settings.ingest.chunk_max_chars, settings.ingest.chunk_overlap_sentences)
                         if not chunks:
                             raise LoadError("文件没有可索引的内容")
                         tokens = [tokenize(c.embed_text) for c in chunks]
                         status = "updated" if record is not None else "added"
-                        group.append((PreparedDocument(doc, chunks, tokens, []), file, status))
+                        group.append((PreparedDocument(doc, chunks, tokens, [], detected_fields(detected)), file, status))
                         group_chunks += len(chunks)
                         if group_chunks >= GROUP_CHUNKS:
                             flush(executor)
@@ -242,6 +314,8 @@ def ingest_paths(
                     results.append(FileResult(str(file), "failed", source, reason=str(exc)))
                 except MemoryError:
                     results.append(FileResult(str(file), "failed", source, reason="内存不足，文件过大"))
+                except StoreUnavailableError:
+                    raise
                 except Exception as exc:  # one bad file never stops the batch
                     results.append(FileResult(str(file), "failed", source, reason=f"处理出错：{type(exc).__name__}: {exc}"))
                 bar.update(1)
@@ -254,24 +328,36 @@ def ingest_paths(
         bar.close()
         if prune:
             seen = set(sources.values())
-            for record in index.store.documents():
+            for record in store.documents():
                 if record.source not in seen and not Path(record.path).exists():
-                    index.store.delete_document(record.source)
+                    store.delete_document(record.source)
                     removed_sources.add(record.source)
                     results.append(FileResult(record.path, "removed", record.source, record.chunks, record.chars))
-        if removed_sources:
-            index.apply_keyword_changes(previous_generation, removed_sources, added_chunks)
-        elif not index.keyword_is_current():
-            index.refresh_keyword()
+        current = index.current_for_write()
+        if removed_sources or current is None or current.generation != store.generation():
+            index.commit(previous, previous_generation, removed_sources, added_chunks)
     return IngestSummary(tuple(results), time.perf_counter() - started)
 
 
-def delete_source(index: Index, source: str) -> bool:
-    """Remove one document from the store and the keyword index."""
-    with index.write_lock():
+def delete_source(index: Index, source: str, on_wait: Callable[[str], None] | None = None) -> bool:
+    """Remove one document from the store and the snapshot."""
+    with index.write_lock(on_wait):
+        previous = index.current_for_write()
+        previous_generation = index.store.generation()
         existed = index.store.delete_document(source)
-        index.refresh_keyword()
+        if existed:
+            index.commit(previous, previous_generation, {source}, [])
     return existed
+
+
+def set_metadata(index: Index, source: str, fields: dict, on_wait: Callable[[str], None] | None = None) -> DocRecord:
+    """Store a user correction of a document's type, year, issuer or title; re-ingest keeps it."""
+    with index.write_lock(on_wait):
+        previous = index.current_for_write()
+        previous_generation = index.store.generation()
+        record = index.store.set_override(source, fields)
+        index.commit_metadata(previous, previous_generation, record)
+    return record
 
 
 SAFE_NAME = re.compile(r"[^\w\u4e00-\u9fff.\-（）()]+")

@@ -1,206 +1,189 @@
-"""Chinese keyword index: jieba segmentation + bm25s, persisted beside the store and rebuilt from it."""
+"""The search snapshot of one index generation: words (jieba + bm25s), characters (bigrams + bm25s), vectors.
+
+A snapshot is built whole from the store's chunks and swapped in whole, so no request ever sees a
+half-built one. In embedded mode it is saved beside the store (vectors memory-mapped), so a new
+process answers without opening Chroma; in server mode each instance builds it from the server.
+"""
 
 from __future__ import annotations
 
 import json
+import math
 import operator
-import re
 import shutil
-import threading
 import uuid
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from rag.schema import Hit
-from rag.store import ChunkStore, StoredChunk, hit_from_metadata
+from rag.schema import DocRecord, Hit
+from rag.store import StoredChunk, hit_from_metadata
+from rag.text import char_ngrams, chinese_number
 
-_JIEBA_LOCK = threading.Lock()
-_JIEBA_READY = False
-
-STOPWORDS = frozenset(
-    "的 了 和 与 及 或 是 在 对 等 为 由 以 将 把 被 于 其 之 中 上 下 有 无 个 们 这 那 哪 哪些 什么 怎么 "
-    "如何 多少 几 吗 呢 吧 啊 么 是否 什么样 怎样 应当 可以 一 也 都 就 并 而 则 如 该 本 各 从 向 "
-    "请问 请 问 规定 一下 告诉 我 我们 你 多久 多长 时间 内容 哪个 哪里 谁 还 又 要 会 能".split()
-)
-# Words that frame a question rather than say what it is about.
-QUESTION_WORDS = frozenset(
-    "一共 总共 共有 哪家 哪位 哪种 哪类 哪几 哪几种 哪几个 哪一天 哪天 什么时候 何时 多长时间 长时间 多长 多大 多少天 "
-    "怎么样 怎样 应该 有没有 是不是 能不能 要不要 可不可以 来着 呢 几年 几点 几天 几次 几名 几位 几项 几条 几个 几部 "
-    "几种 几类 多少项 多少条 多少名 多少人 多少次 为何 为什么 怎么办 如何 是否 能否 可否 提到 提及 叫 叫做 称为 这份 "
-    "一天 哪一天 请问 告诉 最长 最短 最多 最少 不要 没有过 过 哪些方面 哪方面 哪些地方".split()
-)
-TOKEN_OK = re.compile(r"[\w\u3400-\u9fff%]")
-
-# Domain words jieba would otherwise cut apart.
-DOMAIN_WORDS = (
-    "审计法", "审计署", "审计机关", "审计报告", "审计决定", "行政处罚法", "行政许可法", "行政强制法",
-    "行政复议法", "行政诉讼法", "国家赔偿法", "预算法", "监察法", "政务处分", "政府信息公开",
-    "依申请公开", "主动公开", "法治政府", "法治社会", "法律顾问", "公职律师", "规范性文件",
-    "重大行政决策", "行政执法", "权责清单", "普法", "八五普法", "谁执法谁普法", "述法", "学法",
-    "持证上岗", "听证", "复议", "审计质效提升年", "优化营商环境", "信访", "政府投资", "国有资产",
-    "行政强制措施", "行政强制执行", "没收违法所得", "责令停产停业", "暂扣许可证件",
-)
+EMPTY_TOKEN = "\u2205"
 
 
-def _ensure_jieba() -> None:
-    global _JIEBA_READY
-    if _JIEBA_READY:
-        return
-    with _JIEBA_LOCK:
-        if _JIEBA_READY:
-            return
-        import logging
-
-        import jieba
-
-        jieba.setLogLevel(logging.WARNING)
-        jieba.initialize()
-        for word in DOMAIN_WORDS:
-            jieba.add_word(word, freq=20000)
-        _JIEBA_READY = True
+def bm25_idf(df: int, n: int) -> float:
+    """BM25 inverse document frequency (the Lucene variant bm25s scores with by default; bm25s has no public IDF)."""
+    return math.log(1 + (n - df + 0.5) / (df + 0.5))
 
 
-def tokenize(text: str) -> list[str]:
-    """Search-mode jieba tokens, lower-cased, without stopwords and punctuation."""
-    import jieba
-
-    _ensure_jieba()
-    tokens = []
-    for token in jieba.lcut_for_search(text.lower()):
-        token = token.strip()
-        if token and token not in STOPWORDS and TOKEN_OK.search(token):
-            tokens.append(token)
-    return tokens
+def chunk_chars(meta: dict, text: str) -> list[str]:
+    """Character bigrams of a chunk as it is embedded (title, section path, text)."""
+    return char_ngrams(f"{meta.get('title', '')}\n{meta.get('section', '')}\n{text}")
 
 
-NOUN_FLAGS = ("n", "j", "l")
+def _bm25(corpus_tokens: list[list[str]]):
+    import bm25s
+
+    retriever = bm25s.BM25(k1=1.2, b=0.75)
+    retriever.index([tokens or [EMPTY_TOKEN] for tokens in corpus_tokens], show_progress=False)
+    return retriever
 
 
-def tagged_words(text: str) -> list[tuple[str, str]]:
-    """jieba words with their part-of-speech tags."""
-    import jieba.posseg
+@dataclass(frozen=True)
+class Lookups:
+    """Everything derived from the rows, built together and never changed afterwards."""
 
-    _ensure_jieba()
-    return [(p.word, p.flag) for p in jieba.posseg.lcut(text) if p.word.strip()]
-
-
-def is_noun(flag: str) -> bool:
-    return flag[:1] in NOUN_FLAGS or flag in ("vn", "eng", "nz", "x")
-
-
-def content_nouns(text: str) -> list[str]:
-    """The nouns of a text (two characters or more), the words that say what it is about."""
-    return [w for w, flag in tagged_words(text) if is_noun(flag) and len(w) >= 2 and w not in STOPWORDS]
+    articles: dict[tuple[str, int], list[int]]
+    rows_by_source: dict[str, list[int]]
+    word_df: dict[str, int]
+    char_df: dict[str, int]
+    columns: dict[str, np.ndarray] = field(default_factory=dict)
 
 
-def is_question_word(token: str) -> bool:
-    return token in QUESTION_WORDS or bool(re.match(r"^(几|多少)", token))
+def build_lookups(ids: list[str], metadatas: list[dict], word_tokens: list[list[str]], char_tokens: list[list[str]]) -> Lookups:
+    articles: dict[tuple[str, int], list[int]] = {}
+    by_source: dict[str, list[int]] = {}
+    for i, meta in enumerate(metadatas):
+        by_source.setdefault(meta.get("source", ""), []).append(i)
+        label = meta.get("article")
+        if label:
+            number = chinese_number(label[1:-1])
+            if number is not None:
+                articles.setdefault((meta.get("source", ""), number), []).append(i)
+    for rows in list(by_source.values()) + list(articles.values()):
+        rows.sort(key=lambda i: metadatas[i].get("chunk_index", 0))
+    word_df: Counter[str] = Counter()
+    for tokens in word_tokens:
+        word_df.update(set(tokens))
+    char_df: Counter[str] = Counter()
+    for tokens in char_tokens:
+        char_df.update(set(tokens))
+    columns = {
+        key: np.array([m.get(key) for m in metadatas], dtype=object) for key in ("source", "doc_type", "year", "issuer")
+    }
+    return Lookups(articles, by_source, dict(word_df), dict(char_df), columns)
 
 
-def query_tokens(text: str) -> list[str]:
-    """Tokens of a question: words that only frame the question are dropped before search-mode cutting."""
-    import jieba
-
-    _ensure_jieba()
-    kept = [w for w in jieba.lcut(text.lower()) if not is_question_word(w)]
-    return [t for t in tokenize(" ".join(kept)) if not is_question_word(t)]
-
-
-@dataclass
+@dataclass(frozen=True)
 class KeywordIndex:
-    """A bm25s index over all chunks, with the chunk texts and metadata to build Hits."""
+    """Rows (ids, texts, metadata), two bm25s indexes and the unit vectors of one generation."""
 
     generation: str
     ids: list[str]
     texts: list[str]
     metadatas: list[dict]
-    retriever: object | None
-    _articles: dict | None = None
-    _df: dict | None = None
-    _rows_by_source: dict | None = None
-    _columns: dict | None = None
+    words: object | None
+    chars: object | None
+    vectors: np.ndarray | None
+    lookups: Lookups
+    records: tuple[DocRecord, ...] = ()
+    aliases: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, chunks: list[StoredChunk], generation: str) -> KeywordIndex:
-        import bm25s
-
+    def build(
+        cls,
+        chunks: Sequence[StoredChunk],
+        generation: str,
+        records: Sequence[DocRecord] = (),
+        aliases: dict[str, str] | None = None,
+    ) -> KeywordIndex:
+        chunks = sorted(chunks, key=lambda c: c.id)
         ids = [c.id for c in chunks]
         texts = [c.text for c in chunks]
         metas = [c.metadata for c in chunks]
-        retriever = None
-        if chunks:
-            corpus_tokens = [(c.metadata.get("tokens") or "").split() or ["\u2205"] for c in chunks]
-            retriever = bm25s.BM25(k1=1.2, b=0.75)
-            retriever.index(corpus_tokens, show_progress=False)
-        return cls(generation, ids, texts, metas, retriever)
+        word_tokens = [(c.metadata.get("tokens") or "").split() for c in chunks]
+        char_tokens = [chunk_chars(c.metadata, c.text) for c in chunks]
+        vectors = None
+        if chunks and all(c.vector is not None for c in chunks):
+            vectors = _normalized(np.asarray([c.vector for c in chunks], dtype=np.float32))
+        words = _bm25(word_tokens) if chunks else None
+        chars = _bm25(char_tokens) if chunks else None
+        lookups = build_lookups(ids, metas, word_tokens, char_tokens)
+        records = tuple(sorted(records, key=lambda r: r.source))
+        return cls(generation, ids, texts, metas, words, chars, vectors, lookups, records, dict(aliases or {}))
 
-    def updated(self, removed_sources: set[str], added: list[StoredChunk], generation: str) -> KeywordIndex:
-        """A new index with some documents' chunks removed and others added (no full read of the store)."""
-        kept = [
-            StoredChunk(cid, text, meta)
-            for cid, text, meta in zip(self.ids, self.texts, self.metadatas)
-            if meta.get("source") not in removed_sources
+    def rows(self) -> list[StoredChunk]:
+        vectors = self.vectors
+        return [
+            StoredChunk(cid, text, meta, None if vectors is None else vectors[i].tolist())
+            for i, (cid, text, meta) in enumerate(zip(self.ids, self.texts, self.metadatas))
         ]
-        return KeywordIndex.build(sorted(kept + added, key=lambda c: c.id), generation)
 
-    @classmethod
-    def from_store(cls, store: ChunkStore, generation: str | None = None) -> KeywordIndex:
-        generation = generation or store.generation()
-        chunks = sorted(store.iter_chunks(), key=lambda c: c.id)
-        return cls.build(chunks, generation)
+    def updated(
+        self,
+        removed_sources: set[str],
+        added: list[StoredChunk],
+        generation: str,
+        records: Sequence[DocRecord],
+        aliases: dict[str, str],
+    ) -> KeywordIndex:
+        """A new snapshot with some documents' chunks removed and others added (no full read of the store)."""
+        kept = [c for c in self.rows() if c.metadata.get("source") not in removed_sources]
+        if self.vectors is None or any(c.vector is None for c in added):
+            added = [StoredChunk(c.id, c.text, c.metadata, None) for c in added]
+            kept = [StoredChunk(c.id, c.text, c.metadata, None) for c in kept]
+        return KeywordIndex.build(kept + added, generation, records, aliases)
 
-    def _ensure_lookups(self) -> None:
-        if getattr(self, "_articles", None) is not None:
-            return
-        from rag.structure import chinese_number
+    def with_metadata(self, record: DocRecord, generation: str, records: Sequence[DocRecord]) -> KeywordIndex:
+        """The same rows with one document's metadata changed (a user override)."""
+        changes = {"title": record.title, "doc_type": record.doc_type, "year": record.year, "issuer": record.issuer}
+        rows = []
+        for c in self.rows():
+            if c.metadata.get("source") == record.source:
+                meta = {k: v for k, v in {**c.metadata, **changes}.items() if v is not None}
+                if record.year is None:
+                    meta.pop("year", None)
+                if not record.issuer:
+                    meta.pop("issuer", None)
+                rows.append(StoredChunk(c.id, c.text, meta, c.vector))
+            else:
+                rows.append(c)
+        return KeywordIndex.build(rows, generation, records, self.aliases)
 
-        articles: dict[tuple[str, int], list[int]] = {}
-        for i, meta in enumerate(self.metadatas):
-            label = meta.get("article")
-            if label:
-                number = chinese_number(label[1:-1])
-                if number is not None:
-                    articles.setdefault((meta.get("source", ""), number), []).append(i)
-        self._articles = articles
-        df: dict[str, int] = {}
-        if self.retriever is not None:
-            counts = np.diff(np.asarray(self.retriever.scores["indptr"]))
-            for token, token_id in self.retriever.vocab_dict.items():
-                if token_id < len(counts):
-                    df[token] = int(counts[token_id])
-        self._df = df
+    # ------------------------------------------------------------ lookups
 
     def article(self, source: str, number: int) -> list[Hit]:
         """The chunks of one article of one law, in order."""
-        self._ensure_lookups()
-        rows = self._articles.get((source, number), [])
-        rows = sorted(rows, key=lambda i: self.metadatas[i].get("chunk_index", 0))
-        return [hit_from_metadata(self.ids[i], self.texts[i], self.metadatas[i], 1.0) for i in rows]
+        return [self.hit(i, 1.0) for i in self.lookups.articles.get((source, number), [])]
 
     def document_frequency(self, token: str) -> int:
-        self._ensure_lookups()
-        return self._df.get(token, 0)
+        return self.lookups.word_df.get(token, 0)
+
+    def idf(self, token: str) -> float:
+        return bm25_idf(self.document_frequency(token), max(1, len(self.ids)))
+
+    def char_idf(self, gram: str) -> float:
+        return bm25_idf(self.lookups.char_df.get(gram, 0), max(1, len(self.ids)))
 
     def rows_of(self, source: str) -> list[int]:
         """Row numbers of one document's chunks, in document order."""
-        if getattr(self, "_rows_by_source", None) is None:
-            by_source: dict[str, list[int]] = {}
-            for i, meta in enumerate(self.metadatas):
-                by_source.setdefault(meta.get("source", ""), []).append(i)
-            for rows in by_source.values():
-                rows.sort(key=lambda i: self.metadatas[i].get("chunk_index", 0))
-            self._rows_by_source = by_source
-        return list(self._rows_by_source.get(source, []))
+        return list(self.lookups.rows_by_source.get(source, []))
+
+    def hit(self, row: int, score: float = 0.0) -> Hit:
+        return hit_from_metadata(self.ids[row], self.texts[row], self.metadatas[row], score)
+
+    # ------------------------------------------------------------ filters
 
     def _column(self, key: str) -> np.ndarray:
-        columns = getattr(self, "_columns", None)
-        if columns is None:
-            columns = self._columns = {}
-        if key not in columns:
-            columns[key] = np.array([m.get(key) for m in self.metadatas], dtype=object)
-        return columns[key]
+        column = self.lookups.columns.get(key)
+        if column is None:
+            column = np.array([m.get(key) for m in self.metadatas], dtype=object)
+        return column
 
     def _vector_mask(self, where: dict) -> np.ndarray | None:
         """The filter as a numpy mask for the shapes retrieval uses; None for anything else."""
@@ -209,6 +192,11 @@ class KeywordIndex:
             if any(p is None for p in parts):
                 return None
             return np.logical_and.reduce(parts)
+        if "$or" in where and len(where) == 1:
+            parts = [self._vector_mask(c) for c in where["$or"]]
+            if any(p is None for p in parts):
+                return None
+            return np.logical_or.reduce(parts)
         if len(where) != 1:
             return None
         key, cond = next(iter(where.items()))
@@ -221,10 +209,9 @@ class KeywordIndex:
             return column == cond["$eq"]
         if set(cond) == {"$in"}:
             return np.isin(column, list(cond["$in"]))
+        if set(cond) == {"$nin"}:
+            return ~np.isin(column, list(cond["$nin"]))
         return None
-
-    def hit(self, row: int, score: float = 0.0) -> Hit:
-        return hit_from_metadata(self.ids[row], self.texts[row], self.metadatas[row], score)
 
     def mask(self, where: dict | None) -> np.ndarray | None:
         """A 0/1 weight per chunk for metadata filters (same dict format as Chroma's where)."""
@@ -232,48 +219,76 @@ class KeywordIndex:
             return None
         fast = self._vector_mask(where)
         if fast is not None:
-            return fast.astype(np.float32)
+            return np.asarray(fast, dtype=np.float32)
         return np.array([1.0 if matches(m, where) else 0.0 for m in self.metadatas], dtype=np.float32)
 
-    def search(self, query_tokens: list[str], k: int, where: dict | None = None) -> list[Hit]:
-        if self.retriever is None or not query_tokens:
+    # ------------------------------------------------------------ search
+
+    def _search(self, retriever, df: dict[str, int], tokens: list[str], k: int, where: dict | None) -> list[Hit]:
+        if retriever is None or not tokens:
             return []
-        vocab = self.retriever.vocab_dict
-        known = [t for t in query_tokens if t in vocab]
+        known = [t for t in tokens if t in df]
         if not known:
             return []
         weight_mask = self.mask(where)
         if weight_mask is not None and not weight_mask.any():
             return []
         k = min(k, len(self.ids))
-        docs, scores = self.retriever.retrieve(
-            [known], k=k, show_progress=False, weight_mask=weight_mask, n_threads=0
-        )
-        hits: list[Hit] = []
-        for idx, score in zip(docs[0], scores[0]):
-            if score <= 0:
-                continue
-            i = int(idx)
-            hits.append(hit_from_metadata(self.ids[i], self.texts[i], self.metadatas[i], float(score)))
-        return hits
+        docs, scores = retriever.retrieve([known], k=k, show_progress=False, weight_mask=weight_mask, n_threads=0)
+        return [self.hit(int(i), float(s)) for i, s in zip(docs[0], scores[0]) if s > 0]
+
+    def search(self, query_tokens: list[str], k: int, where: dict | None = None) -> list[Hit]:
+        """Word-level BM25 (jieba tokens)."""
+        return self._search(self.words, self.lookups.word_df, query_tokens, k, where)
+
+    def search_chars(self, grams: list[str], k: int, where: dict | None = None) -> list[Hit]:
+        """Character-bigram BM25: a rare exact phrase outranks a frequent word."""
+        return self._search(self.chars, self.lookups.char_df, grams, k, where)
+
+    def search_vectors(self, vector: Sequence[float], k: int, where: dict | None = None) -> list[Hit]:
+        """Cosine nearest chunks over the snapshot's vectors (embedded mode)."""
+        if self.vectors is None or not len(self.ids):
+            return []
+        query = _normalized(np.asarray(vector, dtype=np.float32)[None, :])[0]
+        scores = self.vectors @ query
+        weight_mask = self.mask(where)
+        if weight_mask is not None:
+            scores = np.where(weight_mask > 0, scores, -np.inf)
+        k = min(k, len(self.ids))
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.argsort(-scores[top])]
+        return [self.hit(int(i), float(scores[i])) for i in top if np.isfinite(scores[i])]
 
     # ------------------------------------------------------------ persistence
 
     def save(self, directory: Path) -> None:
-        """Write to a temporary folder, then swap it in, so a crash never leaves a half-written index."""
+        """Write to a temporary folder, then swap it in, so a crash never leaves a half-written snapshot."""
         directory.parent.mkdir(parents=True, exist_ok=True)
         tmp = directory.parent / f".{directory.name}.tmp-{uuid.uuid4().hex[:8]}"
         tmp.mkdir()
-        if self.retriever is not None:
-            self.retriever.save(str(tmp / "bm25"), show_progress=False)
+        if self.words is not None:
+            self.words.save(str(tmp / "bm25-words"), show_progress=False)
+        if self.chars is not None:
+            self.chars.save(str(tmp / "bm25-chars"), show_progress=False)
+        if self.vectors is not None:
+            np.save(tmp / "vectors.npy", np.ascontiguousarray(self.vectors, dtype=np.float32))
         with open(tmp / "rows.json", "w", encoding="utf-8") as f:
             json.dump({"ids": self.ids, "texts": self.texts, "metadatas": self.metadatas}, f, ensure_ascii=False)
+        with open(tmp / "records.json", "w", encoding="utf-8") as f:
+            json.dump({"records": [r.to_dict() for r in self.records], "aliases": self.aliases}, f, ensure_ascii=False)
         (tmp / "GENERATION").write_text(self.generation, encoding="utf-8")
         old = directory.parent / f".{directory.name}.old-{uuid.uuid4().hex[:8]}"
         if directory.exists():
             directory.rename(old)
         tmp.rename(directory)
         shutil.rmtree(old, ignore_errors=True)
+
+    @staticmethod
+    def saved_generation(directory: Path) -> str | None:
+        try:
+            return (directory / "GENERATION").read_text(encoding="utf-8")
+        except OSError:
+            return None
 
     @classmethod
     def load(cls, directory: Path) -> KeywordIndex | None:
@@ -283,12 +298,27 @@ class KeywordIndex:
             generation = (directory / "GENERATION").read_text(encoding="utf-8")
             with open(directory / "rows.json", encoding="utf-8") as f:
                 rows = json.load(f)
-            retriever = None
-            if (directory / "bm25").exists():
-                retriever = bm25s.BM25.load(str(directory / "bm25"), show_progress=False)
+            with open(directory / "records.json", encoding="utf-8") as f:
+                extra = json.load(f)
+            words = chars = None
+            if (directory / "bm25-words").exists():
+                words = bm25s.BM25.load(str(directory / "bm25-words"), show_progress=False)
+                chars = bm25s.BM25.load(str(directory / "bm25-chars"), show_progress=False)
+            vectors = np.load(directory / "vectors.npy", mmap_mode="r") if (directory / "vectors.npy").exists() else None
         except (OSError, ValueError, KeyError):
             return None
-        return cls(generation, rows["ids"], rows["texts"], rows["metadatas"], retriever)
+        metas = rows["metadatas"]
+        word_tokens = [(m.get("tokens") or "").split() for m in metas]
+        char_tokens = [chunk_chars(m, t) for m, t in zip(metas, rows["texts"])]
+        lookups = build_lookups(rows["ids"], metas, word_tokens, char_tokens)
+        records = tuple(DocRecord.from_dict(r) for r in extra.get("records", []))
+        return cls(generation, rows["ids"], rows["texts"], metas, words, chars, vectors, lookups, records, dict(extra.get("aliases") or {}))
+
+
+def _normalized(matrix: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return (matrix / norms).astype(np.float32)
 
 
 def _ordered(op):

@@ -1,17 +1,24 @@
-"""make_chat_model(settings): an OpenAI-compatible endpoint (vLLM, Ollama, Xinference), and the LLM answerer."""
+"""The LLM answerer and draft rewriter: every sentence is checked against its cited passage.
+
+The chat model itself (an OpenAI-compatible endpoint, or the scripted FAKE model of tests) is
+built by `rag.components`; this module only uses it. A sentence is kept when the support checker
+finds it supported by a passage it cites (a faithful paraphrase passes; a changed number, date,
+name, obligation or negation does not); an error or timeout falls back to the extractive answer.
+"""
 
 from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
-from rag.config import Settings
-from rag.evaluation import CITED_SENTENCE, MARKER, sentence_supported  # one rule for run-time checks and metrics
+from rag.citations import CITED_SENTENCE, MARKER, PLACEHOLDER_RE, REFUSAL, Support, check_support, cited_sentences, passage_context
 from rag.schema import Answer, Citation, Hit
 
 MAX_PASSAGES = 6
+SupportFn = Callable[[str, Hit], Support]
 
 
 class StreamReset:
@@ -21,23 +28,8 @@ class StreamReset:
 RESET = StreamReset()
 
 
-def make_chat_model(settings: Settings):
-    """A LangChain chat model for the configured endpoint, or None when no LLM is configured."""
-    if not settings.llm_enabled:
-        return None
-    try:
-        from langchain_openai import ChatOpenAI
-    except ImportError as exc:  # pragma: no cover - a declared dependency
-        raise RuntimeError("LLM 模式需要 langchain-openai：pip install langchain-openai") from exc
-    return ChatOpenAI(
-        base_url=settings.llm_base_url,
-        model=settings.llm_model,
-        api_key=settings.llm_api_key,
-        timeout=settings.llm_timeout_s,
-        max_retries=0,
-        temperature=0.1,
-        streaming=True,
-    )
+def default_support(sentence: str, hit: Hit) -> Support:
+    return check_support(sentence, hit.text, context=f"{hit.title} {hit.section}")
 
 
 @dataclass(frozen=True)
@@ -45,28 +37,32 @@ class CheckedAnswer:
     text: str
     kept_ids: tuple[int, ...]
     dropped: int
+    verdicts: tuple[tuple[str, str], ...] = ()  # (sentence, verdict) of every sentence
 
 
-def check_citations(text: str, passages: list[Hit]) -> CheckedAnswer:
-    """Keep only sentences whose every citation exists and supports them (numbers and content words)."""
+def check_citations(text: str, passages: Sequence[Hit], support: SupportFn | None = None) -> CheckedAnswer:
+    """Keep only sentences that cite existing passages, one of which supports them."""
+    support = support or default_support
     kept: list[str] = []
     ids: list[int] = []
     dropped = 0
-    for match in CITED_SENTENCE.finditer(text):
-        sentence = match.group(0).strip()
-        if not sentence:
-            continue
-        cited = [int(n) for n in MARKER.findall(sentence)]
+    verdicts: list[tuple[str, str]] = []
+    for sentence, cited in cited_sentences(text):
         valid = bool(cited) and all(1 <= n <= len(passages) for n in cited)
-        if valid and any(sentence_supported(sentence, passages[n - 1].text) for n in cited):
+        verdict = "uncited"
+        if valid:
+            results = [support(sentence, passages[n - 1]) for n in cited]
+            verdict = "supported" if any(r.supported for r in results) else results[0].verdict
+        verdicts.append((sentence, verdict))
+        if verdict == "supported":
             kept.append(sentence)
             ids.extend(n for n in cited if n not in ids)
         else:
             dropped += 1
-    return CheckedAnswer("".join(kept), tuple(ids), dropped)
+    return CheckedAnswer("".join(kept), tuple(ids), dropped, tuple(verdicts))
 
 
-def renumber(text: str, kept_ids: tuple[int, ...], passages: list[Hit]) -> tuple[str, tuple[Citation, ...]]:
+def renumber(text: str, kept_ids: tuple[int, ...], passages: Sequence[Hit]) -> tuple[str, tuple[Citation, ...]]:
     """Number citations 1..n in order of first use, as the extractive answers do."""
     mapping = {old: new for new, old in enumerate(kept_ids, start=1)}
     text = MARKER.sub(lambda m: f"[{mapping.get(int(m.group(1)), int(m.group(1)))}]", text)
@@ -74,26 +70,30 @@ def renumber(text: str, kept_ids: tuple[int, ...], passages: list[Hit]) -> tuple
     return text, citations
 
 
-def llm_answer_stream(assistant, question: str, retrieval, extractive: Answer, started: float) -> Iterator[object]:
-    """Stream an LLM answer over the retrieved passages; validate citations; fall back on any failure."""
+def llm_answer_stream(
+    model: Any,
+    question: str,
+    plan_question: str,
+    passages: Sequence[Hit],
+    extractive: Answer,
+    retrieval_timings: dict[str, float],
+    started: float,
+    support: SupportFn | None = None,
+) -> Iterator[object]:
+    """Stream an LLM answer over the passages; check every sentence; fall back on any failure."""
     from langchain_core.messages import HumanMessage, SystemMessage
 
     from rag.prompts import ANSWER_SYSTEM, ANSWER_USER, format_passages
 
-    passages: list[Hit] = list(retrieval.article_hits) + [
-        h for h in retrieval.hits if h.chunk_id not in {a.chunk_id for a in retrieval.article_hits}
-    ]
-    passages = passages[:MAX_PASSAGES]
+    passages = list(passages)[:MAX_PASSAGES]
     notices = list(extractive.notices)
-    timings = dict(retrieval.timings_ms)
+    timings = dict(retrieval_timings)
     t0 = time.perf_counter()
     pieces: list[str] = []
     try:
-        model = assistant._llm or make_chat_model(assistant.settings)
-        assistant._llm = model
         messages = [
             SystemMessage(content=ANSWER_SYSTEM),
-            HumanMessage(content=ANSWER_USER.format(passages=format_passages(passages), question=retrieval.plan.question)),
+            HumanMessage(content=ANSWER_USER.format(passages=format_passages(passages), question=plan_question)),
         ]
         for chunk in model.stream(messages):
             delta = chunk.content if isinstance(chunk.content, str) else ""
@@ -114,15 +114,17 @@ def llm_answer_stream(assistant, question: str, retrieval, extractive: Answer, s
         return
     timings["llm"] = (time.perf_counter() - t0) * 1000
     raw = "".join(pieces).strip()
-    checked = check_citations(raw, passages)
-    if "未在已收录的文件中找到依据" in raw and not checked.text:
-        final = replace(extractive, answer="未在已收录的文件中找到依据。", refused=True, mode="llm", notices=tuple(notices))
+    t1 = time.perf_counter()
+    checked = check_citations(raw, passages, support)
+    timings["check"] = (time.perf_counter() - t1) * 1000
+    if REFUSAL.rstrip("。") in raw and not checked.text:
+        final = replace(extractive, answer=REFUSAL, refused=True, mode="llm", notices=tuple(notices), citations=())
     elif not checked.text:
         notices.append("大模型的回答没有可核实的引用，已改用抽取式回答。")
         final = replace(extractive, notices=tuple(notices), mode="extractive")
     else:
         if checked.dropped:
-            notices.append(f"已删除{checked.dropped}句在所引段落中找不到依据的内容。")
+            notices.append(f"已删除{checked.dropped}句在所引段落中找不到依据或与原文不符的内容。")
         text, citations = renumber(checked.text, checked.kept_ids, passages)
         final = Answer(question, text, False, citations, {}, tuple(notices), mode="llm")
     timings["total"] = (time.perf_counter() - started) * 1000
@@ -132,6 +134,8 @@ def llm_answer_stream(assistant, question: str, retrieval, extractive: Answer, s
         yield final.answer
     yield final
 
+
+# ---------------------------------------------------------------- drafts
 
 NUMBER_IN_TEXT = re.compile(r"\d+(?:\.\d+)?")
 
@@ -149,8 +153,6 @@ def _blocks(markdown: str) -> list[tuple[str, str]]:
 
 def rewrite_is_faithful(original: str, rewritten: str) -> str | None:
     """None when the rewrite keeps every placeholder and citation and adds no number; else why not."""
-    from rag.draft import PLACEHOLDER_RE
-
     if sorted(PLACEHOLDER_RE.findall(original)) != sorted(PLACEHOLDER_RE.findall(rewritten)):
         return "占位符被改动"
     stripped_old = PLACEHOLDER_RE.sub("", original)
@@ -166,19 +168,13 @@ def rewrite_is_faithful(original: str, rewritten: str) -> str | None:
     return None
 
 
-def rewrite_draft(drafter, draft):
+def rewrite_draft(model: Any, draft):
     """Rewrite each sub-section fluently with the LLM; keep the original where a rewrite is not faithful."""
     from langchain_core.messages import HumanMessage, SystemMessage
 
     from rag.prompts import DRAFT_SYSTEM, DRAFT_USER
 
     notices = list(draft.notices)
-    try:
-        model = drafter._llm or make_chat_model(drafter.settings)
-        drafter._llm = model
-    except Exception as exc:
-        notices.append(f"大模型不可用（{type(exc).__name__}），保留原稿。")
-        return replace(draft, notices=tuple(notices))
     out: list[str] = []
     kept = failed = 0
     for heading, body in _blocks(draft.draft):
@@ -214,3 +210,47 @@ def rewrite_draft(drafter, draft):
     if failed:
         notices.append(f"{failed}个小节的润色结果未通过核对（数字、占位符或引用不一致），保留了原稿。")
     return replace(draft, draft="\n".join(out).strip() + "\n", notices=tuple(notices))
+
+
+# ---------------------------------------------------------------- the FAKE chat model
+
+
+def fake_reply(prompt: str) -> str:
+    """What the FAKE model answers: the first sentence of passage [1], cited; a draft unchanged."""
+    material = re.search(r"材料：\n(.*)\n\n请把材料改写", prompt, flags=re.S)
+    if material:
+        return material.group(1).strip()
+    passages = dict(re.findall(r"^\[(\d+)\] 《[^》]*》[^\n]*\n([^\n]+)", prompt, flags=re.M))
+    first = passages.get("1", "")
+    sentence = re.split(r"(?<=[。；])", first)[0].strip()
+    return f"{sentence}[1]" if sentence else REFUSAL
+
+
+def make_fake_chat_model():
+    """A FAKE LangChain chat model (llm.mode = fake): scripted, deterministic, no network."""
+    from langchain_core.language_models.chat_models import BaseChatModel
+    from langchain_core.messages import AIMessage, AIMessageChunk
+    from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+
+    class FakeChatModel(BaseChatModel):
+        """FAKE: answers from the passages in the prompt (see `fake_reply`)."""
+
+        @property
+        def _llm_type(self) -> str:
+            return "fake-scripted"
+
+        def _generate(self, messages, stop=None, run_manager=None, **kwargs) -> ChatResult:
+            prompt = "\n".join(str(m.content) for m in messages)
+            return ChatResult(generations=[ChatGeneration(message=AIMessage(content=fake_reply(prompt)))])
+
+        def _stream(self, messages, stop=None, run_manager=None, **kwargs):
+            prompt = "\n".join(str(m.content) for m in messages)
+            text = fake_reply(prompt)
+            for i in range(0, len(text), 6):
+                yield ChatGenerationChunk(message=AIMessageChunk(content=text[i : i + 6]))
+
+    return FakeChatModel()
+
+
+def passage_for_check(hit: Hit) -> str:
+    return passage_context(hit)

@@ -6,32 +6,19 @@ import hashlib
 import re
 import statistics
 import unicodedata
-from collections import Counter
 from pathlib import Path
 
+from rag.metadata import read_metadata
 from rag.schema import Document
+from rag.lines import DATE_LINE, heading_kind, is_structural_line
+from rag.text import CJK, display_width
 
 SUPPORTED_SUFFIXES = (".txt", ".md", ".docx", ".pdf")
 
-CJK = r"\u3400-\u9fff\uf900-\ufaff"
 # CJK characters plus full-width punctuation and forms.
 CJK_WIDE = CJK + r"\u3000-\u303f\uff00-\uffef\u2018-\u201d\u2014\u2026"
 ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), None)
 TERMINAL_PUNCT = "。！？；：”’）」』!?;:"
-
-CN_NUM = "零〇一二三四五六七八九十百千两"
-# Headings of Chinese official documents, in both widths.
-HEADING_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("L1", re.compile(rf"^[一二三四五六七八九十]{{1,3}}[、．.](?![{CN_NUM}\d])")),
-    ("L2", re.compile(r"^[（(][一二三四五六七八九十]{1,3}[）)]")),
-    ("L3", re.compile(r"^\d{1,2}(?:[．.、](?![\d.．])|\s*[．]\s*)")),
-    ("L4", re.compile(r"^[（(]\d{1,2}[）)]")),
-)
-LAW_HEADING = re.compile(rf"^第[{CN_NUM}\d]+[编章节](?:[\s\u3000]|$)")
-ARTICLE_START = re.compile(rf"^第([{CN_NUM}\d]+)条(?:之[一二三四五六七八九十]+)?(?=[\s\u3000])")
-TRAILER_START = re.compile(r"^(?:抄送|抄报|主送|印发|附件)[：:]|印发$|^[\s\S]{0,30}\d{4}年\d{1,2}月\d{1,2}日印发?$")
-DATE_LINE = re.compile(r"^\d{4}\s*年\s*\d{1,2}\s*月\s*\d{1,2}\s*日$")
-
 
 class LoadError(Exception):
     """A file that cannot be read; the message is Chinese and says why."""
@@ -172,28 +159,6 @@ def read_pdf(path: Path) -> str:
 # ---------------------------------------------------------------- cleaning
 
 
-def display_width(line: str) -> int:
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in line)
-
-
-def heading_kind(line: str) -> str | None:
-    """The official-document heading level a line starts with (L1..L4), or None."""
-    for kind, pattern in HEADING_PATTERNS:
-        if pattern.match(line):
-            return kind
-    return None
-
-
-def is_structural_line(line: str) -> bool:
-    return bool(
-        heading_kind(line)
-        or LAW_HEADING.match(line)
-        or ARTICLE_START.match(line)
-        or line.startswith("#")
-        or TRAILER_START.match(line)
-    )
-
-
 def needs_reflow(text: str) -> bool:
     """True when lines break inside sentences, as in text extracted from a PDF."""
     lines = [ln.strip() for ln in text.split("\n") if ln.strip()]
@@ -202,8 +167,10 @@ def needs_reflow(text: str) -> bool:
     widths = [display_width(ln) for ln in lines]
     if statistics.median(widths) > 140:
         return False
-    open_ends = sum(1 for ln in lines if not ln.endswith(tuple(TERMINAL_PUNCT + "，、,")))
-    return open_ends / len(lines) > 0.3
+    # Hard-wrapped text: many lines fill the page width and stop mid-sentence.
+    full = statistics.quantiles(widths, n=10)[-2] if len(widths) >= 10 else max(widths)
+    wrapped = sum(1 for ln, w in zip(lines, widths) if w >= 0.8 * full and not ln.endswith(tuple(TERMINAL_PUNCT + "，、,.")))
+    return wrapped / len(lines) > 0.3
 
 
 def reflow_lines(text: str) -> str:
@@ -248,15 +215,12 @@ def _squash_spaces(text: str) -> str:
     return _SPACE_AFTER_ASCII_PUNCT.sub("", text)
 
 
-# Full-width digits and Latin letters (２０２４, ＡＢＣ) become half-width; full-width punctuation stays.
-FULL_WIDTH_ALNUM = {cp: cp - 0xFEE0 for r in ((0xFF10, 0xFF19), (0xFF21, 0xFF3A), (0xFF41, 0xFF5A)) for cp in range(r[0], r[1] + 1)}
-
-
 def clean_text(raw: str, *, reflow: bool | None = None) -> str:
-    """Normalise newlines, invisible and full-width alphanumeric characters; reflow PDF-style text.
+    """Normalise newlines and invisible characters; reflow PDF-style text. Paragraphs end up one per line.
 
-    Paragraphs end up one per line."""
-    text = raw.translate(ZERO_WIDTH).translate(FULL_WIDTH_ALNUM)
+    Characters are kept as written (full-width digits too), so a citation quotes the document;
+    matching folds widths on both sides (`rag.text.fold`)."""
+    text = raw.translate(ZERO_WIDTH)
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\f", "\n")
     text = re.sub(r"<!--.*?-->", "", text, flags=re.S)
     if reflow is None:
@@ -265,83 +229,6 @@ def clean_text(raw: str, *, reflow: bool | None = None) -> str:
         return reflow_lines(text)
     lines = [ln.strip() for ln in text.split("\n")]
     return "\n".join(ln for ln in lines if ln)
-
-
-# ---------------------------------------------------------------- metadata
-
-
-def detect_doc_type(text: str) -> str:
-    lines = text.split("\n")
-    articles = sum(1 for ln in lines if ARTICLE_START.match(ln))
-    if articles >= 3:
-        return "law"
-    top = sum(1 for ln in lines if heading_kind(ln) == "L1")
-    if top >= 2 and re.search(r"报告|总结|情况", text[:3000] + text[-2000:]):
-        return "report"
-    return "other"
-
-
-def _clean_title(title: str) -> str:
-    title = re.sub(r"^#+\s*", "", title).strip()
-    return _SPACE_IN_CJK.sub("", title)[:80]
-
-
-def extract_issuer(text: str, doc_type: str) -> str | None:
-    lines = text.split("\n")
-    if doc_type == "law":
-        header_lines: list[str] = []
-        for line in lines[:15]:
-            if ARTICLE_START.match(line) or LAW_HEADING.match(re.sub(r"^#+\s*", "", line)):
-                break
-            header_lines.append(line)
-        header = "\n".join(header_lines)
-        for pattern, name in (
-            (r"中共中央、国务院", "中共中央、国务院"),
-            (r"全国人民代表大会常务委员会", "全国人民代表大会常务委员会"),
-            (r"全国人民代表大会", "全国人民代表大会"),
-            (r"国务院", "国务院"),
-        ):
-            if re.search(pattern, header):
-                return name
-        local = re.search(r"([\u4e00-\u9fff]{2,8}[省市])第[\u4e00-\u9fff]+届人民代表大会常务委员会", header)
-        if local:
-            return f"{local.group(1)}人民代表大会常务委员会"
-        return None
-    # Reports: the signature line just above the closing date.
-    for i in range(len(lines) - 1, 0, -1):
-        if DATE_LINE.match(lines[i]) and len(lines[i - 1]) <= 30 and not lines[i - 1].endswith("。"):
-            return lines[i - 1].strip()
-    orgs = Counter(re.findall(r"[\u4e00-\u9fff]{2,6}[市县区省](?:人民政府)?[\u4e00-\u9fff]{1,6}(?:局|厅|委员会|办公室)", text))
-    return orgs.most_common(1)[0][0] if orgs else None
-
-
-def extract_year(text: str, title: str, doc_type: str) -> int | None:
-    """The year a report covers (the most-cited year in its text), or a law's latest version year."""
-    in_title = re.search(r"((?:19|20)\d{2})\s*年", title)
-    if in_title:
-        return int(in_title.group(1))
-    if doc_type == "law":
-        years = [int(y) for y in re.findall(r"((?:19|20)\d{2})年\d{1,2}月\d{1,2}日", "\n".join(text.split("\n")[:10]))]
-        return max(years) if years else None
-    # Drop ranges such as 2020—2025年 and the closing date line.
-    body = re.sub(r"(?:19|20)\d{2}\s*[—\-–~至]\s*(?:19|20)\d{2}", "", text)
-    body = "\n".join(ln for ln in body.split("\n") if not DATE_LINE.match(ln) and not TRAILER_START.match(ln))
-    years = Counter(int(y) for y in re.findall(r"((?:19|20)\d{2})\s*年", body))
-    return years.most_common(1)[0][0] if years else None
-
-
-def extract_title(text: str, doc_type: str, issuer: str | None, year_hint: int | None) -> str:
-    for line in text.split("\n")[:5]:
-        if line.startswith("#"):
-            return _clean_title(line)
-    first = text.split("\n", 1)[0].strip()
-    is_addressee = first.endswith(("：", ":"))
-    if first and not is_addressee and len(first) <= 60 and "。" not in first:
-        return _clean_title(first)
-    if doc_type == "report":
-        kind = "法治政府建设情况报告" if "法治政府建设" in text else "工作情况报告"
-        return f"{issuer or ''}{year_hint or ''}{'年' if year_hint else ''}{kind}"
-    return _clean_title(first[:40]) if first else ""
 
 
 # ---------------------------------------------------------------- entry point
@@ -387,18 +274,14 @@ def load_document(
     text = clean_text(raw, reflow=True if path.suffix.lower() == ".pdf" else None)
     if len(re.sub(r"\s", "", text)) == 0:
         raise LoadError("文件没有可读的文字内容")
-    doc_type = detect_doc_type(text)
-    issuer = extract_issuer(text, doc_type)
-    year = extract_year(text, "", doc_type)
-    title = extract_title(text, doc_type, issuer, year)
-    year = extract_year(text, title, doc_type)
+    meta = read_metadata(text)
     return Document(
         source=source or path.stem,
         path=str(path),
-        title=title,
-        doc_type=doc_type,
+        title=meta.title,
+        doc_type=meta.doc_type,
         text=text,
         content_hash=content_hash(data),
-        year=year,
-        issuer=issuer,
+        year=meta.year,
+        issuer=meta.issuer,
     )

@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-DOC_TYPES = ("report", "law", "other")
+DOC_TYPES = ("report", "law", "notice", "other")
+DOC_TYPE_LABELS = {"report": "报告", "law": "法规", "notice": "通知", "other": "其他"}
+DOC_TYPE_BY_LABEL = {label: kind for kind, label in DOC_TYPE_LABELS.items()}
+STATUS_LABELS = {"added": "新增", "updated": "更新", "unchanged": "未变", "removed": "移除", "failed": "失败", "skipped": "跳过"}
 
 
 @dataclass(frozen=True)
@@ -20,6 +23,11 @@ class Document:
     content_hash: str
     year: int | None = None
     issuer: str | None = None
+
+    @property
+    def dated(self) -> bool:
+        """A dated document issued by an organisation (reports, notices): not a law."""
+        return self.doc_type in ("report", "notice", "other") and bool(self.issuer or self.year)
 
 
 @dataclass(frozen=True)
@@ -79,9 +87,18 @@ class DocRecord:
     content_hash: str
     chunks: int
     chars: int
+    overridden: tuple[str, ...] = ()  # fields the user set with `rag docs --set`
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        data["overridden"] = list(self.overridden)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DocRecord:
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        known["overridden"] = tuple(known.get("overridden") or ())
+        return cls(**known)
 
 
 @dataclass(frozen=True)
@@ -101,6 +118,7 @@ class Hit:
     end: int = 0
     chunk_index: int = 0
     top_section: str | None = None
+    issuer: str | None = None
 
 
 @dataclass(frozen=True)

@@ -1,32 +1,51 @@
-"""Chroma (embedded or server) for chunks and the document manifest; add, replace, delete, check, repair.
+"""Chroma (embedded or server): the chunks with their vectors, the document manifest, and index metadata.
 
-Write order for one document, so that a crash at any point leaves something `reconcile` can mend:
-manifest record removed -> old chunks deleted -> new chunks added -> manifest record written.
-A chunk whose source has no manifest record is an orphan; a record whose chunks are not all there
-is incomplete. Both are removed by `reconcile`, and the next ingest adds the document again.
+Three collections per index:
+- `<name>_chunks`: chunk texts, vectors and flat metadata;
+- `<name>_docs`: one manifest record per document (JSON);
+- `<name>_meta`: the generation (a counter and a write id that only move forward), the user's
+  metadata overrides (`rag docs --set`) and the law short forms read from `aliases.toml` files.
+
+Write order for one group of documents, so that a crash at any point leaves something `repair`
+can mend: generation marked as writing -> manifest records removed -> old chunks deleted -> new
+chunks added -> records written -> generation advanced. A chunk whose source has no manifest
+record is an orphan; a record whose chunks are not all there is incomplete.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
+import time
+import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from typing import Any
 from urllib.parse import urlparse
 
-from langchain_core.embeddings import Embeddings
-
 from rag.config import Settings
-from rag.schema import Chunk, DocRecord, Document, Hit
+from rag.schema import DOC_TYPES, Chunk, DocRecord, Document, Hit
 
 log = logging.getLogger(__name__)
 
 PAGE = 2000
+GENERATION_ID = "generation"
+OVERRIDES_ID = "overrides"
+ALIASES_ID = "aliases"
+OVERRIDE_FIELDS = ("type", "year", "issuer", "title")
 
 
 class IndexMismatchError(RuntimeError):
     """The index was built with another embedding model."""
+
+
+class StoreUnavailableError(RuntimeError):
+    """The Chroma server cannot be reached; the message is one Chinese line."""
+
+
+class OverrideError(ValueError):
+    """A `--set` value that cannot be used; the message is Chinese."""
 
 
 @dataclass(frozen=True)
@@ -34,6 +53,7 @@ class StoredChunk:
     id: str
     text: str
     metadata: dict
+    vector: list[float] | None = None
 
 
 @dataclass(frozen=True)
@@ -44,26 +64,15 @@ class PreparedDocument:
     chunks: list[Chunk]
     tokens: list[list[str]]
     vectors: list[list[float]]
+    detected: dict[str, Any] | None = None  # metadata as read from the file, before the user's overrides
 
 
-def record_of(doc: Document, chunks: int) -> DocRecord:
-    return DocRecord(
-        source=doc.source,
-        path=doc.path,
-        title=doc.title,
-        doc_type=doc.doc_type,
-        year=doc.year,
-        issuer=doc.issuer,
-        content_hash=doc.content_hash,
-        chunks=chunks,
-        chars=len(doc.text),
-    )
+def detected_fields(doc: Document) -> dict[str, Any]:
+    return {"type": doc.doc_type, "year": doc.year, "issuer": doc.issuer, "title": doc.title}
 
 
-def split_chunk_id(chunk_id: str) -> tuple[str, str]:
-    """(source, content-hash prefix) from a chunk id `source#hash8#index`."""
-    parts = chunk_id.rsplit("#", 2)
-    return (parts[0], parts[1]) if len(parts) == 3 else (chunk_id, "")
+def _record_json(record: DocRecord, detected: dict[str, Any]) -> dict[str, str]:
+    return {"record": json.dumps({**record.to_dict(), "detected": detected}, ensure_ascii=False), "source": record.source}
 
 
 @dataclass(frozen=True)
@@ -77,30 +86,30 @@ class CheckReport:
         return not self.orphan_chunks and not self.incomplete_documents and not self.keyword_stale
 
 
-def make_chroma_client(settings: Settings):
-    """An embedded persistent client under the index directory, or an HTTP client for RAG_CHROMA_URL."""
-    import chromadb
-    from chromadb.config import Settings as ChromaSettings
+def record_of(doc: Document, chunks: int, overridden: tuple[str, ...] = ()) -> DocRecord:
+    return DocRecord(
+        source=doc.source,
+        path=doc.path,
+        title=doc.title,
+        doc_type=doc.doc_type,
+        year=doc.year,
+        issuer=doc.issuer,
+        content_hash=doc.content_hash,
+        chunks=chunks,
+        chars=len(doc.text),
+        overridden=overridden,
+    )
 
-    chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
-    if settings.chroma_url:
-        url = urlparse(settings.chroma_url)
-        if not url.hostname:
-            raise ValueError(f"RAG_CHROMA_URL 格式不正确：{settings.chroma_url}（应为 http://主机:端口）")
-        return chromadb.HttpClient(
-            host=url.hostname,
-            port=url.port or (443 if url.scheme == "https" else 8000),
-            ssl=url.scheme == "https",
-            settings=chroma_settings,
-        )
-    path = settings.index_dir / "chroma"
-    path.mkdir(parents=True, exist_ok=True)
-    return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+
+def split_chunk_id(chunk_id: str) -> tuple[str, str]:
+    """(source, content-hash prefix) from a chunk id `source#hash8#index`."""
+    parts = chunk_id.rsplit("#", 2)
+    return (parts[0], parts[1]) if len(parts) == 3 else (chunk_id, "")
 
 
 def chunk_metadata(doc: Document, chunk: Chunk, tokens: list[str]) -> dict:
     """Flat Chroma metadata for a chunk (no None values: Chroma rejects them)."""
-    meta = {
+    meta: dict[str, Any] = {
         "source": doc.source,
         "title": doc.title,
         "doc_type": doc.doc_type,
@@ -114,6 +123,8 @@ def chunk_metadata(doc: Document, chunk: Chunk, tokens: list[str]) -> dict:
     }
     if doc.year is not None:
         meta["year"] = doc.year
+    if doc.issuer:
+        meta["issuer"] = doc.issuer
     if chunk.article:
         meta["article"] = chunk.article
     if chunk.chapter:
@@ -136,142 +147,328 @@ def hit_from_metadata(chunk_id: str, text: str, meta: dict, score: float) -> Hit
         end=int(meta.get("end", 0)),
         chunk_index=int(meta.get("chunk_index", 0)),
         top_section=meta.get("top_section") or None,
+        issuer=meta.get("issuer") or None,
     )
 
 
-class ChunkStore:
-    """The chunk collection and the manifest collection of one index."""
+def apply_overrides(doc: Document, fields: dict[str, Any]) -> Document:
+    """The document with the user's corrections applied (type, year, issuer, title)."""
+    changes: dict[str, Any] = {}
+    if "type" in fields:
+        changes["doc_type"] = fields["type"]
+    for name in ("year", "issuer", "title"):
+        if name in fields:
+            changes[name] = fields[name]
+    return replace(doc, **changes) if changes else doc
 
-    def __init__(self, settings: Settings, embeddings: Embeddings) -> None:
+
+def parse_override(assignments: list[str]) -> dict[str, Any]:
+    """`type=report year=2024 issuer=开封市审计局` -> fields; an empty value clears the override."""
+    from rag.schema import DOC_TYPE_BY_LABEL
+
+    fields: dict[str, Any] = {}
+    for item in assignments:
+        key, sep, value = item.partition("=")
+        key, value = key.strip(), value.strip()
+        if not sep or key not in OVERRIDE_FIELDS:
+            raise OverrideError(f"无法识别的设置：{item}（可设置 {'、'.join(f'{k}=…' for k in OVERRIDE_FIELDS)}）")
+        if key == "type":
+            value = DOC_TYPE_BY_LABEL.get(value, value)
+            if value and value not in DOC_TYPES:
+                raise OverrideError(f"type 只能是 {' | '.join(DOC_TYPES)}（或 报告/法规/通知/其他），实际为：{value}")
+        if key == "year" and value:
+            if not value.isdigit() or not 1900 <= int(value) <= 2100:
+                raise OverrideError(f"year 应为四位年份，实际为：{value}")
+            fields[key] = int(value)
+            continue
+        fields[key] = value or None
+    return fields
+
+
+def make_chroma_client(settings: Settings):
+    """An embedded persistent client under the index directory, or an HTTP client for the server."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+    if settings.server_mode:
+        url = urlparse(settings.store.chroma_url or "")
+        if not url.hostname:
+            raise ValueError(f"RAG_CHROMA_URL 格式不正确：{settings.store.chroma_url}（应为 http://主机:端口）")
+        with unreachable_as_error(settings):
+            return chromadb.HttpClient(
+                host=url.hostname,
+                port=url.port or (443 if url.scheme == "https" else 8000),
+                ssl=url.scheme == "https",
+                settings=chroma_settings,
+            )
+    path = settings.index_dir / "chroma"
+    path.mkdir(parents=True, exist_ok=True)
+    return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+
+
+def is_connection_error(exc: BaseException) -> bool:
+    """Whether an exception (or its cause) means the server could not be reached."""
+    seen = 0
+    while exc is not None and seen < 6:
+        text = f"{type(exc).__name__} {exc}".lower()
+        if isinstance(exc, (ConnectionError, TimeoutError)) or any(
+            word in text for word in ("connection refused", "connecterror", "connect error", "could not connect",
+                                      "failed to connect", "remoteprotocolerror", "readtimeout", "connecttimeout",
+                                      "name or service not known", "server disconnected", "errno 111")
+        ):
+            return True
+        exc = exc.__cause__ or exc.__context__
+        seen += 1
+    return False
+
+
+@contextmanager
+def unreachable_as_error(settings: Settings):
+    """Turn a connection failure to the Chroma server into one Chinese line."""
+    try:
+        yield
+    except StoreUnavailableError:
+        raise
+    except Exception as exc:
+        if settings.server_mode and is_connection_error(exc):
+            raise StoreUnavailableError(
+                f"无法连接 Chroma 服务器（{settings.store.chroma_url}），请确认服务已启动（chroma run …），稍后重试"
+            ) from None
+        raise
+
+
+class ChunkStore:
+    """The chunk, manifest and metadata collections of one index."""
+
+    def __init__(self, settings: Settings, model_id: str) -> None:
         self.settings = settings
-        self.embeddings = embeddings
-        self._open()
+        self.model_id = model_id
+        with unreachable_as_error(settings):
+            self._open()
 
     def _open(self) -> None:
         from langchain_chroma import Chroma
 
-        settings, embeddings = self.settings, self.embeddings
+        settings = self.settings
         self.client = make_chroma_client(settings)
-        model_id = getattr(embeddings, "model_id", type(embeddings).__name__)
+        # LangChain's Chroma integration creates the collection; reads and writes use it directly
+        # (ids, vectors and metadata in pages), since the vectors are computed by the ingest pipeline.
         self.vectorstore = Chroma(
             client=self.client,
-            collection_name=f"{settings.collection}_chunks",
-            embedding_function=embeddings,
-            collection_metadata={"embedding_model": model_id},
+            collection_name=f"{settings.store.collection}_chunks",
+            embedding_function=None,
+            collection_metadata={"embedding_model": self.model_id},
             collection_configuration={"hnsw": {"space": "cosine"}},
         )
         self.chunks = self.vectorstore._collection
         stored_model = (self.chunks.metadata or {}).get("embedding_model")
-        if stored_model and stored_model != model_id:
+        if stored_model and stored_model != self.model_id:
             raise IndexMismatchError(
-                f"索引由嵌入模型 {stored_model} 建立，当前配置为 {model_id}；"
+                f"索引由嵌入模型 {stored_model} 建立，当前配置为 {self.model_id}；"
                 "请改回原模型，或换一个索引目录（--index）重新建立索引"
             )
-        self.manifest = self.client.get_or_create_collection(
-            f"{settings.collection}_docs", embedding_function=None
-        )
+        self.manifest = self.client.get_or_create_collection(f"{settings.store.collection}_docs", embedding_function=None)
+        self.meta = self.client.get_or_create_collection(f"{settings.store.collection}_meta", embedding_function=None)
+
+    def reopen(self) -> None:
+        """Drop this process's cached view of an embedded store that another process has changed."""
+        if not self.settings.server_mode:
+            from chromadb.api.client import SharedSystemClient
+
+            SharedSystemClient.clear_system_cache()
+        with unreachable_as_error(self.settings):
+            self._open()
+
+    # ------------------------------------------------------------ index metadata
+
+    def _meta_json(self, key: str) -> dict:
+        got = self.meta.get(ids=[key], include=["metadatas"])
+        if not got["ids"]:
+            return {}
+        try:
+            return json.loads(got["metadatas"][0].get("json") or "{}")
+        except ValueError:
+            return {}
+
+    def _set_meta_json(self, key: str, value: dict) -> None:
+        self.meta.upsert(ids=[key], embeddings=[[1.0]], metadatas=[{"json": json.dumps(value, ensure_ascii=False)}])
+
+    def generation(self) -> str:
+        """`counter:write-id` of the last write; it changes on every write and never returns to an old value."""
+        with unreachable_as_error(self.settings):
+            state = self._meta_json(GENERATION_ID)
+        if not state:
+            return "0:initial"
+        return f"{state.get('counter', 0)}:{state.get('write_id', '')}{':writing' if state.get('writing') else ''}"
+
+    def _advance(self, writing: bool) -> str:
+        state = self._meta_json(GENERATION_ID)
+        counter = int(state.get("counter", 0)) + 1
+        write_id = uuid.uuid4().hex[:12]
+        self._set_meta_json(GENERATION_ID, {"counter": counter, "write_id": write_id, "writing": writing, "time": time.time()})
+        return f"{counter}:{write_id}{':writing' if writing else ''}"
+
+    @contextmanager
+    def writing(self):
+        """Mark the index as being written (readers that overlap see the generation move) and advance it after."""
+        with unreachable_as_error(self.settings):
+            self._advance(writing=True)
+            try:
+                yield
+            finally:
+                self._advance(writing=False)
+
+    def overrides(self) -> dict[str, dict[str, Any]]:
+        return self._meta_json(OVERRIDES_ID)
+
+    def aliases(self) -> dict[str, str]:
+        return {k: v for k, v in self._meta_json(ALIASES_ID).items() if isinstance(v, str)}
+
+    def set_aliases(self, aliases: dict[str, str]) -> bool:
+        """Store the law short forms; True when they changed."""
+        if aliases == self.aliases():
+            return False
+        with self.writing():
+            self._set_meta_json(ALIASES_ID, dict(sorted(aliases.items())))
+        return True
+
+    def set_override(self, source: str, fields: dict[str, Any]) -> DocRecord:
+        """Store a user correction of a document's metadata and apply it to the stored chunks now."""
+        got = self.manifest.get(ids=[source], include=["metadatas"])
+        if not got["ids"]:
+            raise OverrideError(f"未找到文件：{source}（用 rag docs 查看已收录的文件）")
+        raw = json.loads(got["metadatas"][0]["record"])
+        record = DocRecord.from_dict(raw)
+        detected = raw.get("detected") or detected_fields(record)  # type: ignore[arg-type]
+        with self.writing():
+            all_overrides = self.overrides()
+            current = dict(all_overrides.get(source, {}))
+            for key, value in fields.items():
+                if value is None:
+                    current.pop(key, None)
+                else:
+                    current[key] = value
+            if current:
+                all_overrides[source] = current
+            else:
+                all_overrides.pop(source, None)
+            self._set_meta_json(OVERRIDES_ID, all_overrides)
+            updated = self._with_overrides(record, {**detected, **current}, tuple(sorted(current)))
+            self.manifest.upsert(ids=[source], embeddings=[[1.0]], metadatas=[_record_json(updated, detected)])
+            self._update_chunk_metadata(updated)
+        return updated
+
+    def _update_chunk_metadata(self, record: DocRecord) -> None:
+        got = self.chunks.get(where={"source": record.source}, include=["metadatas"])
+        metas = []
+        for meta in got["metadatas"] or []:
+            meta = dict(meta or {})
+            meta.update({"title": record.title, "doc_type": record.doc_type})
+            for key, value in (("year", record.year), ("issuer", record.issuer)):
+                if value is None:
+                    meta.pop(key, None)
+                else:
+                    meta[key] = value
+            metas.append(meta)
+        for i in range(0, len(metas), PAGE):
+            self.chunks.update(ids=got["ids"][i : i + PAGE], metadatas=metas[i : i + PAGE])
+
+    @staticmethod
+    def _with_overrides(record: DocRecord, fields: dict[str, Any], overridden: tuple[str, ...]) -> DocRecord:
+        changes: dict[str, Any] = {"doc_type": fields.get("type") or record.doc_type}
+        for name in ("year", "issuer", "title"):
+            if name in fields:
+                changes[name] = fields[name] if fields[name] is not None or name != "title" else record.title
+        return replace(record, **changes, overridden=overridden)
 
     # ------------------------------------------------------------ manifest
 
     def documents(self) -> list[DocRecord]:
-        got = self.manifest.get(include=["metadatas"])
-        records = [json.loads(meta["record"]) for meta in got["metadatas"] or []]
-        return sorted((DocRecord(**r) for r in records), key=lambda r: r.source)
+        with unreachable_as_error(self.settings):
+            got = self.manifest.get(include=["metadatas"])
+        records = [DocRecord.from_dict(json.loads(meta["record"])) for meta in got["metadatas"] or []]
+        return sorted(records, key=lambda r: r.source)
 
     def document(self, source: str) -> DocRecord | None:
         got = self.manifest.get(ids=[source], include=["metadatas"])
         if not got["ids"]:
             return None
-        return DocRecord(**json.loads(got["metadatas"][0]["record"]))
-
-    def generation(self) -> str:
-        """A fingerprint of the manifest: changes whenever a document is added, replaced or removed."""
-        parts = sorted(f"{r.source}:{r.content_hash}:{r.chunks}" for r in self.documents())
-        return hashlib.sha1("\n".join(parts).encode()).hexdigest()
+        return DocRecord.from_dict(json.loads(got["metadatas"][0]["record"]))
 
     # ------------------------------------------------------------ writes
 
     def write_documents(self, prepared: list[PreparedDocument]) -> list[DocRecord]:
-        """Replace several documents in one group commit (Chroma calls cost ~85 ms each, whatever their size).
-
-        Order: manifest records removed -> old chunks deleted -> new chunks added -> records written.
-        """
+        """Replace several documents in one group commit (Chroma calls cost ~85 ms each, whatever their size)."""
         if not prepared:
             return []
         sources = [p.doc.source for p in prepared]
-        self.manifest.delete(ids=sources)
-        self.chunks.delete(where={"source": {"$in": sources}})
-        ids: list[str] = []
-        vectors: list[list[float]] = []
-        texts: list[str] = []
-        metas: list[dict] = []
-        for p in prepared:
-            ids.extend(c.id for c in p.chunks)
-            vectors.extend(p.vectors)
-            texts.extend(c.text for c in p.chunks)
-            metas.extend(chunk_metadata(p.doc, c, t) for c, t in zip(p.chunks, p.tokens))
-        for i in range(0, len(ids), PAGE):
-            self.chunks.add(ids=ids[i : i + PAGE], embeddings=vectors[i : i + PAGE], documents=texts[i : i + PAGE], metadatas=metas[i : i + PAGE])
-        records = [record_of(p.doc, len(p.chunks)) for p in prepared]
-        self.manifest.add(
-            ids=sources,
-            embeddings=[[1.0]] * len(records),
-            metadatas=[{"record": json.dumps(r.to_dict(), ensure_ascii=False), "source": r.source} for r in records],
-        )
+        overrides = self.overrides()
+        with self.writing():
+            self.manifest.delete(ids=sources)
+            self.chunks.delete(where={"source": {"$in": sources}})
+            ids: list[str] = []
+            vectors: list[list[float]] = []
+            texts: list[str] = []
+            metas: list[dict] = []
+            for p in prepared:
+                ids.extend(c.id for c in p.chunks)
+                vectors.extend(p.vectors)
+                texts.extend(c.text for c in p.chunks)
+                metas.extend(chunk_metadata(p.doc, c, t) for c, t in zip(p.chunks, p.tokens))
+            for i in range(0, len(ids), PAGE):
+                self.chunks.add(
+                    ids=ids[i : i + PAGE], embeddings=vectors[i : i + PAGE], documents=texts[i : i + PAGE], metadatas=metas[i : i + PAGE]
+                )
+            records = [record_of(p.doc, len(p.chunks), tuple(sorted(overrides.get(p.doc.source, {})))) for p in prepared]
+            self.manifest.add(
+                ids=sources,
+                embeddings=[[1.0]] * len(records),
+                metadatas=[_record_json(r, p.detected or detected_fields(p.doc)) for r, p in zip(records, prepared)],
+            )
         return records
 
     def delete_document(self, source: str) -> bool:
         existed = self.document(source) is not None
-        self.manifest.delete(ids=[source])
-        self.chunks.delete(where={"source": source})
+        with self.writing():
+            self.manifest.delete(ids=[source])
+            self.chunks.delete(where={"source": source})
         return existed
 
     # ------------------------------------------------------------ reads
 
-    def iter_chunks(self, where: dict | None = None) -> Iterator[StoredChunk]:
+    def iter_chunks(self, where: dict | None = None, vectors: bool = False) -> Iterator[StoredChunk]:
+        include = ["documents", "metadatas"] + (["embeddings"] if vectors else [])
         offset = 0
         while True:
-            got = self.chunks.get(where=where, include=["documents", "metadatas"], limit=PAGE, offset=offset)
+            with unreachable_as_error(self.settings):
+                got = self.chunks.get(where=where, include=include, limit=PAGE, offset=offset)
             if not got["ids"]:
                 return
-            for cid, text, meta in zip(got["ids"], got["documents"], got["metadatas"]):
-                yield StoredChunk(cid, text or "", meta or {})
+            embeddings = got.get("embeddings") if vectors else None
+            for i, (cid, text, meta) in enumerate(zip(got["ids"], got["documents"], got["metadatas"])):
+                vector = [float(x) for x in embeddings[i]] if embeddings is not None else None
+                yield StoredChunk(cid, text or "", meta or {}, vector)
             offset += len(got["ids"])
 
     def chunks_of(self, source: str) -> list[StoredChunk]:
         return sorted(self.iter_chunks({"source": source}), key=lambda c: c.metadata.get("chunk_index", 0))
 
     def count_chunks(self) -> int:
-        return self.chunks.count()
-
-    def reopen(self) -> None:
-        """Drop this process's cached view of an embedded store that another process has changed."""
-        if not self.settings.chroma_url:
-            from chromadb.api.client import SharedSystemClient
-
-            SharedSystemClient.clear_system_cache()
-        self._open()
+        with unreachable_as_error(self.settings):
+            return self.chunks.count()
 
     def dense_search(self, vector: list[float], k: int, where: dict | None = None) -> list[Hit]:
-        """Nearest chunks; if another process rewrote an embedded store under us, reopen it and retry once."""
-        for attempt in (1, 2):
-            try:
-                if self.chunks.count() == 0:
-                    return []
-                got = self.chunks.query(
-                    query_embeddings=[vector], n_results=k, where=where, include=["documents", "metadatas", "distances"]
-                )
-                break
-            except Exception as exc:  # chromadb raises InternalError/NotFoundError on a stale view
-                log.warning("dense search failed (%s), reopening the store", exc)
-                if attempt == 2:
-                    return []  # the keyword side still answers
-                self.reopen()
+        """Nearest chunks by the store's own vector index (server mode)."""
+        with unreachable_as_error(self.settings):
+            if self.chunks.count() == 0:
+                return []
+            got = self.chunks.query(
+                query_embeddings=[vector], n_results=k, where=where, include=["documents", "metadatas", "distances"]
+            )
         return [
             hit_from_metadata(cid, text or "", meta or {}, 1.0 - float(dist))
-            for cid, text, meta, dist in zip(
-                got["ids"][0], got["documents"][0], got["metadatas"][0], got["distances"][0]
-            )
+            for cid, text, meta, dist in zip(got["ids"][0], got["documents"][0], got["metadatas"][0], got["distances"][0])
         ]
 
     # ------------------------------------------------------------ consistency
@@ -289,15 +486,15 @@ class ChunkStore:
     def find_problems(self) -> tuple[dict[str, list[str]], list[str]]:
         """Orphan chunk ids by source, and sources whose stored chunks do not match the manifest.
 
-        Reads chunk ids only (they carry source and content hash), so it stays fast on large indexes.
-        """
-        records = {r.source: r for r in self.documents()}
-        by_source: dict[str, list[str]] = {}
-        hashes: dict[str, set[str]] = {}
-        for cid in self.all_ids():
-            source, digest = split_chunk_id(cid)
-            by_source.setdefault(source, []).append(cid)
-            hashes.setdefault(source, set()).add(digest)
+        Reads chunk ids only (they carry source and content hash), so it stays fast on large indexes."""
+        with unreachable_as_error(self.settings):
+            records = {r.source: r for r in self.documents()}
+            by_source: dict[str, list[str]] = {}
+            hashes: dict[str, set[str]] = {}
+            for cid in self.all_ids():
+                source, digest = split_chunk_id(cid)
+                by_source.setdefault(source, []).append(cid)
+                hashes.setdefault(source, set()).add(digest)
         orphans = {s: ids for s, ids in by_source.items() if s not in records}
         incomplete = [
             s
@@ -309,11 +506,15 @@ class ChunkStore:
     def repair(self) -> tuple[int, list[str]]:
         """Delete orphan chunks and incomplete documents (the next ingest adds those again)."""
         orphans, incomplete = self.find_problems()
+        if not orphans and not incomplete and not self.generation().endswith(":writing"):
+            return 0, []
         removed = 0
-        for ids in orphans.values():
-            for i in range(0, len(ids), PAGE):
-                self.chunks.delete(ids=ids[i : i + PAGE])
-            removed += len(ids)
-        for source in incomplete:
-            self.delete_document(source)
+        with self.writing():
+            for ids in orphans.values():
+                for i in range(0, len(ids), PAGE):
+                    self.chunks.delete(ids=ids[i : i + PAGE])
+                removed += len(ids)
+            for source in incomplete:
+                self.manifest.delete(ids=[source])
+                self.chunks.delete(where={"source": source})
         return removed, incomplete

@@ -5,17 +5,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-import cn2an
 
-from rag.loaders import (
-    ARTICLE_START,
-    CN_NUM,
-    DATE_LINE,
-    LAW_HEADING,
-    TRAILER_START,
-    heading_kind,
-)
+from rag.lexicon import label
+from rag.lines import ARTICLE_START, DATE_LINE, DOC_NUMBER, LAW_HEADING, TRAILER_START, heading_kind
+from rag.metadata import is_addressee, read_metadata
 from rag.schema import Document, Section
+from rag.text import CN_NUM, chinese_number
 
 REPORT_LEVELS = {"L1": 1, "L2": 2, "L3": 3, "L4": 4}
 LAW_LEVELS = {"编": 1, "章": 2, "节": 3}
@@ -23,9 +18,6 @@ LAW_KINDS = {"编": "part", "章": "chapter", "节": "section"}
 ITEM_MARK = re.compile(rf"(?:^|(?<=[。；;！？]))([{CN_NUM}]{{1,3}})是")
 MAX_HEADING_CHARS = 60
 
-PREAMBLE = "导语"
-LAW_PREAMBLE = "题注"
-TRAILER = "落款"
 
 
 @dataclass
@@ -68,16 +60,6 @@ def paragraphs_with_spans(text: str) -> list[tuple[int, int, str]]:
     return spans
 
 
-def chinese_number(value: str) -> int | None:
-    """'四十四' or '44' -> 44."""
-    if value.isdigit():
-        return int(value)
-    try:
-        return int(cn2an.cn2an(value.replace("〇", "零").replace("两", "二"), "smart"))
-    except (ValueError, KeyError, TypeError):
-        return None
-
-
 def report_heading_text(paragraph: str) -> str:
     """A heading ends at its first 。 when the body follows on the same line."""
     stop = paragraph.find("。")
@@ -106,32 +88,75 @@ def find_trailer_start(paragraphs: list[tuple[int, int, str]], after: int) -> in
 def item_runs(start: int, paragraph: str) -> list[tuple[int, str]]:
     """Positions and labels of 一是/二是… items in a paragraph (only when at least two in sequence)."""
     marks = [(m.start(1), m.group(1)) for m in ITEM_MARK.finditer(paragraph)]
-    numbers = [chinese_number(label) for _, label in marks]
+    numbers = [chinese_number(mark) for _, mark in marks]
     if len(marks) < 2 or numbers[0] != 1 or numbers[1] != 2:
         return []
     runs: list[tuple[int, str]] = []
     expected = 1
-    for (pos, label), number in zip(marks, numbers):
+    for (pos, mark), number in zip(marks, numbers):
         if number == expected:
-            runs.append((start + pos, label))
+            runs.append((start + pos, mark))
             expected += 1
     return runs
+
+
+def front_matter(doc: Document, paragraphs: list[tuple[int, int, str]]) -> tuple[list[tuple[int, str]], int]:
+    """The paragraphs before the body, each with its label: 文头 (page chrome, letterhead, document
+    number), 标题 (the title, its document number and subtitle lines), 抬头 (the addressee line).
+    Returns [(paragraph index, label)] and the index of the first body paragraph."""
+    meta = read_metadata(doc.text)
+    line_of = {start: doc.text.count("\n", 0, start) for start, _, _ in paragraphs}
+    title_at = [i for i, (start, _, _) in enumerate(paragraphs) if line_of[start] in meta.title_lines]
+    if not title_at and meta.addressee_line is None:
+        return [], 0
+    labels: list[tuple[int, str]] = []
+    body = 0
+    if title_at:
+        labels.extend((i, label("header")) for i in range(title_at[0]))
+        labels.extend((i, label("title")) for i in title_at)
+        body = title_at[-1] + 1
+        # A document number, a subtitle (——2024年…在…会议上) or a speaker line right below the title.
+        while body < len(paragraphs) and body < title_at[-1] + 4:
+            text = paragraphs[body][2].strip()
+            if DOC_NUMBER.match(text) or text.startswith(("——", "—", "（", "(")) and len(text) <= 80 and "。" not in text:
+                labels.append((body, label("title")))
+                body += 1
+            elif len(text) <= 30 and re.search(r"(局长|主任|署长|厅长|市长|县长|区长)[\s\u3000]*[\u4e00-\u9fff]{2,4}$", text):
+                labels.append((body, label("title")))
+                body += 1
+            else:
+                break
+    for i in range(body, min(len(paragraphs), body + 2)):
+        if line_of[paragraphs[i][0]] == meta.addressee_line or is_addressee(paragraphs[i][2]):
+            labels.append((i, label("addressee")))
+            body = i + 1
+            break
+    return labels, body
 
 
 def parse_report(doc: Document) -> Section:
     paragraphs = paragraphs_with_spans(doc.text)
     root = _Node(kind="document", level=0, heading=doc.title, start=0)
+    front, body_start = front_matter(doc, paragraphs)
+    previous_label = None
+    for i, name in front:
+        if name != previous_label:
+            root.children.append(_Node(kind="front", level=1, heading=name, start=paragraphs[i][0]))
+            previous_label = name
     stack: list[_Node] = [root]
-    last_heading = -1
+    last_heading = body_start - 1
     for i, (_, _, text) in enumerate(paragraphs):
-        if heading_kind(text):
+        if i >= body_start and heading_kind(text):
             last_heading = i
-    trailer_at = find_trailer_start(paragraphs, last_heading + 1) if last_heading >= 0 else None
+    trailer_at = find_trailer_start(paragraphs, last_heading + 1)
+    started = False
 
     for i, (start, _, text) in enumerate(paragraphs):
+        if i < body_start:
+            continue
         if trailer_at is not None and i == trailer_at:
             stack = [root]
-            root.children.append(_Node(kind="trailer", level=1, heading=TRAILER, start=start))
+            root.children.append(_Node(kind="trailer", level=1, heading=label("trailer"), start=start))
             break
         kind = heading_kind(text)
         if kind:
@@ -141,16 +166,17 @@ def parse_report(doc: Document) -> Section:
             node = _Node(kind="heading", level=level, heading=report_heading_text(text), start=start)
             stack[-1].children.append(node)
             stack.append(node)
-        elif len(stack) == 1 and not root.children:
-            root.children.append(_Node(kind="preamble", level=1, heading=PREAMBLE, start=start))
+        elif len(stack) == 1 and not started:
+            root.children.append(_Node(kind="preamble", level=1, heading=label("preamble"), start=start))
             stack.append(root.children[-1])
+        started = True
         # 一是…二是… inside a paragraph become items of the current section.
         runs = item_runs(start, text)
         if runs:
             parent = stack[-1]
-            body_start = start + len(report_heading_text(text)) if kind else start
+            body_from = start + len(report_heading_text(text)) if kind else start
             for pos, _label in runs:
-                if pos < body_start:
+                if pos < body_from:
                     continue
                 item_text = doc.text[pos : start + len(text)]
                 parent.children.append(
@@ -194,12 +220,12 @@ def parse_law(doc: Document) -> Section:
         elif article:
             while len(stack) > 1 and (stack[-1].level >= 4 or stack[-1].kind == "preamble"):
                 stack.pop()
-            label = text[: article.end()]
-            node = _Node(kind="article", level=4, heading=label, start=start, number=chinese_number(article.group(1)))
+            article_label = text[: article.end()]
+            node = _Node(kind="article", level=4, heading=article_label, start=start, number=chinese_number(article.group(1)))
             stack[-1].children.append(node)
             stack.append(node)
         elif len(stack) == 1 and not root.children:
-            root.children.append(_Node(kind="preamble", level=1, heading=LAW_PREAMBLE, start=start))
+            root.children.append(_Node(kind="preamble", level=1, heading=label("law_preamble"), start=start))
             stack.append(root.children[-1])
     return root.freeze(len(doc.text))
 

@@ -1,4 +1,4 @@
-"""Gradio interface of 法规问答助手: 问答, 起草, 知识库, 评测. It holds no retrieval logic; it calls `rag`."""
+"""Gradio interface of 法规问答助手: 问答, 起草, 核对, 知识库, 评测. It holds no retrieval logic; it calls `rag`."""
 
 from __future__ import annotations
 
@@ -8,18 +8,23 @@ import re
 import tempfile
 import threading
 import time
+import uuid
 from dataclasses import replace
 from pathlib import Path
 
 import gradio as gr
 
-from rag.answer import Assistant, QuestionError, Turn
-from rag.config import Settings
-from rag.draft import PLACEHOLDER_RE, Drafter
-from rag.index import Index, open_index
+from rag.answer import Turn
+from rag.citations import PLACEHOLDER_RE
+from rag.components import Components
+from rag.config import SettingsError
 from rag.llm import RESET
+from rag.loaders import SUPPORTED_SUFFIXES
+from rag.query import QuestionError
+from rag.schema import DOC_TYPE_LABELS, STATUS_LABELS, FileResult
+from rag.store import StoreUnavailableError
 
-TYPE_CHOICES = {"全部": None, "报告": "report", "法规": "law"}
+TYPE_CHOICES = {"全部": None, "报告": "report", "法规": "law", "通知": "notice"}
 ALL_DOCS = "全部文件"
 EXAMPLES = [
     "我局共有多少项行政权力事项？",
@@ -28,14 +33,16 @@ EXAMPLES = [
     "报告中提到的存在问题有哪些？",
     "法律顾问来自哪家律师事务所？",
 ]
-STATUS_LABELS = {"added": "新增", "updated": "更新", "unchanged": "未变", "removed": "移除", "failed": "失败"}
-TYPE_LABELS = {"report": "报告", "law": "法规", "other": "其他"}
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+TYPE_LABELS = DOC_TYPE_LABELS
+VERDICT_STYLE = {"supported": ("有依据", "#1a7f37"), "contradicted": ("与原文不符", "#cf222e"), "unsupported": ("找不到依据", "#9a6700")}
 CSS = """
 .source-card {border: 1px solid #d0d7de; border-radius: 8px; padding: 8px 10px; margin-bottom: 8px; background: #fafbfc;}
 .source-card .where {color: #57606a; font-size: 0.9em;}
 .source-card mark {background: #fff3a3;}
 .notice {color: #8a6d3b;}
+.verdict {border-left: 4px solid #d0d7de; padding: 6px 10px; margin-bottom: 10px;}
+.verdict .tag {font-weight: bold;}
+.verdict .passage {color: #57606a; font-size: 0.9em; margin-top: 4px;}
 """
 
 
@@ -67,14 +74,36 @@ def answer_markdown(answer: dict) -> str:
     return text + notices
 
 
-def documents_table(index: Index) -> tuple[list[list], str]:
+def verdicts_html(verdicts) -> str:
+    """Each sentence with its verdict and the passage beside it; every document string is escaped."""
+    if not verdicts:
+        return "<p>（没有可核对的句子）</p>"
+    blocks = []
+    for n, v in enumerate(verdicts, start=1):
+        label, colour = VERDICT_STYLE[v.verdict]
+        reasons = "".join(f"<div>原因：{html.escape(r)}</div>" for r in v.reasons)
+        passage = ""
+        if v.hit is not None:
+            where = html.escape(f"《{v.hit.title}》 {v.hit.section}".strip())
+            passage = f'<div class="passage">{"依据" if v.verdict == "supported" else "最接近的原文"}：{where}<br>{html.escape(v.hit.text)}</div>'
+        blocks.append(
+            f'<div class="verdict" data-verdict="{v.verdict}" style="border-left-color:{colour}">'
+            f'<span class="tag" style="color:{colour}">{n}. 【{label}】</span>{html.escape(v.sentence)}'
+            f"{reasons}{passage}</div>"
+        )
+    counts = {k: sum(1 for v in verdicts if v.verdict == k) for k in VERDICT_STYLE}
+    summary = "，".join(f"{VERDICT_STYLE[k][0]} {n}" for k, n in counts.items())
+    return f"<p><b>共 {len(verdicts)} 句：{summary}</b></p>" + "\n".join(blocks)
+
+
+def documents_table(index) -> tuple[list[list], str]:
     records = index.documents()
-    rows = [[r.source, r.title, TYPE_LABELS.get(r.doc_type, r.doc_type), r.year or "", r.chunks] for r in records]
+    rows = [[r.source, r.title, TYPE_LABELS.get(r.doc_type, r.doc_type), r.year or "", r.issuer or "", r.chunks] for r in records]
     totals = f"共 **{len(records)}** 个文件，**{sum(r.chunks for r in records)}** 个分块，**{sum(r.chars for r in records):,}** 字"
     return rows, totals
 
 
-def document_choices(index: Index, doc_type: str | None = None) -> list[str]:
+def document_choices(index, doc_type: str | None = None) -> list[str]:
     return [ALL_DOCS] + [f"{r.title}（{r.source}）" for r in index.documents() if doc_type is None or r.doc_type == doc_type]
 
 
@@ -88,15 +117,28 @@ def choice_to_source(choice: str | None) -> str | None:
 # ---------------------------------------------------------------- the app
 
 
-class App:
-    """Everything the handlers need, built once per process (the store itself is shared)."""
+def session_dir(root: Path, request: gr.Request | None) -> Path:
+    """A folder of one browser session's downloads: two sessions never share a file."""
+    key = getattr(request, "session_hash", None) or uuid.uuid4().hex
+    folder = root / re.sub(r"[^\w-]", "_", str(key))[:64]
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
-    def __init__(self, settings: Settings, index: Index | None = None) -> None:
-        self.settings = settings
-        self.index = index or open_index(settings)
-        self.assistant = Assistant(self.index, settings)
-        self.drafter = Drafter(self.index, settings)
-        self.upload_dir = settings.index_dir / "uploads"
+
+def unique_name(stem: str, suffix: str) -> str:
+    return f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}{suffix}"
+
+
+class App:
+    """Everything the handlers need: one Components, built once per process and shared by sessions."""
+
+    def __init__(self, components: Components) -> None:
+        self.components = components
+        self.settings = components.settings
+        self.index = components.index
+        self.assistant = components.assistant
+        self.drafter = components.drafter
+        self.upload_dir = self.settings.index_dir / "uploads"
         self.export_dir = Path(tempfile.mkdtemp(prefix="rag-export-"))
 
     def warm_up(self) -> None:
@@ -112,10 +154,10 @@ class App:
         """The same object as `rag ask --json`."""
         try:
             return self.assistant.ask(question).to_dict()
-        except QuestionError as exc:
+        except (QuestionError, StoreUnavailableError) as exc:
             raise gr.Error(str(exc)) from exc
 
-    def respond(self, question: str, history: list, turns: list, doc_type: str, doc_choice: str):
+    def respond(self, question: str, history: list, turns: list, doc_type: str, doc_choice: str, org: str = ""):
         history = list(history or [])
         turns = list(turns or [])
         if not (question or "").strip():
@@ -129,7 +171,8 @@ class App:
         final = None
         try:
             for part in self.assistant.stream(
-                question, history=previous, doc_type=TYPE_CHOICES.get(doc_type), source=choice_to_source(doc_choice)
+                question, history=previous, doc_type=TYPE_CHOICES.get(doc_type), source=choice_to_source(doc_choice),
+                org=(org or "").strip() or None,
             ):
                 if part is RESET:
                     text = ""
@@ -139,7 +182,7 @@ class App:
                     yield history, turns, gr.update(), ""
                 else:
                     final = part
-        except QuestionError as exc:
+        except (QuestionError, StoreUnavailableError) as exc:
             history[-1]["content"] = html.escape(str(exc))
             yield history, turns, gr.update(), ""
             return
@@ -165,13 +208,13 @@ class App:
         )
         gr.Info("感谢反馈，已记录。")
 
-    def export_chat(self, turns: list):
+    def export_chat(self, turns: list, request: gr.Request = None):
         from rag.export import conversation_markdown
 
         if not turns:
             gr.Warning("还没有对话可以导出。")
             return None
-        path = self.export_dir / f"问答记录-{time.strftime('%Y%m%d-%H%M%S')}.md"
+        path = session_dir(self.export_dir, request) / unique_name("问答记录", ".md")
         path.write_text(conversation_markdown(turns), encoding="utf-8")
         return str(path)
 
@@ -184,7 +227,7 @@ class App:
         reports = self.drafter.reports()
         return (reports[0].year or time.localtime().tm_year - 1) + 1 if reports else time.localtime().tm_year
 
-    def make_draft(self, title: str, year, reports: list[str]):
+    def make_draft(self, title: str, year, reports: list[str], request: gr.Request = None):
         if not (title or "").strip():
             raise gr.Error("请填写要起草的章节标题，例如“积极推进法治政府建设”。")
         sources = [s for s in (choice_to_source(c) for c in reports or []) if s]
@@ -196,38 +239,86 @@ class App:
         placeholders = "\n".join(f"- **{html.escape(p.old)}**：{html.escape(p.context)}" for p in draft.placeholders) or "（无）"
         body = PLACEHOLDER_RE.sub(lambda m: f"<mark>{m.group(0)}</mark>", html.escape(draft.draft))
         rendered = f"{notes}\n\n{body}"
-        return rendered, draft.draft, f"共 {len(draft.placeholders)} 处待更新：\n\n{placeholders}", draft, *self.export_draft(draft.draft, draft)
+        return rendered, draft.draft, f"共 {len(draft.placeholders)} 处待更新：\n\n{placeholders}", draft, *self.export_draft(draft.draft, draft, request)
 
-    def export_draft(self, edited: str, draft):
+    def export_draft(self, edited: str, draft, request: gr.Request = None):
         from rag.export import write_docx, write_markdown
 
         if draft is None:
             return None, None
         current = replace(draft, draft=edited or draft.draft)
         stem = re.sub(r"[^\w\u4e00-\u9fff]+", "_", f"{current.title}-{current.year}")[:60]
-        docx_path = write_docx(current, self.export_dir / f"{stem}.docx")
-        md_path = write_markdown(current, self.export_dir / f"{stem}.md")
+        folder = session_dir(self.export_dir, request)
+        docx_path = write_docx(current, folder / unique_name(stem, ".docx"))
+        md_path = write_markdown(current, folder / unique_name(stem, ".md"))
         return str(docx_path), str(md_path)
+
+    # ------------------------------------------------------------ 核对
+
+    def verify(self, text: str, progress=gr.Progress()):
+        from rag.verify import split_claims
+
+        if not (text or "").strip():
+            raise gr.Error("请粘贴要核对的文字。")
+        sentences = split_claims(text)
+        verifier = self.components.verifier
+        verdicts = []
+        for n, sentence in enumerate(sentences, start=1):
+            progress((n - 1, len(sentences)), desc=f"正在核对第 {n} 句", unit="句")
+            verdicts.append(verifier.verify_sentence(sentence))
+        return verdicts_html(verdicts)
 
     # ------------------------------------------------------------ 知识库
 
     def upload(self, files, progress=gr.Progress()):
+        """Any mix of files: each one gets its own result (type, size and content checked here)."""
         from rag.ingest import ingest_paths, save_uploads
 
         if not files:
-            raise gr.Error("请先选择要上传的文件（.txt .md .docx .pdf）。")
+            raise gr.Error(f"请先选择要上传的文件（{' '.join(SUPPORTED_SUFFIXES)}）。")
         paths = [f if isinstance(f, str) else getattr(f, "name", str(f)) for f in files]
-        saved, rejected = save_uploads(paths, self.upload_dir, self.settings.max_upload_bytes)
+        saved, rejected = save_uploads(paths, self.upload_dir, self.settings.serve.max_upload_bytes)
         progress(0, desc="开始索引")
 
         def step(n: int, total: int, name: str) -> None:
             progress((n, total), desc=f"正在索引：{name}", unit="个文件")
 
-        summary = ingest_paths(self.index, saved, progress=step, show_bar=False) if saved else None
-        results = list(rejected) + (list(summary.results) if summary else [])
+        results: list[FileResult] = list(rejected)
+        if saved:
+            try:
+                results.extend(ingest_paths(self.index, saved, progress=step, show_bar=False).results)
+            except StoreUnavailableError as exc:
+                results.extend(FileResult(p.name, "failed", reason=str(exc)) for p in saved)
         rows = [[Path(r.path).name, STATUS_LABELS.get(r.status, r.status), r.chunks, r.reason or ""] for r in results]
         docs, totals = documents_table(self.index)
         return rows, docs, totals, *self._choice_updates()
+
+    def set_metadata(self, choice: str, kind: str, year, issuer: str, title: str):
+        """A correction of a document's type, year, issuer or title that re-ingest keeps."""
+        from rag.ingest import set_metadata
+        from rag.store import OverrideError, parse_override
+
+        source = choice_to_source(choice)
+        if not source:
+            raise gr.Error("请先选择要修正的文件。")
+        assignments = []
+        if kind and kind != "（不改）":
+            assignments.append(f"type={kind}")
+        if year not in (None, "", 0):
+            assignments.append(f"year={int(year)}")
+        if (issuer or "").strip():
+            assignments.append(f"issuer={issuer.strip()}")
+        if (title or "").strip():
+            assignments.append(f"title={title.strip()}")
+        if not assignments:
+            raise gr.Error("请至少填写一项要修正的内容。")
+        try:
+            record = set_metadata(self.index, source, parse_override(assignments))
+        except OverrideError as exc:
+            raise gr.Error(str(exc)) from exc
+        gr.Info(f"已更新：{record.title}（重新入库时保留此设置）")
+        docs, totals = documents_table(self.index)
+        return docs, totals, *self._choice_updates()
 
     def delete(self, choice: str, confirmed: bool):
         from rag.ingest import delete_source
@@ -262,16 +353,16 @@ class App:
             gr.update(choices=document_choices(self.index), value=ALL_DOCS),
             gr.update(choices=document_choices(self.index)[1:], value=None),
             gr.update(choices=self.report_choices()),
+            gr.update(choices=document_choices(self.index)[1:], value=None),
         )
 
     # ------------------------------------------------------------ 评测
 
     def datasets(self) -> list[tuple[str, str]]:
-        """(label, path) of the question sets: the shared dev set and the project's own."""
-        found = sorted((PROJECT_ROOT / "eval").glob("*.jsonl"))
-        dev = PROJECT_ROOT.parent / "shared" / "eval" / "qa_dev.jsonl"
-        paths = ([dev] if dev.exists() else []) + found
-        return [(p.name, str(p)) for p in paths]
+        """(label, path) of the question sets (`rag.evaluation.question_sets`)."""
+        from rag.evaluation import question_sets
+
+        return [(f"{s.name}（{s.path.name}）", str(s.path)) for s in question_sets(self.settings) if s.path.exists()]
 
     def evaluate(self, dataset: str, with_baseline: bool, progress=gr.Progress()):
         from rag.evaluation import evaluate, markdown_table, plot_reports
@@ -283,19 +374,19 @@ class App:
         def step(name: str, n: int, total: int) -> None:
             progress((n, total), desc=f"正在评测（{names.get(name, name)}）", unit="题")
 
-        dev = PROJECT_ROOT.parent / "shared" / "eval" / "qa_dev.jsonl"
-        report = evaluate(self.index, dataset, with_baseline=with_baseline, dev_dataset=dev, show_bar=False, progress=step)
+        report = evaluate(self.components, dataset, with_baseline=with_baseline, dev_dataset=self.settings.eval.dev_set, show_bar=False, progress=step)
         chart = plot_reports({Path(dataset).stem: report}, self.export_dir / f"eval-{time.time_ns()}.png")
         json_path = self.export_dir / f"eval-{Path(dataset).stem}.json"
         json_path.write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
         return markdown_table(report), str(chart), str(json_path)
 
 
-def build_app(settings: Settings, index: Index | None = None) -> tuple[gr.Blocks, App]:
-    app = App(settings, index)
+def build_app(components: Components) -> tuple[gr.Blocks, App]:
+    app = App(components)
+    settings = components.settings
     with gr.Blocks(title="法规问答助手") as demo:
         gr.Markdown("# 法规问答助手\n依据已收录的法规与报告回答问题，每句话都附引文；找不到依据时明确说明。")
-        with gr.Tabs():
+        with gr.Tabs() as tabs:
             with gr.Tab("问答", id="chat"):
                 turns = gr.State([])
                 with gr.Row():
@@ -306,14 +397,15 @@ def build_app(settings: Settings, index: Index | None = None) -> tuple[gr.Blocks
                             ask_btn = gr.Button("提问", variant="primary")
                             clear_btn = gr.Button("清空对话")
                             export_btn = gr.Button("导出对话（Markdown）")
-                        export_file = gr.File(label="导出的对话", visible=True, interactive=False)
+                        export_file = gr.File(label="导出的对话", visible=True, interactive=False, elem_id="chat-export")
                         with gr.Row():
                             doc_type = gr.Dropdown(list(TYPE_CHOICES), value="全部", label="文件类型")
                             doc_choice = gr.Dropdown(document_choices(app.index), value=ALL_DOCS, label="限定文件")
+                            org = gr.Textbox(value=settings.answer.org or "", label="本单位（“我局”指）", placeholder="如：开封市审计局", elem_id="own-org")
                         gr.Examples(EXAMPLES, inputs=question, label="示例问题")
                     with gr.Column(scale=2):
                         sources = gr.HTML("<p>（引文将显示在这里）</p>", label="引文", elem_id="sources")
-                inputs = [question, chatbot, turns, doc_type, doc_choice]
+                inputs = [question, chatbot, turns, doc_type, doc_choice, org]
                 outputs = [chatbot, turns, sources, question]
                 ask_btn.click(app.respond, inputs, outputs, api_visibility="private")
                 question.submit(app.respond, inputs, outputs, api_visibility="private")
@@ -335,32 +427,53 @@ def build_app(settings: Settings, index: Index | None = None) -> tuple[gr.Blocks
                     with gr.Column():
                         editor = gr.Textbox(label="编辑草稿（Markdown）", lines=18, max_lines=40, elem_id="draft-editor")
                         placeholders = gr.Markdown()
-                        refresh_btn = gr.Button("按编辑后的内容重新导出")
+                        with gr.Row():
+                            refresh_btn = gr.Button("按编辑后的内容重新导出")
+                            check_draft_btn = gr.Button("核对", elem_id="check-draft")
                         with gr.Row():
                             docx_file = gr.File(label="下载 .docx", interactive=False, elem_id="draft-docx")
                             md_file = gr.File(label="下载 .md", interactive=False, elem_id="draft-md")
                 draft_btn.click(app.make_draft, [title, year, reports], [rendered, editor, placeholders, draft_state, docx_file, md_file], api_visibility="private")
                 refresh_btn.click(app.export_draft, [editor, draft_state], [docx_file, md_file], api_visibility="private")
 
+            with gr.Tab("核对", id="verify"):
+                gr.Markdown("粘贴一段文字（如报告草稿、会议记录），逐句核对是否有已收录材料的依据：**有依据**、**与原文不符**（数字、日期、名称、“应当/不得”等与最接近的原文不一致）、**找不到依据**。")
+                verify_text = gr.Textbox(label="要核对的文字", lines=8, max_lines=30, elem_id="verify-text")
+                verify_btn = gr.Button("核对", variant="primary", elem_id="verify-button")
+                verify_out = gr.HTML(elem_id="verify-result")
+                verify_btn.click(app.verify, verify_text, verify_out, api_visibility="private")
+                check_draft_btn.click(lambda text: (text, gr.Tabs(selected="verify")), editor, [verify_text, tabs], api_visibility="private").then(
+                    app.verify, verify_text, verify_out, api_visibility="private"
+                )
+
             with gr.Tab("知识库", id="docs"):
                 rows, totals_text = documents_table(app.index)
                 with gr.Row():
                     with gr.Column(scale=2):
-                        files = gr.File(label=f"上传文件（.txt .md .docx .pdf，单个不超过 {settings.max_upload_bytes // 1048576} MB）", file_count="multiple", file_types=[".txt", ".md", ".docx", ".pdf"])
+                        files = gr.File(label=f"上传文件（{' '.join(SUPPORTED_SUFFIXES)}，单个不超过 {settings.serve.max_upload_bytes // 1048576} MB）", file_count="multiple")
                         upload_btn = gr.Button("上传并索引", variant="primary")
                         reindex_btn = gr.Button("重新索引")
-                        summary = gr.Dataframe(headers=["文件", "结果", "分块", "原因"], label="本次处理结果", interactive=False)
+                        summary = gr.Dataframe(headers=["文件", "结果", "分块", "原因"], label="本次处理结果", interactive=False, elem_id="upload-result")
                     with gr.Column(scale=3):
                         totals = gr.Markdown(totals_text)
-                        docs = gr.Dataframe(value=rows, headers=["来源", "标题", "类型", "年份", "分块"], label="已收录的文件", interactive=False)
+                        docs = gr.Dataframe(value=rows, headers=["来源", "标题", "类型", "年份", "发文单位", "分块"], label="已收录的文件", interactive=False)
                         with gr.Row():
                             to_delete = gr.Dropdown(document_choices(app.index)[1:], label="选择要删除的文件")
                             confirm = gr.Checkbox(label="确认删除", value=False)
                             delete_btn = gr.Button("删除", variant="stop")
-                choice_outputs = [doc_choice, to_delete, reports]
+                        with gr.Accordion("修正文件信息（类型、年份、发文单位、标题）", open=False):
+                            to_fix = gr.Dropdown(document_choices(app.index)[1:], label="文件")
+                            with gr.Row():
+                                fix_type = gr.Dropdown(["（不改）", *DOC_TYPE_LABELS.values()], value="（不改）", label="类型")
+                                fix_year = gr.Number(label="年份", precision=0, value=None)
+                                fix_issuer = gr.Textbox(label="发文单位")
+                            fix_title = gr.Textbox(label="标题")
+                            fix_btn = gr.Button("保存修正")
+                choice_outputs = [doc_choice, to_delete, reports, to_fix]
                 upload_btn.click(app.upload, files, [summary, docs, totals, *choice_outputs], api_visibility="private")
                 reindex_btn.click(app.reindex, None, [summary, docs, totals, *choice_outputs], api_visibility="private")
                 delete_btn.click(app.delete, [to_delete, confirm], [docs, totals, confirm, *choice_outputs], api_visibility="private")
+                fix_btn.click(app.set_metadata, [to_fix, fix_type, fix_year, fix_issuer, fix_title], [docs, totals, *choice_outputs], api_visibility="private")
 
             with gr.Tab("评测", id="eval"):
                 datasets = app.datasets()
@@ -373,7 +486,7 @@ def build_app(settings: Settings, index: Index | None = None) -> tuple[gr.Blocks
                 report_file = gr.File(label="完整结果（JSON）", interactive=False)
                 eval_btn.click(app.evaluate, [dataset, with_baseline], [metrics, chart, report_file], api_visibility="private")
 
-        gr.api(app.ask_api, api_name="ask")
+        gr.api(app.ask_api, api_name="ask", concurrency_limit=settings.serve.api_concurrency)
     return demo, app
 
 
@@ -384,36 +497,29 @@ def offline_theme() -> gr.themes.Base:
     return gr.themes.Soft(font=sans, font_mono=mono)
 
 
-def parse_auth(raw: str | None) -> list[tuple[str, str]]:
-    """RAG_AUTH="user1:pass1,user2:pass2"."""
-    pairs = []
-    for item in (raw or "").split(","):
-        if ":" in item:
-            user, password = item.split(":", 1)
-            if user.strip() and password:
-                pairs.append((user.strip(), password))
-    return pairs
-
-
-def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860, auth_raw: str | None = None, insecure: bool = False) -> None:
+def serve(components: Components, host: str = "127.0.0.1", port: int = 7860, insecure: bool = False) -> None:
     """Start the web app; any address other than loopback needs users and passwords unless --insecure."""
-    auth = parse_auth(auth_raw)
+    settings = components.settings
+    auth = list(settings.serve.auth)
     loopback = host in ("127.0.0.1", "localhost", "::1")
     if not loopback and not auth and not insecure:
-        raise RuntimeError("监听非本机地址时必须设置 RAG_AUTH（如 user:password），或显式加 --insecure")
-    demo, app = build_app(settings)
+        raise SettingsError("监听非本机地址时必须设置 RAG_AUTH（如 user:password），或显式加 --insecure")
+    demo, app = build_app(components)
     threading.Thread(target=app.warm_up, daemon=True).start()
     demo.queue(default_concurrency_limit=8)
-    demo.launch(
-        server_name=host,
-        server_port=port,
-        auth=auth or None,
-        auth_message="请输入用户名和密码",
-        max_file_size=settings.max_upload_bytes,
-        show_error=True,
-        quiet=False,
-        css=CSS,
-        theme=offline_theme(),
-        footer_links=["api"],
-        allowed_paths=[str(app.export_dir)],
-    )
+    try:
+        demo.launch(
+            server_name=host,
+            server_port=port,
+            auth=auth or None,
+            auth_message="请输入用户名和密码",
+            max_file_size=settings.serve.max_upload_bytes,
+            show_error=True,
+            quiet=False,
+            css=CSS,
+            theme=offline_theme(),
+            footer_links=["api"],
+            allowed_paths=[str(app.export_dir)],
+        )
+    finally:
+        components.close()

@@ -1,0 +1,459 @@
+"""Fit the answer-selection and answerability models on question sets (`make calibrate`, `rag calibrate`).
+
+For every question the assistant's own pipeline gives the candidate sentences and their features;
+a candidate is positive when it comes from an expected document and holds an expected string.
+Two logistic models are fitted (scikit-learn), with k-fold cross-validation grouped by document:
+- the sentence scorer (which candidate answers the question);
+- the answerability model (does any candidate answer it), whose refusal threshold is the largest
+  that keeps cross-validated false refusals at or below the target (3 %).
+Cross-validated end-to-end metrics are measured by answering each held-out fold with the models
+fitted on the other folds. The fitted weights are written as data (`rag/data/answer_model.json`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from rag.evaluation import EvalItem, load_dataset, run_system, summarize, system_predictor
+from rag.evidence import QUESTION_FEATURES, SENTENCE_FEATURES, AnswerModel, Logistic
+from rag.text import squash
+
+MAX_FALSE_REFUSALS = 0.03
+FOLDS = 5
+C_GRID = (0.1, 1.0, 10.0)
+P_DEPENDENT = ("best_p", "second_p", "margin", "best_unit_match")
+
+
+@dataclass
+class ItemData:
+    """One question with what the pipeline found: the stage it stopped at and the candidates' features."""
+
+    set_name: str
+    item: EvalItem
+    group: str
+    stage: str  # guard | article | model
+    setup: int = 0
+    rows: list[dict[str, float]] = field(default_factory=list)
+    labels: list[int] = field(default_factory=list)
+    question: dict[str, float] = field(default_factory=dict)
+    texts: list[str] = field(default_factory=list)  # the candidate sentences, for diagnostics
+    sources: list[str] = field(default_factory=list)
+
+    @property
+    def answerable(self) -> bool:
+        return not self.item.refuse
+
+
+def group_of(item: EvalItem, folds: int) -> str:
+    """Questions are grouped by their document; questions to refuse by a stable hash of their id."""
+    if item.sources:
+        return item.sources[0]
+    bucket = int(hashlib.sha1(item.id.encode()).hexdigest(), 16) % folds
+    return f"refuse-{bucket}"
+
+
+def candidate_labels(assistant, analysis, item: EvalItem) -> list[int]:
+    """1 for a candidate whose answer (composed around it as the best sentence) holds every expected
+    string and cites an expected document; when no candidate does, 1 for those holding any."""
+    from rag.citations import CitationBook
+
+    if item.refuse:
+        return [0] * len(analysis.scored)
+    full: list[int] = []
+    partial: list[int] = []
+    for candidate in analysis.scored:
+        book = CitationBook()
+        text = squash(assistant.compose(analysis, book, best=candidate, alone=True))
+        cited = any(c.source in item.sources for c in book.citations)
+        found = [squash(c) in text for c in item.contains]
+        full.append(int(cited and all(found)))
+        partial.append(int(cited and any(found) and candidate.hit.source in item.sources))
+    return full if any(full) else partial
+
+
+def extract(assistant, sets: dict[str, Sequence[EvalItem]], progress: Callable[[int, int], None] | None = None, setup: int = 0) -> list[ItemData]:
+    """Run every question through the pipeline up to the scored candidates."""
+    from rag.answer import Turn
+    from rag.query import prepare_question
+    from rag.text import normalize_question
+
+    out: list[ItemData] = []
+    total = sum(len(v) for v in sets.values())
+    done = 0
+    for set_name, items in sets.items():
+        for item in items:
+            history: list[Turn] = []
+            for previous in item.history:
+                history.append(Turn(previous, assistant.resolve(normalize_question(previous), history)))
+            cut, text, notices = prepare_question(item.question, assistant.settings.answer.max_question_chars)
+            resolved = assistant.resolve(text, history)
+            retrieval = assistant.retriever.search(resolved)
+            analysis = assistant.analyze(cut, retrieval, notices)
+            data = ItemData(set_name, item, group_of(item, FOLDS), "model", setup)
+            if analysis.refusal is not None:
+                data.stage = "guard"
+            elif retrieval.article_hits:
+                data.stage = "article"
+            else:
+                data.rows = [c.features for c in analysis.scored]
+                data.labels = candidate_labels(assistant, analysis, item)
+                data.question = dict(analysis.question_features)
+                data.texts = [c.text for c in analysis.scored]
+                data.sources = [f"{c.hit.source}|{c.hit.section}" for c in analysis.scored]
+            out.append(data)
+            done += 1
+            if progress:
+                progress(done, total)
+    return out
+
+
+def _matrix(rows: Sequence[dict[str, float]], names: Sequence[str]) -> np.ndarray:
+    return np.array([[r.get(n, 0.0) for n in names] for r in rows], dtype=np.float64)
+
+
+def fit_logistic(rows: Sequence[dict[str, float]], labels: Sequence[int], names: Sequence[str], c: float, balanced: bool = False) -> Logistic:
+    """A standardised L2 logistic regression (scikit-learn), stored as plain numbers."""
+    from sklearn.linear_model import LogisticRegression
+
+    x = _matrix(rows, names)
+    y = np.asarray(labels)
+    mean = x.mean(axis=0)
+    scale = x.std(axis=0)
+    scale[scale < 1e-9] = 1.0
+    model = LogisticRegression(C=c, max_iter=2000, class_weight="balanced" if balanced else None)
+    model.fit((x - mean) / scale, y)
+    return Logistic(tuple(names), tuple(float(w) for w in model.coef_[0]), float(model.intercept_[0]), tuple(float(m) for m in mean), tuple(float(s) for s in scale))
+
+
+def fit_ranker(items: Sequence[ItemData], names: Sequence[str], c: float) -> Logistic:
+    """A conditional logit (softmax over each question's candidates) for the ranking, then a
+    one-feature logistic regression on its score for a calibrated probability per candidate."""
+    from scipy.optimize import minimize
+    from sklearn.linear_model import LogisticRegression
+
+    usable = [d for d in items if d.rows and any(d.labels)]
+    x = np.vstack([_matrix(d.rows, names) for d in usable])
+    mean = x.mean(axis=0)
+    scale = x.std(axis=0)
+    scale[scale < 1e-9] = 1.0
+    groups = [((_matrix(d.rows, names) - mean) / scale, np.asarray(d.labels, dtype=np.float64)) for d in usable]
+    lam = 1.0 / c
+
+    def loss(w: np.ndarray) -> tuple[float, np.ndarray]:
+        total, grad = 0.5 * lam * float(w @ w), lam * w
+        for z, y in groups:
+            s = z @ w
+            s = s - s.max()
+            p = np.exp(s)
+            p /= p.sum()
+            t = y / y.sum()
+            total -= float((t * np.log(p + 1e-12)).sum())
+            grad = grad + z.T @ (p - t)
+        return total, grad
+
+    w = minimize(loss, np.zeros(len(names)), jac=True, method="L-BFGS-B").x
+    every = [d for d in items if d.rows]
+    scores = np.concatenate([((_matrix(d.rows, names) - mean) / scale) @ w for d in every])
+    labels = np.concatenate([np.asarray(d.labels) for d in every])
+    platt = LogisticRegression(C=100.0, max_iter=2000).fit(scores.reshape(-1, 1), labels)
+    a, b = float(platt.coef_[0][0]), float(platt.intercept_[0])
+    return Logistic(tuple(names), tuple(float(v) * a for v in w), b, tuple(float(m) for m in mean), tuple(float(v) for v in scale))
+
+
+def with_sentence_probabilities(data: ItemData, sentence: Logistic) -> dict[str, float]:
+    """The question features with the probability-dependent ones recomputed for a sentence model."""
+    probs = sorted(((sentence.probability(r), r) for r in data.rows), key=lambda pr: -pr[0])
+    features = dict(data.question)
+    best = probs[0][0] if probs else 0.0
+    second = probs[1][0] if len(probs) > 1 else 0.0
+    features.update({"best_p": best, "second_p": second, "margin": best - second, "best_unit_match": probs[0][1].get("unit_match", 0.0) if probs else 0.0})
+    return features
+
+
+def top1_accuracy(items: Sequence[ItemData], sentence: Logistic) -> float:
+    scored = [d for d in items if d.stage == "model" and d.answerable and any(d.labels)]
+    if not scored:
+        return 0.0
+    hits = 0
+    for d in scored:
+        probs = [sentence.probability(r) for r in d.rows]
+        hits += d.labels[int(np.argmax(probs))]
+    return hits / len(scored)
+
+
+def choose_c(train: Sequence[ItemData]) -> float:
+    """The regularisation that ranks the right sentence first most often (inner grouped folds)."""
+    groups = sorted({d.group for d in train})
+    best_c, best = C_GRID[0], -1.0
+    for c in C_GRID:
+        correct = 0.0
+        for k in range(3):
+            held = {g for i, g in enumerate(groups) if i % 3 == k}
+            fit_on = [d for d in train if d.group not in held]
+            rows = [r for d in fit_on for r in d.rows]
+            labels = [y for d in fit_on for y in d.labels]
+            if sum(labels) == 0 or sum(labels) == len(labels):
+                continue
+            model = fit_ranker(fit_on, SENTENCE_FEATURES, c)
+            correct += top1_accuracy([d for d in train if d.group in held], model)
+        if correct > best:
+            best_c, best = c, correct
+    return best_c
+
+
+def fit_models(train: Sequence[ItemData], c: float | None = None) -> tuple[Logistic, Logistic, float]:
+    """Sentence model, answerability model and the refusal threshold from the training items."""
+    c = c or choose_c(train)
+    sentence = fit_ranker(train, SENTENCE_FEATURES, c)
+    model_items = [d for d in train if d.stage == "model"]
+    qrows = [with_sentence_probabilities(d, sentence) for d in model_items]
+    qlabels = [int(d.answerable) for d in model_items]
+    if len(set(qlabels)) < 2:
+        raise ValueError("训练集中需要同时有可回答和应拒答的问题")
+    answerable = fit_logistic(qrows, qlabels, QUESTION_FEATURES, 1.0, balanced=True)
+    threshold = refusal_threshold([answerable.probability(q) for q, y in zip(qrows, qlabels) if y])
+    return sentence, answerable, threshold
+
+
+def refusal_threshold(answerable_probabilities: Sequence[float], max_false: float = MAX_FALSE_REFUSALS) -> float:
+    """The largest threshold that refuses at most `max_false` of the answerable questions."""
+    ordered = sorted(answerable_probabilities)
+    if not ordered:
+        return 0.5
+    allowed = int(np.floor(max_false * len(ordered)))
+    return float(ordered[allowed]) - 1e-6 if allowed < len(ordered) else 0.0
+
+
+def cross_validate(
+    assistants: Sequence,
+    data: Sequence[ItemData],
+    sets: dict[str, Sequence[EvalItem]],
+    folds: int = FOLDS,
+    progress: Callable[[str], None] | None = None,
+) -> tuple[dict[str, dict], float, dict]:
+    """Cross-validated end-to-end metrics per set; the refusal threshold from out-of-fold probabilities."""
+    groups = sorted({d.group for d in data})
+    order = {g: i % folds for i, g in enumerate(sorted(groups, key=lambda g: hashlib.sha1(g.encode()).hexdigest()))}
+    originals = [a.model for a in assistants]
+    original = originals[0]
+    oof: list[tuple[float, bool]] = []
+    results_by_set: dict[str, list] = {name: [] for name in sets}
+    top1: list[float] = []
+    try:
+        for k in range(folds):
+            train = [d for d in data if order[d.group] != k]
+            test = [d for d in data if order[d.group] == k]
+            if not test:
+                continue
+            sentence, answerable, threshold = fit_models(train)
+            top1.append(top1_accuracy(test, sentence) * max(1, sum(1 for d in test if d.stage == "model" and d.answerable and any(d.labels))))
+            for d in test:
+                if d.stage == "model":
+                    oof.append((answerable.probability(with_sentence_probabilities(d, sentence)), d.answerable))
+            fold_model = AnswerModel(sentence, answerable, threshold, original.second_sentence_ratio, f"fold-{k}")
+            predictors = []
+            for assistant in assistants:
+                assistant.model = fold_model
+                predictors.append(system_predictor(assistant))
+            for d in test:
+                _, rows = run_system([d.item], predictors[d.setup])
+                results_by_set[d.set_name].extend(rows)
+            if progress:
+                progress(f"第 {k + 1}/{folds} 折完成")
+    finally:
+        for assistant, model in zip(assistants, originals):
+            assistant.model = model
+    metrics = {name: summarize(sets[name], rows) for name, rows in results_by_set.items() if rows}
+    answerable_p = [p for p, y in oof if y]
+    threshold = refusal_threshold(answerable_p)
+    scored_total = sum(1 for d in data if d.stage == "model" and d.answerable and any(d.labels))
+    extra = {"top1_selection": round(sum(top1) / max(1, scored_total), 4), "oof_threshold": threshold}
+    return metrics, threshold, extra
+
+
+def calibrate(
+    setups: Sequence[tuple[object, dict[str, Path], dict[str, Path]]],
+    out_model: Path,
+    out_report: Path | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> dict:
+    """Extract, cross-validate, fit on everything, evaluate held-out sets, write the model and a report.
+
+    `setups`: (components, training sets, held-out sets) per index the sets are asked against."""
+    started = time.perf_counter()
+    say = progress or (lambda message: None)
+    assistants = [components.assistant for components, _, _ in setups]
+    sets: dict[str, list[EvalItem]] = {}
+    data: list[ItemData] = []
+    for n, (components, training, _) in enumerate(setups):
+        loaded = {name: load_dataset(path) for name, path in training.items() if Path(path).exists()}
+        sets.update(loaded)
+        say(f"提取特征：{sum(len(v) for v in loaded.values())} 题（{components.settings.index_dir.name}）")
+        data.extend(extract(assistants[n], loaded, setup=n))
+    say("交叉验证")
+    cv_metrics, threshold, extra = cross_validate(assistants, data, sets, progress=say)
+    sentence, answerable, _ = fit_models(data)
+    model = AnswerModel(sentence, answerable, threshold, assistants[0].model.second_sentence_ratio, str(out_model))
+    held: dict[str, dict] = {}
+    originals = [a.model for a in assistants]
+    try:
+        for n, (components, _, held_out) in enumerate(setups):
+            assistants[n].model = model
+            for name, path in held_out.items():
+                if Path(path).exists():
+                    metrics, _ = run_system(load_dataset(path), system_predictor(assistants[n]))
+                    held[name] = metrics
+    finally:
+        for assistant, original in zip(assistants, originals):
+            assistant.model = original
+    semantic = {components.settings.answer.semantic for components, _, _ in setups}
+    report = {
+        "trained_on": {name: len(items) for name, items in sets.items()},
+        "stages": {stage: sum(1 for d in data if d.stage == stage) for stage in ("guard", "article", "model")},
+        "cross_validated": cv_metrics,
+        "held_out": held,
+        "refuse_below": threshold,
+        "max_false_refusals": MAX_FALSE_REFUSALS,
+        "folds": FOLDS,
+        "semantic": ",".join(sorted(semantic)),
+        "seconds": round(time.perf_counter() - started, 1),
+        **extra,
+    }
+    payload = {
+        "about": "Fitted by rag/calibrate.py (make calibrate). Logistic weights over standardised features of rag/evidence.py; "
+        "refuse_below keeps cross-validated false refusals at or below max_false_refusals.",
+        "sentence": sentence.to_dict(),
+        "answerable": answerable.to_dict(),
+        "refuse_below": threshold,
+        "second_sentence_ratio": model.second_sentence_ratio,
+        "report": report,
+    }
+    out_model.parent.mkdir(parents=True, exist_ok=True)
+    out_model.write_text(json.dumps(payload, ensure_ascii=False, indent=1), encoding="utf-8")
+    if out_report is not None:
+        out_report.parent.mkdir(parents=True, exist_ok=True)
+        out_report.write_text(report_markdown(report), encoding="utf-8")
+    return report
+
+
+METRICS = (
+    ("answer_accuracy", "回答准确率"),
+    ("false_refusal_rate", "误拒率"),
+    ("refusal_recall", "拒答召回率"),
+    ("citation_precision", "引文精确率"),
+    ("retrieval.hit@1", "hit@1"),
+    ("retrieval.hit@5", "hit@5"),
+)
+
+
+def report_markdown(report: dict) -> str:
+    from rag.evaluation import metric_value
+
+    lines = [
+        f"训练集：{'，'.join(f'{k} {v} 题' for k, v in report['trained_on'].items())}；{report['folds']} 折交叉验证（按文件分组）；"
+        f"句子相似度：{report['semantic']}；拒答阈值 {report['refuse_below']:.3f}（交叉验证误拒率上限 {report['max_false_refusals']:.0%}）；"
+        f"首选句正确率（交叉验证）{report.get('top1_selection', 0):.3f}",
+        "",
+        "| 题集 | 方式 | " + " | ".join(label for _, label in METRICS) + " |",
+        "|---|---|" + "---:|" * len(METRICS),
+    ]
+    for kind, title in (("cross_validated", "交叉验证"), ("held_out", "留出（未参与训练）")):
+        for name, metrics in report[kind].items():
+            cells = [f"{metric_value(metrics, key):.3f}" for key, _ in METRICS]
+            lines.append(f"| {name} | {title} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------- the support checker
+
+
+@dataclass(frozen=True)
+class SupportPair:
+    id: str
+    source: str
+    passage: str
+    sentence: str
+    supported: bool
+    kind: str
+
+
+def load_pairs(path: Path) -> list[SupportPair]:
+    pairs: list[SupportPair] = []
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        raw = json.loads(line)
+        pairs.append(SupportPair(raw["id"], raw["source"], raw["passage"], raw["sentence"], raw["label"] == "supported", raw.get("kind", "")))
+    return pairs
+
+
+def fit_support(pairs: Sequence[SupportPair], similarity, max_false: float = 0.05, folds: int = FOLDS) -> tuple[dict, dict]:
+    """Logistic weights of the support checker and a threshold, by cross-validation grouped by document.
+
+    The threshold keeps cross-validated altered sentences judged supported at or below `max_false`."""
+    from rag.citations import FEATURES, HARD_MISMATCHES, support_features
+
+    rows = [support_features(p.sentence, p.passage, "", similarity) for p in pairs]
+    labels = [int(p.supported) for p in pairs]
+    names = [n for n in FEATURES if n != "bias"]
+    sources = sorted({p.source for p in pairs})
+    fold_of = {s: i % folds for i, s in enumerate(sorted(sources, key=lambda s: hashlib.sha1(s.encode()).hexdigest()))}
+    oof = [0.0] * len(pairs)
+    for k in range(folds):
+        train = [i for i, p in enumerate(pairs) if fold_of[p.source] != k]
+        test = [i for i, p in enumerate(pairs) if fold_of[p.source] == k]
+        model = fit_logistic([rows[i] for i in train], [labels[i] for i in train], names, 1.0)
+        for i in test:
+            oof[i] = model.probability(rows[i])
+
+    def hard(i: int) -> bool:
+        return any(rows[i].get(n) for n in HARD_MISMATCHES)
+
+    altered = [oof[i] for i in range(len(pairs)) if not labels[i] and not hard(i)]
+    threshold = 0.5
+    if altered:
+        ordered = sorted(altered, reverse=True)
+        allowed = int(np.floor(max_false * (len(labels) - sum(labels))))
+        threshold = float(ordered[allowed]) + 1e-6 if allowed < len(ordered) else 0.0
+    passed = [oof[i] >= threshold and not hard(i) for i in range(len(pairs))]
+    faithful = [passed[i] for i in range(len(pairs)) if labels[i]]
+    false = [passed[i] for i in range(len(pairs)) if not labels[i]]
+    by_kind: dict[str, list[bool]] = {}
+    for p, ok in zip(pairs, passed):
+        by_kind.setdefault(p.kind, []).append(ok)
+    final = fit_logistic(rows, labels, names, 1.0)
+    weights = {"bias": final.bias - sum(w * m / s for w, m, s in zip(final.weights, final.mean, final.scale))}
+    weights.update({n: w / s for n, w, s in zip(final.names, final.weights, final.scale)})
+    metrics = {
+        "pairs": len(pairs),
+        "cv_faithful_supported": round(sum(faithful) / max(1, len(faithful)), 4),
+        "cv_altered_supported": round(sum(false) / max(1, len(false)), 4),
+        "cv_by_kind_supported": {k: round(sum(v) / len(v), 3) for k, v in sorted(by_kind.items())},
+        "threshold": threshold,
+    }
+    return {"weights": weights, "threshold": threshold}, metrics
+
+
+def evaluate_verify(verifier, path: Path) -> dict:
+    """`rag verify` on labelled sentences: the share of faithful ones supported and of altered ones supported."""
+    rows = [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+    by_kind: dict[str, list[str]] = {}
+    faithful: list[bool] = []
+    altered: list[bool] = []
+    for row in rows:
+        verdict = verifier.verify_sentence(row["sentence"]).verdict
+        by_kind.setdefault(row.get("kind", ""), []).append(verdict)
+        (faithful if row["label"] in ("faithful", "supported") else altered).append(verdict == "supported")
+    return {
+        "sentences": len(rows),
+        "faithful_supported": round(sum(faithful) / max(1, len(faithful)), 4),
+        "altered_supported": round(sum(altered) / max(1, len(altered)), 4),
+        "verdicts_by_kind": {k: {v: vs.count(v) for v in sorted(set(vs))} for k, vs in sorted(by_kind.items())},
+    }

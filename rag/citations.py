@@ -1,0 +1,347 @@
+"""Citation rules shared by answers, drafts, LLM checks, `rag verify` and the metrics.
+
+- markers `[n]`, sentences with their markers, draft placeholders, the attribution prefix;
+- `CitationBook`: numbers cited passages in order of first use;
+- the support checker: does a passage support a sentence? Numbers, dates, article numbers and
+  names must match exactly; obligation and negation must agree with the closest clause; the
+  meaning must be close (an encoder's similarity with word and character overlap). The weights
+  are fitted by `rag/calibrate.py` on eval/support_pairs.jsonl (`rag/data/support_model.json`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from rag.lexicon import DATA_DIR, lexicon
+from rag.schema import Citation, Hit
+from rag.segment import content_words, words
+from rag.text import CN_NUM, char_ngrams, chinese_number, fold, squash
+
+REFUSAL = "未在已收录的文件中找到依据。"
+REFUSAL_HINT = "以下是最接近的段落，仅供参考。"
+MARKER = re.compile(r"\[(\d+)\]")
+# A sentence with the [n] markers after it, or a sentence without any (which then cites nothing).
+CITED_SENTENCE = re.compile(r"[^。！？；\n]+?[。！？；]?(?:\s*\[\d+\])+|[^。！？；\n\[]+[。！？；]")
+PLACEHOLDER = "【待更新：原为{old}】"
+PLACEHOLDER_RE = re.compile(r"【待更新：原为[^】]*】")
+# 据《开封市审计局2024年法治政府建设情况报告》，… : whose document a sentence comes from.
+ATTRIBUTION = re.compile(r"^据《([^》]+)》[，,]\s*")
+SUPPORT_MODEL_FILE = DATA_DIR / "support_model.json"
+VERDICTS = ("supported", "contradicted", "unsupported")
+
+
+def cited_sentences(text: str) -> list[tuple[str, list[int]]]:
+    """(sentence, its [n] numbers) for every sentence of an answer."""
+    out: list[tuple[str, list[int]]] = []
+    for match in CITED_SENTENCE.finditer(text):
+        sentence = match.group(0).strip()
+        if sentence:
+            out.append((sentence, [int(n) for n in MARKER.findall(sentence)]))
+    return out
+
+
+def strip_markers(sentence: str) -> str:
+    return ATTRIBUTION.sub("", MARKER.sub("", sentence)).strip()
+
+
+def passage_context(hit: Hit) -> str:
+    return f"{hit.title} {hit.section} {hit.text}"
+
+
+class CitationBook:
+    """Numbers cited passages in order of first use."""
+
+    def __init__(self) -> None:
+        self.citations: list[Citation] = []
+        self._ids: dict[str, int] = {}
+
+    def cite(self, hit: Hit, sentence: str | None = None) -> int:
+        if hit.chunk_id not in self._ids:
+            self._ids[hit.chunk_id] = len(self.citations) + 1
+            self.citations.append(Citation.from_hit(self._ids[hit.chunk_id], hit, sentence))
+        return self._ids[hit.chunk_id]
+
+
+def quotes(sentence: str, passage: str) -> bool:
+    """The sentence (markers and attribution removed) is a quotation of the passage."""
+    body = squash(strip_markers(sentence)).rstrip("。；;：:")
+    return bool(body) and body in squash(passage)
+
+
+# ---------------------------------------------------------------- facts that must match exactly
+
+_UNIT_WORDS = None
+
+
+def _units() -> list[str]:
+    global _UNIT_WORDS
+    if _UNIT_WORDS is None:
+        lex = lexicon()
+        _UNIT_WORDS = sorted(set(lex.count_units + lex.time_units + lex.amount_units), key=lambda u: -len(u))
+    return _UNIT_WORDS
+
+
+@lru_cache(maxsize=1)
+def _quantity_pattern() -> re.Pattern[str]:
+    units = "|".join(re.escape(u) for u in _units())
+    return re.compile(
+        rf"(百分之[{CN_NUM}\d.]+)|(\d+(?:\.\d+)?|[{CN_NUM}]+)\s*(?:余|多)?\s*({units})"
+    )
+
+
+DATE = re.compile(rf"((?:19|20)\d{{2}}|[〇零一二三四五六七八九]{{4}})\s*年(?:\s*(\d{{1,2}}|[{CN_NUM}]{{1,3}})\s*月)?(?:\s*(\d{{1,2}}|[{CN_NUM}]{{1,3}})\s*日)?")
+ARTICLE = re.compile(rf"第\s*([{CN_NUM}\d]+)\s*条")
+TITLE = re.compile(r"《([^》]{2,60})》")
+ORG = re.compile(r"[\u4e00-\u9fff]{2,10}?(?:省|市|县|区|州)[\u4e00-\u9fff]{0,8}?(?:审计局|人民政府|司法局|财政局|审计厅|委员会|办公室|局)")
+UNIT_FAMILY = {"天": "日", "日内": "日", "工作日": "个工作日", "人": "名", "位": "名", "％": "%", "百分之": "%"}
+
+
+def _family(unit: str) -> str:
+    for group in lexicon().same_units:
+        if unit in group:
+            return group[0]
+    return UNIT_FAMILY.get(unit, unit)
+
+
+def quantities(text: str) -> set[tuple[float, str]]:
+    """(value, unit family) of each quantity: 十日 = 10日 = 10天; 百分之十 = 10%. Years are dates, not quantities."""
+    found: set[tuple[float, str]] = set()
+    text = fold(text)
+    for m in _quantity_pattern().finditer(text):
+        if m.group(1):
+            value = chinese_number(m.group(1)[3:]) if not re.search(r"\d", m.group(1)) else float(re.sub(r"[^\d.]", "", m.group(1)) or 0)
+            if value is not None:
+                found.add((float(value), "%"))
+            continue
+        raw, unit = m.group(2), m.group(3)
+        if unit == "年" and re.fullmatch(r"(?:19|20)\d{2}", raw):
+            continue
+        value = float(raw) if re.fullmatch(r"\d+(?:\.\d+)?", raw) else chinese_number(raw)
+        if value is None:
+            continue
+        found.add((float(value), _family(unit)))
+    return found
+
+
+def dates(text: str) -> set[tuple[int, int | None, int | None]]:
+    out: set[tuple[int, int | None, int | None]] = set()
+    for m in DATE.finditer(fold(text)):
+        year = chinese_number(m.group(1))
+        month = chinese_number(m.group(2)) if m.group(2) else None
+        day = chinese_number(m.group(3)) if m.group(3) else None
+        if year and 1900 <= year <= 2100:
+            out.add((year, month, day))
+    return out
+
+
+def articles(text: str) -> set[int]:
+    return {n for n in (chinese_number(m.group(1)) for m in ARTICLE.finditer(fold(text))) if n}
+
+
+def names(text: str) -> set[str]:
+    """Document titles in 《》 and organisation names (place + office)."""
+    found = {squash(t) for t in TITLE.findall(text)}
+    found |= {squash(o) for o in ORG.findall(text)}
+    return found
+
+
+def _date_supported(date: tuple[int, int | None, int | None], passage_dates: set) -> bool:
+    year, month, day = date
+    return any(y == year and (month is None or m == month) and (day is None or d == day) for y, m, d in passage_dates)
+
+
+def _name_supported(name: str, context: str) -> bool:
+    if name in context:
+        return True
+    bare = re.sub(r"^中华人民共和国", "", name)
+    return len(bare) >= 2 and bare in context
+
+
+# ---------------------------------------------------------------- obligation and negation
+
+def polarity(text: str) -> dict[str, bool]:
+    """Which of obligation / permission / prohibition / negation a clause expresses (jieba words)."""
+    modality = lexicon().modality
+    tokens = words(text)
+    joined = "".join(tokens)
+    out = {name: False for name in ("obligation", "permission", "prohibition", "negation")}
+    for name in ("prohibition",):
+        out[name] = any(w in joined for w in modality[name])
+    token_set = set(tokens)
+    out["obligation"] = any(w in token_set for w in modality["obligation"])
+    out["permission"] = any(w in token_set for w in modality["permission"])
+    out["negation"] = any(w in token_set for w in modality["negation"]) and not out["prohibition"]
+    return out
+
+
+def clauses(text: str) -> list[str]:
+    """Clauses of a passage: split at 。；！？ and at commas that follow a condition (的，)."""
+    parts = re.split(r"(?<=[。；！？!?;])", text)
+    return [p.strip() for p in parts if len(p.strip()) >= 4] or [text]
+
+
+def _bigram_overlap(a: str, b: str) -> float:
+    grams = set(char_ngrams(a))
+    if not grams:
+        return 0.0
+    other = set(char_ngrams(b))
+    return len(grams & other) / len(grams)
+
+
+def closest_clause(sentence: str, passage: str) -> str:
+    parts = clauses(passage)
+    return max(parts, key=lambda c: (_bigram_overlap(sentence, c), -len(c)))
+
+
+# ---------------------------------------------------------------- the checker
+
+Similarity = Callable[[str, Sequence[str]], Sequence[float]]
+
+FEATURES = (
+    "bias",
+    "similarity",
+    "clause_similarity",
+    "word_coverage",
+    "bigram_coverage",
+    "missing_words",
+    "quote",
+    "quantity_mismatch",
+    "quantity_absent",
+    "date_mismatch",
+    "article_mismatch",
+    "name_mismatch",
+    "modality_mismatch",
+    "negation_mismatch",
+)
+
+
+@dataclass(frozen=True)
+class SupportModel:
+    """Logistic weights over FEATURES and the probability above which a sentence is supported."""
+
+    weights: dict[str, float]
+    threshold: float = 0.5
+    source: str = "default"
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> SupportModel:
+        path = path or SUPPORT_MODEL_FILE
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return DEFAULT_SUPPORT_MODEL
+        return cls(dict(data["weights"]), float(data.get("threshold", 0.5)), str(path))
+
+    def probability(self, features: dict[str, float]) -> float:
+        z = sum(self.weights.get(name, 0.0) * features.get(name, 0.0) for name in FEATURES)
+        return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
+
+
+# Used only when no fitted model is present: quotes pass, any mismatch fails.
+DEFAULT_SUPPORT_MODEL = SupportModel(
+    {"bias": -4.0, "similarity": 2.0, "word_coverage": 4.0, "bigram_coverage": 2.0, "quote": 4.0,
+     "quantity_mismatch": -8.0, "quantity_absent": -3.0, "date_mismatch": -8.0, "article_mismatch": -8.0,
+     "name_mismatch": -6.0, "modality_mismatch": -5.0, "negation_mismatch": -5.0, "missing_words": -0.5},
+    0.5,
+)
+HARD_MISMATCHES = ("quantity_mismatch", "date_mismatch", "article_mismatch", "name_mismatch")
+CONTRADICTIONS = HARD_MISMATCHES + ("modality_mismatch", "negation_mismatch")
+
+
+@dataclass(frozen=True)
+class Support:
+    """The verdict on one (sentence, passage) pair, with the evidence for it."""
+
+    verdict: str
+    score: float
+    features: dict[str, float] = field(default_factory=dict)
+    reasons: tuple[str, ...] = ()
+
+    @property
+    def supported(self) -> bool:
+        return self.verdict == "supported"
+
+
+REASON_LABELS = {
+    "quantity_mismatch": "数字或期限与原文不一致",
+    "quantity_absent": "原文中没有这个数字",
+    "date_mismatch": "日期与原文不一致",
+    "article_mismatch": "条款编号与原文不一致",
+    "name_mismatch": "名称（机关、文件）与原文不一致",
+    "modality_mismatch": "“应当/可以/不得”等与原文不一致",
+    "negation_mismatch": "肯定与否定与原文相反",
+}
+
+
+def support_features(sentence: str, passage: str, context: str = "", similarity: Similarity | None = None) -> dict[str, float]:
+    """The features of one pair; `context` adds what the passage belongs to (title, section)."""
+    claim = strip_markers(sentence)
+    full = f"{context} {passage}" if context else passage
+    squashed = squash(full)
+    feats: dict[str, float] = {"bias": 1.0}
+    feats["quote"] = 1.0 if quotes(claim, passage) else 0.0
+    words_ = list(dict.fromkeys(content_words(claim)))
+    present = [w for w in words_ if w in squashed.lower()]
+    feats["word_coverage"] = len(present) / len(words_) if words_ else 1.0
+    feats["missing_words"] = float(len(words_) - len(present))
+    feats["bigram_coverage"] = _bigram_overlap(claim, full)
+    clause = closest_clause(claim, passage)
+    if similarity is not None:
+        sims = list(similarity(claim, [passage, clause]))
+        feats["similarity"], feats["clause_similarity"] = float(sims[0]), float(sims[1])
+    else:
+        feats["similarity"] = feats["clause_similarity"] = feats["bigram_coverage"]
+    claim_q, passage_q = quantities(claim), quantities(full)
+    missing_q = claim_q - passage_q
+    same_unit = {u for _, u in passage_q}
+    feats["quantity_mismatch"] = 1.0 if any(u in same_unit for _, u in missing_q) else 0.0
+    feats["quantity_absent"] = 1.0 if missing_q and not feats["quantity_mismatch"] else 0.0
+    passage_dates = dates(full)
+    feats["date_mismatch"] = 1.0 if any(not _date_supported(d, passage_dates) for d in dates(claim)) else 0.0
+    claim_articles = articles(claim)
+    feats["article_mismatch"] = 1.0 if claim_articles and not claim_articles <= articles(full) else 0.0
+    feats["name_mismatch"] = 1.0 if any(not _name_supported(n, squashed) for n in names(claim)) else 0.0
+    mine, theirs = polarity(claim), polarity(clause)
+    feats["negation_mismatch"] = 1.0 if mine["negation"] != theirs["negation"] and not feats["quote"] else 0.0
+    modal = ("obligation", "permission", "prohibition")
+    feats["modality_mismatch"] = (
+        1.0 if not feats["quote"] and (mine["prohibition"] != theirs["prohibition"] or (
+            (mine["obligation"] and not mine["permission"] and theirs["permission"] and not theirs["obligation"])
+            or (mine["permission"] and not mine["obligation"] and theirs["obligation"] and not theirs["permission"])
+        )) and any(mine[m] or theirs[m] for m in modal) else 0.0
+    )
+    return feats
+
+
+def judge(features: dict[str, float], model: SupportModel) -> Support:
+    """A verdict from the features: hard mismatches never pass; the fitted probability decides the rest."""
+    score = model.probability(features)
+    hard = [name for name in HARD_MISMATCHES if features.get(name)]
+    reasons = tuple(REASON_LABELS[name] for name in CONTRADICTIONS + ("quantity_absent",) if features.get(name))
+    if not hard and score >= model.threshold:
+        return Support("supported", score, features, ())
+    close = features.get("bigram_coverage", 0.0) >= 0.5 or features.get("clause_similarity", 0.0) >= 0.85
+    contradicted = any(features.get(name) for name in CONTRADICTIONS) and close
+    return Support("contradicted" if contradicted else "unsupported", score, features, reasons)
+
+
+def check_support(
+    sentence: str,
+    passage: str,
+    *,
+    context: str = "",
+    similarity: Similarity | None = None,
+    model: SupportModel | None = None,
+) -> Support:
+    """Is `sentence` supported by `passage`? supported / contradicted / unsupported, with a score."""
+    return judge(support_features(sentence, passage, context, similarity), model or SupportModel.load())
+
+
+def sentence_supported(sentence: str, passage: str, similarity: Similarity | None = None) -> bool:
+    return check_support(sentence, passage, similarity=similarity).supported

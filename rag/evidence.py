@@ -1,0 +1,372 @@
+"""Evidence scoring: every sentence of the top passages is a candidate answer, described by features and
+scored by a logistic model fitted on question sets (`rag/data/answer_model.json`, `make calibrate`).
+
+Features are generic signals, not rules: IDF-weighted coverage of the question's words and
+character bigrams in the sentence and its passage, a real encoder's similarity, how the passage
+ranked on each retrieval side, the sentence's position and length, and the question-type cues
+(count, date, list, yes/no, name) paired with what the sentence holds. A second model turns
+question-level evidence into the probability that the documents answer the question at all.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from rag.citations import passage_context
+from rag.keyword_index import KeywordIndex
+from rag.lexicon import DATA_DIR, label, lexicon
+from rag.query import QueryPlan
+from rag.retrieve import Retrieval, Signals
+from rag.schema import Hit
+from rag.segment import subwords
+from rag.text import CN_NUM, fold, sentence_spans
+
+ANSWER_MODEL_FILE = DATA_DIR / "answer_model.json"
+FRAME_WEIGHT = 0.3  # a question's frame words and single characters count for less
+NAME_WEIGHT = 0.2  # a named law's or organisation's own name, and a named year, say little about which sentence answers
+
+SENTENCE_FEATURES = (
+    "cov_sentence", "cov_context", "cov_heading", "cov_gap",
+    "gram_sentence", "gram_context", "gram_gap",
+    "semantic", "semantic_gap",
+    "fused_rank", "fused_share", "word_rank", "char_rank", "dense_rank", "dense_score",
+    "first_in_passage", "position", "length", "short", "heading_like",
+    "quantity_match", "unit_match", "time_match", "date_match", "period_match", "doc_number_match",
+    "list_match", "colon_lead", "yes_no_match", "entity_match",
+    "report_doc", "named_org_doc", "year_match", "front_matter", "label_match", "focus_in_sentence", "focus_in_context",
+    "part_cov",
+)
+QUESTION_FEATURES = (
+    "best_p", "second_p", "margin", "best_cov_context", "best_cov_sentence", "best_gram_sentence",
+    "best_semantic", "top_fused", "sides_agree", "top5_overlap", "missing_mass", "max_missing_idf",
+    "focus_missing", "n_terms", "is_quantity", "is_list", "is_yes_no", "wants_report", "best_unit_match",
+)
+
+Similarity = Callable[[str, Sequence[str]], Sequence[float]]
+
+
+# ---------------------------------------------------------------- the fitted models
+
+
+@dataclass(frozen=True)
+class Logistic:
+    """A standardised logistic model: p = sigmoid(b + sum w_i (x_i - mean_i) / scale_i)."""
+
+    names: tuple[str, ...]
+    weights: tuple[float, ...]
+    bias: float
+    mean: tuple[float, ...]
+    scale: tuple[float, ...]
+
+    def probability(self, features: dict[str, float]) -> float:
+        z = self.bias
+        for name, w, m, s in zip(self.names, self.weights, self.mean, self.scale):
+            z += w * (features.get(name, 0.0) - m) / (s or 1.0)
+        return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Logistic:
+        return cls(tuple(data["names"]), tuple(data["weights"]), float(data["bias"]), tuple(data["mean"]), tuple(data["scale"]))
+
+    def to_dict(self) -> dict:
+        return {"names": list(self.names), "weights": list(self.weights), "bias": self.bias, "mean": list(self.mean), "scale": list(self.scale)}
+
+
+@dataclass(frozen=True)
+class AnswerModel:
+    """The sentence scorer, the answerability model and the thresholds chosen by cross-validation."""
+
+    sentence: Logistic
+    answerable: Logistic
+    refuse_below: float = 0.5
+    second_sentence_ratio: float = 0.75
+    source: str = "default"
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> AnswerModel:
+        path = Path(path or ANSWER_MODEL_FILE)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            return cls(
+                Logistic.from_dict(data["sentence"]),
+                Logistic.from_dict(data["answerable"]),
+                float(data.get("refuse_below", 0.5)),
+                float(data.get("second_sentence_ratio", 0.75)),
+                str(path),
+            )
+        except (OSError, ValueError, KeyError):
+            return default_model()
+
+
+def _unit_logistic(names: Sequence[str], weights: dict[str, float], bias: float) -> Logistic:
+    return Logistic(tuple(names), tuple(weights.get(n, 0.0) for n in names), bias, tuple(0.0 for _ in names), tuple(1.0 for _ in names))
+
+
+def default_model() -> AnswerModel:
+    """Hand-set weights used only until `make calibrate` has written rag/data/answer_model.json."""
+    sentence = _unit_logistic(
+        SENTENCE_FEATURES,
+        {"cov_sentence": 3.0, "cov_context": 1.5, "gram_sentence": 2.0, "semantic": 2.0, "fused_rank": 0.5,
+         "quantity_match": 0.6, "unit_match": 0.6, "time_match": 0.6, "list_match": 0.4, "length": -0.3, "short": -1.0},
+        -4.0,
+    )
+    answerable = _unit_logistic(QUESTION_FEATURES, {"best_cov_context": 4.0, "best_p": 3.0, "max_missing_idf": -0.4}, -2.0)
+    return AnswerModel(sentence, answerable, 0.5, 0.75, "default")
+
+
+# ---------------------------------------------------------------- question terms
+
+
+def scope_names(plan: QueryPlan) -> str:
+    """The names the question scopes its search with: laws, organisations and their documents' titles, years."""
+    parts = [law.title + law.alias for law in plan.laws]
+    for entry in plan.orgs.known:
+        parts.append(" ".join(entry.names))
+        parts.extend(entry.titles)
+    parts.extend(str(y) for y in plan.years)
+    return " ".join(parts).lower()
+
+
+def question_weights(plan: QueryPlan, snapshot: KeywordIndex, text: str | None = None) -> dict[str, float]:
+    """IDF weight of each question term (of `text`, a part of the question, when given); frame words,
+    single characters and the names the question scopes itself with count for less."""
+    lex = lexicon()
+    tokens = list(dict.fromkeys(plan.tokens))
+    if text is not None:
+        folded = fold(text).lower()
+        tokens = [t for t in tokens if t in folded]
+    # Sub-tokens of a longer token (行政 in 行政处罚) would count one word twice.
+    kept = [t for t in tokens if not any(t != o and t in o and snapshot.document_frequency(o) > 0 for o in tokens)] or tokens
+    weights = {t: snapshot.idf(t) for t in kept}
+    names = scope_names(plan)
+    for term in weights:
+        if term in lex.generic_words or len(term) == 1 or re.fullmatch(r"(?:19|20)\d{2}", term):
+            weights[term] *= FRAME_WEIGHT
+        elif names and term in names:
+            weights[term] *= NAME_WEIGHT
+    return weights
+
+
+def question_parts(question: str) -> list[str]:
+    """The sub-questions of a question that asks several things (…多少天？最多还能延长多少天？)."""
+    parts = [p.strip() for p in re.split(r"[？?；;]|，(?=(?:那|还|又|以及|并且|另外|同时|最多|最长|最少)\S)", question) if len(p.strip()) >= 4]
+    return parts if len(parts) >= 2 else []
+
+
+def label_cue(question: str, section: str) -> bool:
+    """The question asks for what a front-matter part holds (发文字号 -> 标题, 抄送 -> 落款)."""
+    part = section.split(" > ")[-1] if section else ""
+    cues = lexicon().front_matter.get(part)
+    return bool(cues) and any(cue in question for cue in cues)
+
+
+def gram_weights(plan: QueryPlan, snapshot: KeywordIndex) -> dict[str, float]:
+    return {g: snapshot.char_idf(g) for g in plan.grams}
+
+
+def term_credit(term: str, text: str) -> float:
+    """1 when the term occurs; partial credit when a compound (听取意见) occurs only in parts."""
+    if term in text:
+        return 1.0
+    parts = subwords(term)
+    if not parts:
+        return 0.0
+    found = sum(1 for p in parts if p in text)
+    return 0.8 if found == len(parts) else 0.4 * found / len(parts)
+
+
+def coverage(text: str, weights: dict[str, float]) -> float:
+    total = sum(weights.values())
+    if total <= 0:
+        return 0.0
+    text = fold(text).lower()
+    return sum(w * term_credit(t, text) for t, w in weights.items()) / total
+
+
+def gram_coverage(text: str, weights: dict[str, float]) -> float:
+    total = sum(weights.values())
+    if total <= 0:
+        return 0.0
+    text = fold(text).lower()
+    return sum(w for g, w in weights.items() if g in text) / total
+
+
+# ---------------------------------------------------------------- sentence properties
+
+
+@lru_cache(maxsize=1)
+def _patterns() -> dict[str, re.Pattern[str]]:
+    lex = lexicon()
+    units = sorted(set(lex.count_units + lex.time_units + lex.amount_units), key=len, reverse=True)
+    alt = "|".join(re.escape(u) for u in units)
+    return {
+        "quantity": re.compile(rf"(?:(?<!\d)\d{{1,3}}(?!\d)(?:\.\d+)?|\d+(?:\.\d+)?|[{CN_NUM}]+)\s*(?:余|多)?\s*(?:{alt})"),
+        "date": re.compile(r"\d{4}\s*年\s*\d{1,2}\s*月(?:\s*\d{1,2}\s*日)?|\d{4}-\d{1,2}-\d{1,2}"),
+        "period": re.compile(rf"[{CN_NUM}\d]+\s*(?:个)?(?:工作日|日|天|个月|月|年|小时)(?:内|以内|之内|前|后|起)|之日起|期限"),
+        "enumeration": re.compile(r"[^、，。,]+[、,][^、，。,]+[、,]"),
+        "modal": re.compile("|".join(re.escape(w) for w in lex.modality["obligation"] + lex.modality["permission"] + lex.modality["prohibition"] + lex.modality["negation"])),
+        "name": re.compile(r"《[^》]+》|[\u4e00-\u9fff]{2,}(?:局|院|所|委员会|办公室|中心|部门|机关|政府|公司|科|股|处)"),
+        "full_date": re.compile(rf"(?:\d{{4}}|[〇零一二三四五六七八九]{{4}})\s*年\s*[\d{CN_NUM}]{{1,3}}\s*月(?:\s*[\d{CN_NUM}]{{1,3}}\s*日)?|\d{{4}}-\d{{1,2}}-\d{{1,2}}"),
+        "doc_number": re.compile(r"[\u4e00-\u9fff]{1,10}\s*[〔\[（(【]\s*(?:19|20)\d{2}\s*[〕\]）)】]\s*\d+\s*号"),
+    }
+
+
+def unit_matches(plan: QueryPlan, sentence: str) -> bool:
+    """The sentence gives a number in the unit the question counts in (几名 ~ 7人)."""
+    if not plan.asked_unit:
+        return bool(_patterns()["quantity"].search(fold(sentence)))
+    units = "|".join(re.escape(u) for u in lexicon().units_like(plan.asked_unit))
+    return bool(re.search(rf"(?:\d+|[{CN_NUM}]+)\s*(?:余|多)?\s*(?:{units})", fold(sentence)))
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A sentence of a retrieved passage with its features and probability."""
+
+    hit: Hit
+    rank: int
+    start: int
+    end: int
+    text: str
+    features: dict[str, float] = field(default_factory=dict)
+    p: float = 0.0
+
+
+def _recip(rank: int | None) -> float:
+    return 0.0 if rank is None else 1.0 / (1.0 + rank)
+
+
+def candidates(retrieval: Retrieval, top_passages: int) -> list[tuple[Hit, int, int, int, str]]:
+    """(hit, passage rank, start, end, sentence) for every sentence of the top passages."""
+    out = []
+    for rank, hit in enumerate(retrieval.hits[:top_passages]):
+        for start, end in sentence_spans(hit.text, 0, len(hit.text)):
+            out.append((hit, rank, start, end, hit.text[start:end]))
+    return out
+
+
+def score_candidates(
+    plan: QueryPlan,
+    retrieval: Retrieval,
+    snapshot: KeywordIndex,
+    model: AnswerModel,
+    top_passages: int,
+    similarity: Similarity | None = None,
+) -> tuple[list[Candidate], dict[str, float], dict[str, float]]:
+    """Candidates sorted by probability, the question's term weights and its question-level features."""
+    weights = question_weights(plan, snapshot)
+    grams = gram_weights(plan, snapshot)
+    part_weights = [question_weights(plan, snapshot, part) for part in question_parts(plan.question)]
+    raw = candidates(retrieval, top_passages)
+    if not raw:
+        return [], weights, question_features(plan, [], retrieval, weights)
+    patterns = _patterns()
+    sims = list(similarity(plan.question, [c[4] for c in raw])) if similarity is not None else [0.0] * len(raw)
+    named = {e.issuer for e in plan.orgs.known}
+    top_score = max((h.score for h in retrieval.hits), default=1.0) or 1.0
+    focus = [f.lower() for f in plan.focus]
+    front = {label("title"), label("header"), label("addressee"), label("trailer")}
+    lex = lexicon()
+    asks = {name: lex.cue(name, plan.question) for name in ("date", "period", "doc_number")}
+    context_cov: dict[str, tuple[float, float, float, float]] = {}
+    rows: list[dict[str, float]] = []
+    for (hit, rank, start, end, text), sim in zip(raw, sims):
+        if hit.chunk_id not in context_cov:
+            ctx = passage_context(hit)
+            head = f"{hit.title} {hit.section}"
+            context_cov[hit.chunk_id] = (coverage(ctx, weights), coverage(head, weights), gram_coverage(ctx, grams), 1.0 if any(f in fold(ctx).lower() for f in focus) else 0.0)
+        cov_ctx, cov_head, gram_ctx, focus_ctx = context_cov[hit.chunk_id]
+        folded = fold(text)
+        signals: Signals = retrieval.signals.get(hit.chunk_id, Signals())
+        heading = hit.section.split(" > ")[-1] if hit.section else ""
+        length = len(text)
+        rows.append(
+            {
+                "cov_sentence": coverage(text, weights),
+                "cov_context": cov_ctx,
+                "cov_heading": cov_head,
+                "gram_sentence": gram_coverage(text, grams),
+                "gram_context": gram_ctx,
+                "semantic": float(sim),
+                "fused_rank": _recip(rank),
+                "fused_share": hit.score / top_score,
+                "word_rank": _recip(signals.word_rank),
+                "char_rank": _recip(signals.char_rank),
+                "dense_rank": _recip(signals.dense_rank),
+                "dense_score": signals.dense_score,
+                "first_in_passage": 1.0 if start == 0 else 0.0,
+                "position": start / max(1, len(hit.text)),
+                "length": math.log1p(length) / 5.0,
+                "short": 1.0 if length < 8 else 0.0,
+                "heading_like": 1.0 if heading and folded.strip("。；：: ") in fold(heading) else 0.0,
+                "quantity_match": float(plan.is_quantity and bool(patterns["quantity"].search(folded))),
+                "unit_match": float(plan.is_quantity and unit_matches(plan, text)),
+                "time_match": float(plan.is_time and bool(patterns["date"].search(folded) or patterns["period"].search(folded))),
+                "date_match": float(asks["date"] and bool(patterns["full_date"].search(folded))),
+                "period_match": float(asks["period"] and bool(patterns["period"].search(folded))),
+                "doc_number_match": float(asks["doc_number"] and bool(patterns["doc_number"].search(text))),
+                "list_match": float(plan.is_list and bool(patterns["enumeration"].search(folded))),
+                "colon_lead": float(plan.is_list and text.rstrip().endswith(("：", ":"))),
+                "yes_no_match": float(plan.is_yes_no and bool(patterns["modal"].search(folded))),
+                "entity_match": float(plan.is_entity and bool(patterns["name"].search(folded))),
+                "report_doc": float(plan.wants_report and hit.doc_type != "law"),
+                "named_org_doc": float(bool(named) and hit.issuer in named),
+                "year_match": float(bool(plan.years) and hit.doc_type != "law" and hit.year in plan.years),
+                "front_matter": float(heading in front),
+                "label_match": float(label_cue(plan.question, hit.section)),
+                "part_cov": max((coverage(text, w) for w in part_weights if w), default=0.0),
+                "focus_in_sentence": 1.0 if any(f in folded.lower() for f in focus) else 0.0,
+                "focus_in_context": focus_ctx,
+            }
+        )
+    best_cov = max(r["cov_sentence"] for r in rows)
+    best_gram = max(r["gram_sentence"] for r in rows)
+    best_sim = max(r["semantic"] for r in rows)
+    scored: list[Candidate] = []
+    for (hit, rank, start, end, text), row in zip(raw, rows):
+        row["cov_gap"] = row["cov_sentence"] - best_cov
+        row["gram_gap"] = row["gram_sentence"] - best_gram
+        row["semantic_gap"] = row["semantic"] - best_sim
+        scored.append(Candidate(hit, rank, start, end, text, row, model.sentence.probability(row)))
+    scored.sort(key=lambda c: -c.p)
+    return scored, weights, question_features(plan, scored, retrieval, weights)
+
+
+def question_features(plan: QueryPlan, scored: list[Candidate], retrieval: Retrieval, weights: dict[str, float]) -> dict[str, float]:
+    """Evidence that the documents answer the question at all."""
+    hits = retrieval.hits[:6]
+    contexts = [fold(passage_context(h)).lower() for h in hits]
+    total = sum(weights.values()) or 1.0
+    missing = {t: w for t, w in weights.items() if not any(t in c for c in contexts)}
+    word_top = [cid for cid, s in sorted(retrieval.signals.items(), key=lambda kv: kv[1].word_rank if kv[1].word_rank is not None else 1e9)[:5] if retrieval.signals[cid].word_rank is not None]
+    dense_top = [cid for cid, s in sorted(retrieval.signals.items(), key=lambda kv: kv[1].dense_rank if kv[1].dense_rank is not None else 1e9)[:5] if retrieval.signals[cid].dense_rank is not None]
+    best = scored[0] if scored else None
+    second = scored[1].p if len(scored) > 1 else 0.0
+    focus = [f.lower() for f in plan.focus]
+    return {
+        "best_p": best.p if best else 0.0,
+        "second_p": second,
+        "margin": (best.p - second) if best else 0.0,
+        "best_cov_context": max((c.features["cov_context"] for c in scored), default=0.0),
+        "best_cov_sentence": max((c.features["cov_sentence"] for c in scored), default=0.0),
+        "best_gram_sentence": max((c.features["gram_sentence"] for c in scored), default=0.0),
+        "best_semantic": max((c.features["semantic"] for c in scored), default=0.0),
+        "top_fused": hits[0].score if hits else 0.0,
+        "sides_agree": float(bool(word_top) and bool(dense_top) and word_top[0] == dense_top[0]),
+        "top5_overlap": len(set(word_top) & set(dense_top)) / 5.0,
+        "missing_mass": sum(missing.values()) / total,
+        "max_missing_idf": max(missing.values(), default=0.0),
+        "focus_missing": float(bool(focus) and not any(f in c for f in focus for c in contexts)),
+        "n_terms": math.log1p(len(weights)),
+        "is_quantity": float(plan.is_quantity),
+        "is_list": float(plan.is_list),
+        "is_yes_no": float(plan.is_yes_no),
+        "wants_report": float(plan.wants_report),
+        "best_unit_match": best.features.get("unit_match", 0.0) if best else 0.0,
+    }

@@ -1,0 +1,132 @@
+"""The word lists of `rag/data/lexicon.toml` and the law short forms of `aliases.toml` files, loaded once.
+
+A leaf module: lists are data with their purpose written beside them, never literals in the code.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+DATA_DIR = Path(__file__).resolve().parent / "data"
+LEXICON_FILE = DATA_DIR / "lexicon.toml"
+JIEBA_WORDS_FILE = DATA_DIR / "jieba_words.txt"
+
+
+def _alternation(words: list[str] | tuple[str, ...] | frozenset[str]) -> str:
+    return "|".join(re.escape(w) for w in sorted(set(words), key=lambda w: (-len(w), w)))
+
+
+@dataclass(frozen=True)
+class Lexicon:
+    stopwords: frozenset[str]
+    frame_words: frozenset[str]
+    generic_words: frozenset[str]
+    ask_prefix: re.Pattern[str]
+    cues: dict[str, re.Pattern[str]]
+    cue_words: dict[str, tuple[str, ...]]
+    count_units: tuple[str, ...]
+    time_units: tuple[str, ...]
+    amount_units: tuple[str, ...]
+    same_units: tuple[tuple[str, ...], ...]
+    modality: dict[str, tuple[str, ...]]
+    documents: dict[str, tuple[str, ...]]
+    labels: dict[str, str]
+    front_matter: dict[str, tuple[str, ...]]
+
+    def is_question_word(self, token: str) -> bool:
+        return token in self.frame_words or bool(self.ask_prefix.match(token))
+
+    def units_like(self, unit: str) -> tuple[str, ...]:
+        """Units that count the same thing as `unit` (名 ~ 人 ~ 位)."""
+        for group in self.same_units:
+            if unit in group:
+                return group
+        return (unit,)
+
+    def cue(self, name: str, text: str) -> bool:
+        return bool(self.cues[name].search(text))
+
+
+@lru_cache(maxsize=1)
+def lexicon() -> Lexicon:
+    """The lexicon (read once per process)."""
+    from bm25s.stopwords import STOPWORDS_CHINESE
+
+    with open(LEXICON_FILE, "rb") as f:
+        data = tomllib.load(f)
+    stop = data["stopwords"]
+    stopwords = (frozenset(STOPWORDS_CHINESE) | frozenset(stop["extra"])) - frozenset(stop["keep"])
+    question = data["question"]
+    cues = data["cues"]
+    cue_patterns = {name: re.compile(_alternation(words)) for name, words in cues.items()}
+    # A yes/no question ends with 吗, it does not merely contain it.
+    cue_patterns["yes_no"] = re.compile(_alternation([w for w in cues["yes_no"] if w != "吗"]) + r"|吗[？?。]?$")
+    cue_patterns["followup_start"] = re.compile("^(?:" + _alternation(cues["followup_start"]) + ")")
+    cue_patterns["followup_end"] = re.compile("(?:" + _alternation(cues["followup_end"]) + r")[？?。!！]*$")
+    measure = data["measure"]
+    documents = data["documents"]
+    return Lexicon(
+        stopwords=stopwords,
+        frame_words=frozenset(question["frame"]),
+        generic_words=frozenset(question["generic"]),
+        ask_prefix=re.compile("^(?:" + _alternation(question["ask_prefixes"]) + ")"),
+        cues=cue_patterns,
+        cue_words={name: tuple(words) for name, words in cues.items()},
+        count_units=tuple(measure["count"]),
+        time_units=tuple(measure["time"]),
+        amount_units=tuple(measure["amount"]),
+        same_units=tuple(tuple(g) for g in measure["same"]),
+        modality={name: tuple(words) for name, words in data["modality"].items()},
+        documents={k: tuple(v) for k, v in documents.items() if isinstance(v, list)},
+        labels={k: v for k, v in documents.items() if isinstance(v, str)},
+        front_matter={k: tuple(v) for k, v in data["front_matter"].items()},
+    )
+
+
+def jieba_words() -> list[tuple[str, int]]:
+    """(word, frequency) pairs for jieba's user dictionary."""
+    words: list[tuple[str, int]] = []
+    for line in JIEBA_WORDS_FILE.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        word, _, freq = line.partition(" ")
+        words.append((word, int(freq or 20000)))
+    return words
+
+
+def label(name: str) -> str:
+    """A section label (标题, 落款, 导语 ...) by its key in the lexicon."""
+    return lexicon().labels[f"{name}_label"]
+
+
+# ---------------------------------------------------------------- law short forms
+
+
+class AliasError(ValueError):
+    """An aliases file that cannot be read; the message is Chinese."""
+
+
+def read_aliases(path: Path) -> dict[str, str]:
+    """Short form -> the end of the full title it stands for, from an `aliases.toml` file.
+
+    Format::
+
+        [laws]
+        "政务处分法" = "公职人员政务处分法"   # a title that ends with the right side
+    """
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except OSError as exc:
+        raise AliasError(f"无法读取别名文件 {path}：{exc.strerror or exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise AliasError(f"别名文件 {path} 格式不正确：{exc}") from exc
+    laws = data.get("laws", {})
+    if not isinstance(laws, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in laws.items()):
+        raise AliasError(f"别名文件 {path} 的 [laws] 应为 \"简称\" = \"全称结尾\" 的形式")
+    return {k.strip(): v.strip() for k, v in laws.items() if k.strip() and v.strip()}

@@ -1,0 +1,43 @@
+"""Line patterns of Chinese official documents and laws: headings, articles, dates, trailers.
+
+A leaf module shared by the loader (PDF reflow), metadata, structure and drafting.
+"""
+
+from __future__ import annotations
+
+import re
+
+from rag.text import CN_NUM
+
+# Headings of official documents, in both widths: 一、 （一） 1． （1）
+HEADING_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("L1", re.compile(rf"^[一二三四五六七八九十]{{1,3}}[、．.](?![{CN_NUM}\d])")),
+    ("L2", re.compile(r"^[（(][一二三四五六七八九十]{1,3}[）)]")),
+    ("L3", re.compile(r"^\d{1,2}(?:[．.、](?![\d.．])|\s*[．]\s*)")),
+    ("L4", re.compile(r"^[（(]\d{1,2}[）)]")),
+)
+LAW_HEADING = re.compile(rf"^第[{CN_NUM}\d]+[编章节](?:[\s\u3000]|$)")
+ARTICLE_START = re.compile(rf"^第([{CN_NUM}\d]+)条(?:之[一二三四五六七八九十]+)?(?=[\s\u3000])")
+# The closing lines: 抄送/主送/印发 lines, or a line ending with the printing date.
+TRAILER_START = re.compile(r"^(?:抄送|抄报|主送|印发|附件)[：:]|印发$|^[\s\S]{0,30}\d{4}年\d{1,2}月\d{1,2}日印发?$")
+DATE_LINE = re.compile(r"^\d{4}\s*年\s*\d{1,2}\s*月\s*\d{1,2}\s*日$")
+DOC_NUMBER = re.compile(r"^[\u4e00-\u9fff]{1,10}[〔\[（(【]\s*(?:19|20)\d{2}\s*[〕\]）)】]\s*\d+\s*号$")
+PAGE_NUMBER = re.compile(r"^[—\-–－\s]*\d+[—\-–－\s]*$")
+
+
+def heading_kind(line: str) -> str | None:
+    """The official-document heading level a line starts with (L1..L4), or None."""
+    for kind, pattern in HEADING_PATTERNS:
+        if pattern.match(line):
+            return kind
+    return None
+
+
+def is_structural_line(line: str) -> bool:
+    return bool(
+        heading_kind(line)
+        or LAW_HEADING.match(line)
+        or ARTICLE_START.match(line)
+        or line.startswith("#")
+        or TRAILER_START.match(line)
+    )

@@ -1,0 +1,264 @@
+"""Question handling: validation and cutting, law names and articles, organisations and years, cues, follow-ups.
+
+Everything here reads the question only (and the index's catalog of law names and organisations);
+what to retrieve and how to answer is decided downstream.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from rag.lexicon import lexicon
+from rag.orgs import OrgCatalog, OrgMention
+from rag.schema import DocRecord
+from rag.segment import is_noun, query_tokens, tagged_words
+from rag.text import CN_NUM, char_ngrams, chinese_number, normalize_question, years_in
+
+ARTICLE_REF = re.compile(rf"第\s*([{CN_NUM}\d]+)\s*条")
+ASKED_UNIT = re.compile(r"(?:多少|(?<!哪)几)(个工作日|周岁|项|条|名|人|个|部|次|件|天|日|位|家|卷|份|篇|场|批|起|年|月|倍)")
+LAW_NAME_IN_BOOK = re.compile(r"《([^》]{2,40})》")
+LAW_NAME_WITH_ARTICLE = re.compile(rf"([\u4e00-\u9fff]{{2,24}}?(?:法|条例|规定|办法|细则))\s*第\s*[{CN_NUM}\d]+\s*条")
+MAX_FOLLOWUP_CORE = 14
+
+
+class QuestionError(ValueError):
+    """A question that cannot be asked (empty); the message is Chinese."""
+
+
+def prepare_question(question: str | None, max_chars: int) -> tuple[str, str, list[str]]:
+    """(cut question, normalised question, notices): the cut comes before anything else."""
+    if question is None or not str(question).strip():
+        raise QuestionError("问题不能为空，请输入要查询的内容。")
+    raw = str(question)
+    notices: list[str] = []
+    text = raw.strip()
+    if len(text) > max_chars:
+        notices.append(f"问题过长（{len(text)}字），已截取前{max_chars}字进行检索。")
+        text = text[:max_chars]
+    if not re.search(r"[\u3400-\u9fff]", text) and re.search(r"[A-Za-z]", text):
+        notices.append("目前只支持用中文提问，检索效果可能很差。")
+    return text, normalize_question(text), notices
+
+
+# ---------------------------------------------------------------- law names
+
+
+@dataclass(frozen=True)
+class LawAlias:
+    alias: str
+    source: str
+    title: str
+
+
+@dataclass(frozen=True)
+class LawCatalog:
+    """Every name the indexed laws go by, with one compiled pattern to find them in a question."""
+
+    aliases: tuple[LawAlias, ...]
+    pattern: re.Pattern[str] | None
+    by_name: dict[str, tuple[LawAlias, ...]]
+    titles: frozenset[str] = frozenset()
+
+    def __iter__(self):
+        return iter(self.aliases)
+
+
+def build_law_catalog(records: Sequence[DocRecord], short_forms: dict[str, str] | None = None) -> LawCatalog:
+    """Full title, title without 中华人民共和国, and the short forms of the corpus's aliases.toml.
+
+    The pattern is one alternation, longest name first, so each position takes its longest name."""
+    aliases: list[LawAlias] = []
+    for r in records:
+        if r.doc_type != "law" or not r.title:
+            continue
+        names = {r.title, re.sub(r"^中华人民共和国", "", r.title)}
+        for short, suffix in (short_forms or {}).items():
+            if r.title.endswith(suffix):
+                names.add(short)
+        aliases.extend(LawAlias(n, r.source, r.title) for n in names if len(n) >= 2)
+    aliases.sort(key=lambda a: -len(a.alias))
+    by_name: dict[str, list[LawAlias]] = {}
+    for alias in aliases:
+        by_name.setdefault(alias.alias, []).append(alias)
+    pattern = re.compile("|".join(re.escape(name) for name in by_name)) if by_name else None
+    titles = frozenset(r.title for r in records if r.doc_type == "law")
+    return LawCatalog(tuple(aliases), pattern, {k: tuple(v) for k, v in by_name.items()}, titles)
+
+
+def find_laws(text: str, catalog: LawCatalog) -> list[LawAlias]:
+    """Laws named in the text, in order; 审计法 inside 审计法实施条例 does not count."""
+    if catalog.pattern is None:
+        return []
+    found: list[LawAlias] = []
+    for m in catalog.pattern.finditer(text):
+        for alias in catalog.by_name[m.group(0)]:
+            if alias.source not in {f.source for f in found}:
+                found.append(alias)
+    return found
+
+
+def unknown_laws(text: str, catalog: LawCatalog) -> list[str]:
+    """Law names the question uses that no indexed law goes by (《政府采购法》, 治安管理处罚法第十条)."""
+    kinds = lexicon().documents["law_kinds"]
+    names: list[str] = []
+    for m in LAW_NAME_IN_BOOK.finditer(text):
+        name = m.group(1)
+        if name.endswith(tuple(kinds)) and not re.search(r"(?:19|20)\d{2}|报告|通知|意见|纲要|规划", name):
+            names.append(name)
+    for m in LAW_NAME_WITH_ARTICLE.finditer(text):
+        names.append(m.group(1))
+    out: list[str] = []
+    for name in names:
+        bare = re.sub(r"^中华人民共和国", "", name)
+        if catalog.pattern is not None and catalog.pattern.fullmatch(bare):
+            continue
+        if any(title.endswith(bare) for title in catalog.titles):
+            continue
+        # A known name at the end (为什么审计法第五条): the prefix is not part of the name.
+        if catalog.pattern is not None and any(m.end() == len(bare) for m in catalog.pattern.finditer(bare)):
+            continue
+        out.append(name)
+    return list(dict.fromkeys(out))
+
+
+# ---------------------------------------------------------------- the plan
+
+
+@dataclass(frozen=True)
+class QueryPlan:
+    """What the question asks for, as far as the words show."""
+
+    question: str
+    tokens: tuple[str, ...]
+    grams: tuple[str, ...] = ()
+    laws: tuple[LawAlias, ...] = ()
+    unknown_laws: tuple[str, ...] = ()
+    articles: tuple[int, ...] = ()
+    years: tuple[int, ...] = ()
+    orgs: OrgMention = field(default_factory=OrgMention)
+    wants_report: bool = False
+    is_list: bool = False
+    is_quantity: bool = False
+    is_time: bool = False
+    is_yes_no: bool = False
+    is_entity: bool = False
+    asked_unit: str | None = None
+    focus: tuple[str, ...] = ()
+
+
+def question_focus(question: str) -> tuple[str, ...]:
+    """The content word a question word asks about: the noun after it (多少名在编人员), else before it."""
+    lex = lexicon()
+    tagged = tagged_words(question)
+    words = [w for w, _ in tagged if re.search(r"[\w\u4e00-\u9fff]", w)]
+    nouns = {w for w, flag in tagged if is_noun(flag)}
+
+    def content(w: str) -> bool:
+        return (
+            w in nouns
+            and len(w) >= 2
+            and w not in lex.stopwords
+            and w not in lex.generic_words
+            and not lex.is_question_word(w)
+        )
+
+    for i, word in enumerate(words):
+        if not lex.is_question_word(word):
+            continue
+        after = next((w for w in words[i + 1 : i + 4] if content(w)), None)
+        if after and not any(lex.ask_prefix.match(w) for w in words[i + 1 : words.index(after, i + 1)]):
+            return (after,)
+        before = next((w for w in reversed(words[max(0, i - 3) : i]) if content(w)), None)
+        if before:
+            return (before,)
+    return ()
+
+
+def question_grams(question: str) -> tuple[str, ...]:
+    """Character bigrams of the question's content (question words removed)."""
+    lex = lexicon()
+    text = question
+    for word in sorted(lex.frame_words, key=len, reverse=True):
+        if len(word) >= 2:
+            text = text.replace(word, " ")
+    return tuple(dict.fromkeys(char_ngrams(text)))
+
+
+def analyze_query(question: str, laws: LawCatalog, orgs: OrgCatalog) -> QueryPlan:
+    """The plan of a normalised question."""
+    lex = lexicon()
+    found_laws = tuple(find_laws(question, laws))
+    articles = tuple(n for n in (chinese_number(m.group(1)) for m in ARTICLE_REF.finditer(question)) if n)
+    tokens = query_tokens(question)
+    if lex.cue("list", question) and re.search(r"几种|几类|哪些种类|哪几类|哪些类", question) and "种类" not in tokens:
+        tokens.append("种类")
+    # Law names and quoted titles are not organisations (河南省政府投资建设项目审计条例).
+    masked = LAW_NAME_IN_BOOK.sub(lambda m: "　" * len(m.group(0)), question)
+    if laws.pattern is not None:
+        masked = laws.pattern.sub(lambda m: "　" * len(m.group(0)), masked)
+    mention = orgs.mentions(masked)
+    unit = ASKED_UNIT.search(question)
+    report_cue = lex.cue("report", question) or bool(mention.known or mention.unknown or mention.own)
+    return QueryPlan(
+        question=question,
+        tokens=tuple(tokens),
+        grams=question_grams(question),
+        laws=found_laws,
+        unknown_laws=tuple(unknown_laws(question, laws)),
+        articles=articles,
+        years=tuple(dict.fromkeys(years_in(question))),
+        orgs=mention,
+        wants_report=report_cue and not (found_laws and not mention.named),
+        is_list=lex.cue("list", question),
+        is_quantity=lex.cue("quantity", question),
+        is_time=lex.cue("time", question),
+        is_yes_no=lex.cue("yes_no", question),
+        is_entity=lex.cue("entity", question),
+        asked_unit=unit.group(1) if unit else None,
+        focus=question_focus(question),
+    )
+
+
+# ---------------------------------------------------------------- follow-ups
+
+
+def _stem(alias: str) -> str:
+    return re.sub(r"(法|条例|规定|办法)$", "", alias)
+
+
+def _law_by_stem(text: str, catalog: LawCatalog) -> LawAlias | None:
+    for alias in catalog:
+        stem = _stem(alias.alias)
+        if len(stem) >= 3 and stem in text:
+            return alias
+    return None
+
+
+def resolve_followup(question: str, previous: str | None, catalog: LawCatalog) -> str:
+    """Rewrite a follow-up (那行政强制呢？/ 第十三条呢？/ 其中…) using the previous question as understood."""
+    if not previous:
+        return question
+    lex = lexicon()
+    current_laws = find_laws(question, catalog)
+    previous_laws = find_laws(previous, catalog)
+    start, end = lex.cues["followup_start"], lex.cues["followup_end"]
+    core = end.sub("", start.sub("", question)).strip("，,。？? ")
+    looks_followup = bool(start.search(question) or end.search(question)) and len(core) <= MAX_FOLLOWUP_CORE
+    if not looks_followup:
+        return question
+    # "第十三条呢？" after a question about a law: the same law.
+    if ARTICLE_REF.fullmatch(core) and not current_laws and previous_laws:
+        return f"{previous_laws[0].alias}{core}"
+    # "那行政强制呢？" after "行政处罚法规定了哪些种类？": swap the law in the previous question.
+    law = current_laws[0] if current_laws else (_law_by_stem(core, catalog) if previous_laws else None)
+    if law is not None:
+        rest = core.replace(law.alias, "").replace(_stem(law.alias), "").strip("的之 ")
+        if previous_laws and len(rest) <= 2:
+            swapped = previous.replace(previous_laws[0].alias, law.alias)
+            return ARTICLE_REF.sub("", swapped) if not ARTICLE_REF.search(core) else swapped
+        if len(rest) > 2:
+            return question  # "行政诉讼的起诉期限呢？" stands on its own
+    # "其中行政强制有几项？": keep the previous question as context.
+    return f"{previous} {question}"

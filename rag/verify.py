@@ -1,0 +1,88 @@
+"""`rag verify`: does the indexed material support each sentence of a text?
+
+Each sentence is searched like a question; the support checker judges it against the best
+passages: `supported` (a passage supports it), `contradicted` (the closest passage states another
+number, date, name, obligation or negation), `unsupported` (nothing close enough).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from rag.citations import Support
+from rag.retrieve import HybridRetriever
+from rag.schema import Hit
+from rag.text import flatten, split_sentences
+
+PASSAGES = 5
+MIN_SENTENCE_CHARS = 6
+VERDICT_LABELS = {"supported": "有依据", "contradicted": "与原文不符", "unsupported": "找不到依据"}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    sentence: str
+    verdict: str
+    score: float
+    hit: Hit | None = None
+    reasons: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_dict(self) -> dict:
+        citation = None
+        if self.hit is not None:
+            citation = {"source": self.hit.source, "title": self.hit.title, "section": self.hit.section, "text": self.hit.text}
+        return {
+            "sentence": self.sentence,
+            "verdict": self.verdict,
+            "score": round(self.score, 4),
+            "citation": citation,
+            "reasons": list(self.reasons),
+        }
+
+
+def split_claims(text: str) -> list[str]:
+    """The sentences of a text to check (Markdown headings, markers and very short pieces skipped)."""
+    lines = [ln for ln in text.replace("\r", "").split("\n") if ln.strip() and not ln.lstrip().startswith("#")]
+    joined = "\n".join(re.sub(r"\[\d+\]", "", ln).strip() for ln in lines)
+    out: list[str] = []
+    for sentence in split_sentences(joined):
+        sentence = flatten(sentence).strip()
+        if len(re.sub(r"[\W_]", "", sentence)) >= MIN_SENTENCE_CHARS:
+            out.append(sentence)
+    return out
+
+
+class Verifier:
+    """Retrieves passages for each sentence and gives the verdict of the closest one."""
+
+    def __init__(self, retriever: HybridRetriever, support: Callable[[str, Hit], Support]) -> None:
+        self.retriever = retriever
+        self.support = support
+
+    def verify_sentence(self, sentence: str) -> Verdict:
+        retrieval = self.retriever.search(sentence, k=PASSAGES, scope_orgs=True)
+        hits = list(retrieval.article_hits) + [h for h in retrieval.hits if h.chunk_id not in {a.chunk_id for a in retrieval.article_hits}]
+        judged = [(self.support(sentence, hit), hit) for hit in hits[:PASSAGES]]
+        if not judged:
+            return Verdict(sentence, "unsupported", 0.0, None, ("索引中没有相关段落",))
+        supported = [(s, h) for s, h in judged if s.supported]
+        if supported:
+            s, h = max(supported, key=lambda pair: pair[0].score)
+            return Verdict(sentence, "supported", s.score, h, ())
+        contradicted = [(s, h) for s, h in judged if s.verdict == "contradicted"]
+        if contradicted:
+            s, h = max(contradicted, key=lambda pair: closeness(pair[0]))
+            return Verdict(sentence, "contradicted", s.score, h, s.reasons)
+        s, h = max(judged, key=lambda pair: (pair[0].score, closeness(pair[0])))
+        return Verdict(sentence, "unsupported", s.score, h, s.reasons or ("所引材料中没有足够接近的内容",))
+
+    def verify(self, text: str) -> Iterator[Verdict]:
+        for sentence in split_claims(text):
+            yield self.verify_sentence(sentence)
+
+
+def closeness(support: Support) -> float:
+    f = support.features
+    return f.get("bigram_coverage", 0.0) + f.get("clause_similarity", 0.0)
