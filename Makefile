@@ -8,7 +8,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 7860
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup run ingest test eval bench clean
+.PHONY: setup run ingest test test-fast calibrate eval bench clean
 
 setup: $(STAMP)
 
@@ -27,8 +27,18 @@ run: ingest
 	$(BIN)/rag docs --index $(INDEX)
 	$(BIN)/rag serve --index $(INDEX) --host $(HOST) --port $(PORT)
 
+# Everything: unit, corpus, Chroma server, browser (about 15 minutes on 2 cores).
 test: setup
 	$(BIN)/python -m pytest
+
+# Unit tests only: FAKE embeddings, no corpus, no servers (under a minute).
+test-fast: setup
+	$(BIN)/python -m pytest -m "not slow"
+
+# Refit the answer model, then the support checker (writes rag/data/*.json and eval/results/).
+calibrate: setup
+	$(BIN)/python eval/calibrate.py
+	$(BIN)/python eval/calibrate_support.py
 
 eval: ingest
 	$(BIN)/python eval/run_eval.py --index $(INDEX)

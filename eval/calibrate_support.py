@@ -16,7 +16,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from rag.calibrate import evaluate_verify, fit_support, load_pairs  # noqa: E402
+from rag.calibrate import evaluate_verify, fit_support, load_pairs, write_atomically  # noqa: E402
 from rag.citations import SUPPORT_MODEL_FILE  # noqa: E402
 from rag.config import load_settings  # noqa: E402
 from rag.evaluation import eval_setups, setup_components  # noqa: E402
@@ -32,12 +32,14 @@ def main() -> int:
     parser.add_argument("--report", default=str(ROOT / "eval" / "results" / "support.md"))
     args = parser.parse_args()
     settings = load_settings()
-    setup = eval_setups(settings)[0]
-    components = setup_components(settings, setup, Path(args.index))
-    ingest_paths(components.index, setup.paths, show_bar=False)
-    encoder = components.sentence_encoder
+    shared, bureaus = eval_setups(settings)[:2]
+    everything = setup_components(settings, bureaus, Path(args.index))
+    ingest_paths(everything.index, bureaus.paths, show_bar=False)
+    titles = {r.source: r.title for r in everything.index.documents()}
+    encoder = everything.sentence_encoder
     similarity = encoder.pair_similarities if encoder is not None else None
-    model, cv = fit_support(load_pairs(Path(args.pairs)), similarity)
+    model, cv = fit_support(load_pairs(Path(args.pairs)), similarity, titles)
+    setup = shared
     payload = {
         "about": "Fitted by eval/calibrate_support.py on eval/support_pairs.jsonl (cross-validated by document). "
         "Raw logistic weights over the features of rag.citations.support_features; hard mismatches never pass.",
@@ -45,8 +47,9 @@ def main() -> int:
         "cv": cv,
         "semantic": settings.answer.semantic,
     }
-    Path(args.out).write_text(json.dumps(payload, ensure_ascii=False, indent=1), encoding="utf-8")
-    components = setup_components(settings, setup, Path(args.index))  # reload the checker with the new weights
+    write_atomically(Path(args.out), json.dumps(payload, ensure_ascii=False, indent=1))
+    components = setup_components(settings.with_(answer={"support_model_file": Path(args.out)}), setup, Path(args.index))  # the new weights
+    ingest_paths(components.index, setup.paths, show_bar=False)
     held = evaluate_verify(components.verifier, Path(args.holdout)) if Path(args.holdout).exists() else {}
     report = {"cross_validated": cv, "verify_holdout": held}
     lines = [

@@ -45,8 +45,15 @@ def run(url: str, clients: int, seconds: float, auth: tuple[str, str] | None = N
     deadline_holder: list[float] = []
 
     def worker(n: int) -> None:
-        client = Client(url, auth=auth, verbose=False)
+        try:
+            client = Client(url, auth=auth, verbose=False)
+        except Exception as exc:  # a client that cannot connect is an error, and must not hold up the others
+            client = None
+            with lock:
+                errors.append(f"connect: {type(exc).__name__}: {exc}"[:200])
         start_gate.wait()
+        if client is None:
+            return
         if not deadline_holder:
             deadline_holder.append(time.monotonic() + seconds)
         deadline = deadline_holder[0]
@@ -59,17 +66,15 @@ def run(url: str, clients: int, seconds: float, auth: tuple[str, str] | None = N
             t = time.perf_counter()
             try:
                 result = client.predict(question, api_name="/ask")
-                ok = isinstance(result, dict) and "answer" in result
+                error = None if isinstance(result, dict) and "answer" in result else f"bad response: {result!r}"
             except Exception as exc:  # counted, never raised: the test reports them
-                ok = False
-                with lock:
-                    errors.append(f"{type(exc).__name__}: {exc}"[:200])
+                error = f"{type(exc).__name__}: {exc}"
             elapsed = (time.perf_counter() - t) * 1000
             with lock:
-                if ok:
+                if error is None:
                     latencies.append(elapsed)
-                elif not errors or not errors[-1]:
-                    errors.append("bad response")
+                else:
+                    errors.append(error[:200])
 
     threads = [threading.Thread(target=worker, args=(n,), daemon=True) for n in range(clients)]
     started = time.monotonic()

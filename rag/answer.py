@@ -14,9 +14,10 @@ from dataclasses import dataclass, field, replace
 
 from rag.citations import REFUSAL, REFUSAL_HINT, CitationBook, Similarity
 from rag.config import Settings
-from rag.evidence import AnswerModel, Candidate, coverage, question_parts, question_weights, score_candidates
+from rag.citations import MARKER
+from rag.evidence import AnswerModel, Candidate, coverage, question_parts, question_weights, score_candidates, unit_matches
 from rag.keyword_index import KeywordIndex
-from rag.lexicon import label
+from rag.lexicon import label, lexicon
 from rag.lines import PAGE_NUMBER
 from rag.orgs import OrgCatalog
 from rag.query import ARTICLE_REF, QueryPlan, prepare_question, resolve_followup
@@ -162,7 +163,10 @@ def render_lines(chosen: list[Candidate], book: CitationBook, attribute: bool) -
     for group in by_hit.values():
         group = sorted({(c.start, c.end): c for c in group}.values(), key=lambda c: c.start)
         hit = group[0].hit
-        if _contiguous(hit.text, group):
+        part = hit.section.split(" > ")[-1] if hit.section else ""
+        if part in FRONT_MATTER:  # a signature block: name, date, 抄送 stay apart
+            text = "　".join(flatten(c.text) for c in group)
+        elif _contiguous(hit.text, group):
             text = flatten(hit.text[group[0].start : group[-1].end])
         else:
             text = "".join(flatten(c.text) for c in group)
@@ -177,6 +181,14 @@ def render_lines(chosen: list[Candidate], book: CitationBook, attribute: bool) -
 
 
 # ---------------------------------------------------------------- guards
+
+
+def counts_what_was_asked(plan: QueryPlan, body: str) -> bool:
+    """A count question (多少名, 几个) is answered only with a number in the unit it counts in (rule for
+    the category of count questions whose documents count something else, README)."""
+    if not plan.is_quantity or not plan.asked_unit or plan.asked_unit not in lexicon().count_units:
+        return True
+    return unit_matches(plan, MARKER.sub("", body))
 
 
 def year_phrase_in(question: str, year: int, text: str) -> bool:
@@ -371,6 +383,13 @@ class Assistant:
             timings = {"answer": (time.perf_counter() - t0) * 1000}
             return Answer(question, body, False, tuple(book.citations), timings, tuple(notices)), list(analysis.retrieval.article_hits)
         body = self.compose(analysis, book)
+        if not counts_what_was_asked(analysis.plan, body):
+            near = CitationBook()
+            for hit in analysis.retrieval.hits[:3]:
+                near.cite(hit)
+            unit = analysis.plan.asked_unit
+            message = f"{REFUSAL}找到的段落没有给出以“{unit}”计的数目。{REFUSAL_HINT}"
+            return Answer(question, message, True, tuple(near.citations), {"answer": (time.perf_counter() - t0) * 1000}, tuple(notices)), []
         timings = {"answer": (time.perf_counter() - t0) * 1000, "scoring": analysis.scoring_ms}
         return Answer(question, body, False, tuple(book.citations), timings, tuple(notices)), hits[: self.settings.answer.top_passages]
 

@@ -51,6 +51,14 @@ class ItemData:
         return not self.item.refuse
 
 
+def write_atomically(path: Path, text: str) -> None:
+    """Write beside, then rename: a reader never sees half a model file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
 def group_of(item: EvalItem, folds: int) -> str:
     """Questions are grouped by their document; questions to refuse by a stable hash of their id."""
     if item.sources:
@@ -335,8 +343,7 @@ def calibrate(
         "second_sentence_ratio": model.second_sentence_ratio,
         "report": report,
     }
-    out_model.parent.mkdir(parents=True, exist_ok=True)
-    out_model.write_text(json.dumps(payload, ensure_ascii=False, indent=1), encoding="utf-8")
+    write_atomically(out_model, json.dumps(payload, ensure_ascii=False, indent=1))
     if out_report is not None:
         out_report.parent.mkdir(parents=True, exist_ok=True)
         out_report.write_text(report_markdown(report), encoding="utf-8")
@@ -394,13 +401,15 @@ def load_pairs(path: Path) -> list[SupportPair]:
     return pairs
 
 
-def fit_support(pairs: Sequence[SupportPair], similarity, max_false: float = 0.05, folds: int = FOLDS) -> tuple[dict, dict]:
+def fit_support(pairs: Sequence[SupportPair], similarity, titles: dict[str, str] | None = None, max_false: float = 0.10, folds: int = FOLDS) -> tuple[dict, dict]:
     """Logistic weights of the support checker and a threshold, by cross-validation grouped by document.
 
-    The threshold keeps cross-validated altered sentences judged supported at or below `max_false`."""
+    The passage is given with its document's title, as in use. The threshold keeps cross-validated
+    altered sentences judged supported at or below `max_false`."""
     from rag.citations import FEATURES, HARD_MISMATCHES, support_features
 
-    rows = [support_features(p.sentence, p.passage, "", similarity) for p in pairs]
+    titles = titles or {}
+    rows = [support_features(p.sentence, p.passage, titles.get(p.source, ""), similarity) for p in pairs]
     labels = [int(p.supported) for p in pairs]
     names = [n for n in FEATURES if n != "bias"]
     sources = sorted({p.source for p in pairs})

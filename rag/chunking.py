@@ -62,6 +62,8 @@ def _is_heading_only(doc: Document, section: Section) -> bool:
         return True
     if section.kind not in ("heading", "part", "chapter", "section"):
         return False
+    if section.kind == "heading" and not section.children:
+        return False  # a one-line item (（一）违规发放津贴补贴86.4万元；): its line is all the text there is
     return "\n" not in own and len(own) <= len(section.heading) + 8
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from rag.lexicon import DATA_DIR, lexicon
 from rag.schema import Citation, Hit
-from rag.segment import content_words, words
+from rag.segment import content_words, tagged_words, words
 from rag.text import CN_NUM, char_ngrams, chinese_number, fold, squash
 
 REFUSAL = "未在已收录的文件中找到依据。"
@@ -30,8 +30,9 @@ MARKER = re.compile(r"\[(\d+)\]")
 CITED_SENTENCE = re.compile(r"[^。！？；\n]+?[。！？；]?(?:\s*\[\d+\])+|[^。！？；\n\[]+[。！？；]")
 PLACEHOLDER = "【待更新：原为{old}】"
 PLACEHOLDER_RE = re.compile(r"【待更新：原为[^】]*】")
-# 据《开封市审计局2024年法治政府建设情况报告》，… : whose document a sentence comes from.
-ATTRIBUTION = re.compile(r"^据《([^》]+)》[，,]\s*")
+# 据《开封市审计局2024年法治政府建设情况报告》，… : whose document a sentence comes from;
+# 第十一条规定：… : which article an extractive answer quotes.
+ATTRIBUTION = re.compile(rf"^(?:据《([^》]+)》[，,]|第[{CN_NUM}\d]+条规定[：:])\s*")
 SUPPORT_MODEL_FILE = DATA_DIR / "support_model.json"
 VERDICTS = ("supported", "contradicted", "unsupported")
 
@@ -69,9 +70,11 @@ class CitationBook:
 
 
 def quotes(sentence: str, passage: str) -> bool:
-    """The sentence (markers and attribution removed) is a quotation of the passage."""
-    body = squash(strip_markers(sentence)).rstrip("。；;：:")
-    return bool(body) and body in squash(passage)
+    """The sentence (markers and attribution removed) quotes the passage: each of its pieces occurs in it."""
+    text = squash(passage)
+    pieces = [squash(p).rstrip("。；;：:") for p in re.split(r"(?<=[。；;！？!?])", strip_markers(sentence))]
+    pieces = [p for p in pieces if p]
+    return bool(pieces) and all(p in text for p in pieces)
 
 
 # ---------------------------------------------------------------- facts that must match exactly
@@ -90,15 +93,16 @@ def _units() -> list[str]:
 @lru_cache(maxsize=1)
 def _quantity_pattern() -> re.Pattern[str]:
     units = "|".join(re.escape(u) for u in _units())
+    # 那一种, 每一项, 某一个 count nothing: a Chinese numeral right after a demonstrative is skipped.
     return re.compile(
-        rf"(百分之[{CN_NUM}\d.]+)|(\d+(?:\.\d+)?|[{CN_NUM}]+)\s*(?:余|多)?\s*({units})"
+        rf"(百分之[{CN_NUM}\d.]+)|(\d+(?:\.\d+)?|(?<![那这哪某任每其同单唯统])[{CN_NUM}]+)\s*(?:余|多)?\s*({units})"
     )
 
 
 DATE = re.compile(rf"((?:19|20)\d{{2}}|[〇零一二三四五六七八九]{{4}})\s*年(?:\s*(\d{{1,2}}|[{CN_NUM}]{{1,3}})\s*月)?(?:\s*(\d{{1,2}}|[{CN_NUM}]{{1,3}})\s*日)?")
+MONTH_DAY = re.compile(rf"(?<!\d)(\d{{1,2}}|[{CN_NUM}]{{1,3}})\s*月\s*(\d{{1,2}}|[{CN_NUM}]{{1,3}})\s*日")
 ARTICLE = re.compile(rf"第\s*([{CN_NUM}\d]+)\s*条")
 TITLE = re.compile(r"《([^》]{2,60})》")
-ORG = re.compile(r"[\u4e00-\u9fff]{2,10}?(?:省|市|县|区|州)[\u4e00-\u9fff]{0,8}?(?:审计局|人民政府|司法局|财政局|审计厅|委员会|办公室|局)")
 UNIT_FAMILY = {"天": "日", "日内": "日", "工作日": "个工作日", "人": "名", "位": "名", "％": "%", "百分之": "%"}
 
 
@@ -129,14 +133,24 @@ def quantities(text: str) -> set[tuple[float, str]]:
     return found
 
 
-def dates(text: str) -> set[tuple[int, int | None, int | None]]:
-    out: set[tuple[int, int | None, int | None]] = set()
-    for m in DATE.finditer(fold(text)):
+def dates(text: str) -> set[tuple[int | None, int | None, int | None]]:
+    """(year, month, day) of each date; a date without a year (每年3月31日前) has year None."""
+    out: set[tuple[int | None, int | None, int | None]] = set()
+    folded = fold(text)
+    full: list[tuple[int, int]] = []
+    for m in DATE.finditer(folded):
         year = chinese_number(m.group(1))
         month = chinese_number(m.group(2)) if m.group(2) else None
         day = chinese_number(m.group(3)) if m.group(3) else None
         if year and 1900 <= year <= 2100:
             out.add((year, month, day))
+            full.append(m.span())
+    for m in MONTH_DAY.finditer(folded):
+        if any(s <= m.start() < e for s, e in full):
+            continue
+        month, day = chinese_number(m.group(1)), chinese_number(m.group(2))
+        if month and day and 1 <= month <= 12 and 1 <= day <= 31:
+            out.add((None, month, day))
     return out
 
 
@@ -145,15 +159,31 @@ def articles(text: str) -> set[int]:
 
 
 def names(text: str) -> set[str]:
-    """Document titles in 《》 and organisation names (place + office)."""
+    """Document titles in 《》 and organisation names (a place name, then an office)."""
+    from rag.orgs import organisation_names
+
     found = {squash(t) for t in TITLE.findall(text)}
-    found |= {squash(o) for o in ORG.findall(text)}
+    found |= {squash(o) for o in organisation_names(text)}
     return found
 
 
-def _date_supported(date: tuple[int, int | None, int | None], passage_dates: set) -> bool:
+def loosely_present(word: str, text: str) -> bool:
+    """The word occurs, or its characters occur in order close together: an abbreviation (人大 ->
+    人民代表大会, 军委 -> 军事委员会) or a shortened form of the passage's word."""
+    if word in text:
+        return True
+    if len(word) < 2 or len(word) > 6:
+        return False
+    pattern = ".{0,4}".join(re.escape(ch) for ch in word)
+    return re.search(pattern, text) is not None
+
+
+def _date_supported(date: tuple[int | None, int | None, int | None], passage_dates: set) -> bool:
     year, month, day = date
-    return any(y == year and (month is None or m == month) and (day is None or d == day) for y, m, d in passage_dates)
+    return any(
+        (year is None or y == year) and (month is None or m == month) and (day is None or d == day)
+        for y, m, d in passage_dates
+    )
 
 
 def _name_supported(name: str, context: str) -> bool:
@@ -194,9 +224,11 @@ def _bigram_overlap(a: str, b: str) -> float:
     return len(grams & other) / len(grams)
 
 
-def closest_clause(sentence: str, passage: str) -> str:
+def closest_clause(sentence: str, passage: str, pairs: bool = False) -> str:
+    """The clause of the passage that shares most character bigrams (or two neighbouring ones)."""
     parts = clauses(passage)
-    return max(parts, key=lambda c: (_bigram_overlap(sentence, c), -len(c)))
+    windows = parts + ([a + b for a, b in zip(parts, parts[1:])] if pairs else [])
+    return max(windows, key=lambda c: (_bigram_overlap(sentence, c), -len(c)))
 
 
 # ---------------------------------------------------------------- the checker
@@ -210,6 +242,11 @@ FEATURES = (
     "word_coverage",
     "bigram_coverage",
     "missing_words",
+    "missing_nouns",
+    "missing_verbs",
+    "missing_actors",
+    "clause_bigram_coverage",
+    "clause_word_coverage",
     "quote",
     "quantity_mismatch",
     "quantity_absent",
@@ -250,6 +287,7 @@ DEFAULT_SUPPORT_MODEL = SupportModel(
      "name_mismatch": -6.0, "modality_mismatch": -5.0, "negation_mismatch": -5.0, "missing_words": -0.5},
     0.5,
 )
+ALIGNED = 0.4  # share of the sentence's character bigrams a clause must hold to be the one it restates
 HARD_MISMATCHES = ("quantity_mismatch", "date_mismatch", "article_mismatch", "name_mismatch")
 CONTRADICTIONS = HARD_MISMATCHES + ("modality_mismatch", "negation_mismatch")
 
@@ -287,11 +325,29 @@ def support_features(sentence: str, passage: str, context: str = "", similarity:
     feats: dict[str, float] = {"bias": 1.0}
     feats["quote"] = 1.0 if quotes(claim, passage) else 0.0
     words_ = list(dict.fromkeys(content_words(claim)))
-    present = [w for w in words_ if w in squashed.lower()]
+    lowered = squashed.lower()
+    present = [w for w in words_ if loosely_present(w, lowered)]
     feats["word_coverage"] = len(present) / len(words_) if words_ else 1.0
     feats["missing_words"] = float(len(words_) - len(present))
+    missing = set(words_) - set(present)
+    nouns = verbs = 0
+    if missing:
+        for word, flag in tagged_words(claim):
+            if word in missing:
+                if flag.startswith(("n", "j")) or flag == "vn":
+                    nouns += 1  # a name or a thing the passage does not mention: often a swapped entity
+                elif flag.startswith("v"):
+                    verbs += 1  # a verb in other words: often a faithful paraphrase
+    feats["missing_nouns"] = float(nouns)
+    feats["missing_verbs"] = float(verbs)
+    actors = lexicon().documents["actor_suffixes"]
+    feats["missing_actors"] = float(sum(1 for w in missing if w.endswith(tuple(actors))))
     feats["bigram_coverage"] = _bigram_overlap(claim, full)
     clause = closest_clause(claim, passage)
+    window = closest_clause(claim, passage, pairs=True)
+    feats["clause_bigram_coverage"] = _bigram_overlap(claim, window)
+    folded_window = squash(window).lower()
+    feats["clause_word_coverage"] = (sum(1 for w in words_ if loosely_present(w, folded_window)) / len(words_)) if words_ else 1.0
     if similarity is not None:
         sims = list(similarity(claim, [passage, clause]))
         feats["similarity"], feats["clause_similarity"] = float(sims[0]), float(sims[1])
@@ -307,11 +363,13 @@ def support_features(sentence: str, passage: str, context: str = "", similarity:
     claim_articles = articles(claim)
     feats["article_mismatch"] = 1.0 if claim_articles and not claim_articles <= articles(full) else 0.0
     feats["name_mismatch"] = 1.0 if any(not _name_supported(n, squashed) for n in names(claim)) else 0.0
+    # Obligation and negation are compared with the clause the sentence restates, when it is clear which.
+    aligned = _bigram_overlap(claim, clause) >= ALIGNED
     mine, theirs = polarity(claim), polarity(clause)
-    feats["negation_mismatch"] = 1.0 if mine["negation"] != theirs["negation"] and not feats["quote"] else 0.0
+    feats["negation_mismatch"] = 1.0 if aligned and mine["negation"] != theirs["negation"] and not feats["quote"] else 0.0
     modal = ("obligation", "permission", "prohibition")
     feats["modality_mismatch"] = (
-        1.0 if not feats["quote"] and (mine["prohibition"] != theirs["prohibition"] or (
+        1.0 if aligned and not feats["quote"] and (mine["prohibition"] != theirs["prohibition"] or (
             (mine["obligation"] and not mine["permission"] and theirs["permission"] and not theirs["obligation"])
             or (mine["permission"] and not mine["obligation"] and theirs["obligation"] and not theirs["permission"])
         )) and any(mine[m] or theirs[m] for m in modal) else 0.0

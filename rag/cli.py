@@ -337,7 +337,8 @@ def _exit_on_signal(signum, frame) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    signal.signal(signal.SIGTERM, _exit_on_signal)  # run atexit handlers: embedding workers stop with us
+    for signum in (signal.SIGTERM, signal.SIGHUP):  # exit normally: finally blocks and atexit stop the embedding workers
+        signal.signal(signum, _exit_on_signal)
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)

@@ -103,7 +103,7 @@ class Components:
         def build_support():
             from rag.citations import SupportModel, check_support
 
-            model = SupportModel.load()
+            model = SupportModel.load(self.settings.answer.support_model_file)
             encoder = self.sentence_encoder
             similarity = encoder.pair_similarities if encoder is not None else None
 

@@ -63,6 +63,7 @@ class AnswerSettings:
     org: str | None = _field(None, "the user's own organisation: what 我局/本局 mean (e.g. 开封市审计局)", "RAG_ORG")
     semantic: str = _field("e5", "sentence similarity for answer selection: e5 | embedding (the retrieval model) | off", "RAG_SEMANTIC")
     model_file: Path | None = _field(None, "fitted answer-selection weights (JSON); default: rag/data/answer_model.json", "RAG_ANSWER_MODEL")
+    support_model_file: Path | None = _field(None, "fitted support-checker weights (JSON); default: rag/data/support_model.json", "RAG_SUPPORT_MODEL")
     top_passages: int = _field(6, "passages whose sentences are candidates for the answer", "RAG_TOP_PASSAGES")
 
 

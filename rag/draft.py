@@ -207,11 +207,19 @@ class Drafter:
         self.chat_model = chat_model
 
     def reports(self, sources: Sequence[str] | None = None) -> list[DocRecord]:
+        """Past reports to draft from: those named, else the user's own organisation's (RAG_ORG), else
+        the organisation of the most recent report — never several organisations' mixed."""
         records = [r for r in self.index.documents() if r.doc_type == "report"]
         if sources:
             wanted = set(sources)
-            records = [r for r in records if r.source in wanted]
-        return sorted(records, key=lambda r: (r.year or 0, r.source), reverse=True)
+            return sorted((r for r in records if r.source in wanted), key=lambda r: (r.year or 0, r.source), reverse=True)
+        records.sort(key=lambda r: (r.year or 0, r.source), reverse=True)
+        issuers = {r.issuer for r in records}
+        if len(issuers) > 1:
+            own = self.settings.answer.org
+            issuer = own if own in issuers else records[0].issuer
+            records = [r for r in records if r.issuer == issuer]
+        return records
 
     def draft(
         self,

@@ -12,6 +12,7 @@ on disk by text hash.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import hashlib
 import os
 import pickle
@@ -85,17 +86,21 @@ def _load_use(threads: int):
 
 
 _WORKER_MODEL = None
+PARENT_POLL_S = 0.5
 
 
-def _watch_parent(parent: int) -> None:
-    """End this worker when its parent is gone (a killed `rag ingest` must not leave workers behind)."""
-    try:  # Linux: the kernel sends SIGKILL to this process when the parent dies
-        import ctypes
+def _watch_parent(parent: int, death_signal: bool) -> None:
+    """End this worker when its parent is gone (a killed `rag ingest` must not leave workers behind).
 
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except Exception:
-        pass
+    PR_SET_PDEATHSIG fires when the *thread* that started the worker ends, so it is asked for only
+    when that thread was the main thread (`rag ingest`); workers started from a web request's thread
+    (uploads in `rag serve`) rely on the poll, which notices a new parent within a second."""
+    if death_signal:
+        with contextlib.suppress(Exception):  # Linux: the kernel sends SIGKILL to this process when the parent dies
+            import ctypes
+
+            libc = ctypes.CDLL("libc.so.6", use_errno=True)
+            libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     if os.getppid() != parent:
         os._exit(0)
 
@@ -103,17 +108,22 @@ def _watch_parent(parent: int) -> None:
         import time
 
         while True:
-            time.sleep(1.0)
+            time.sleep(PARENT_POLL_S)
             if os.getppid() != parent:
                 os._exit(0)
 
     threading.Thread(target=poll, daemon=True, name="parent-watch").start()
 
 
-def _init_worker(parent: int) -> None:
+def _init_worker(parent: int, death_signal: bool) -> None:
     global _WORKER_MODEL
-    _watch_parent(parent)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C reaches the whole group: the parent decides
+    _watch_parent(parent, death_signal)
     _WORKER_MODEL = _load_use(threads=1)
+
+
+def _ready() -> bool:
+    return True
 
 
 def _encode_in_worker(texts: list[str]) -> np.ndarray:
@@ -123,15 +133,21 @@ def _encode_in_worker(texts: list[str]) -> np.ndarray:
 _POOLS: list = []
 
 
+def _stop_pool(pool, wait: bool) -> None:
+    """Stop one pool: queued work is cancelled; with wait=False its processes are killed now."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    with contextlib.suppress(Exception):  # a broken pool: its processes are handled below
+        pool.shutdown(wait=wait, cancel_futures=True)
+    for process in processes:
+        if process.is_alive():
+            process.kill()
+        process.join(timeout=5)
+
+
 def shutdown_pools() -> None:
     """Stop every embedding worker now (called on exit and from signal handlers)."""
     while _POOLS:
-        pool = _POOLS.pop()
-        processes = list(getattr(pool, "_processes", {}).values())
-        pool.shutdown(wait=False, cancel_futures=True)
-        for process in processes:
-            if process.is_alive():
-                process.kill()
+        _stop_pool(_POOLS.pop(), wait=False)
 
 
 atexit.register(shutdown_pools)
@@ -146,12 +162,13 @@ class UseEmbeddings(Embeddings):
     POOL_MIN_TEXTS = 128
 
     def __init__(self, threads: int | None = None, batch_size: int = 64, workers: int | None = None) -> None:
-        self._threads = threads or min(4, os.cpu_count() or 1)
+        self._threads = threads or 1  # queries and small batches: one BLAS thread (2 threads: 15-620 ms a query under load, 1: 3-11 ms)
         self._model = None
         self._batch = batch_size
         self._lock = threading.Lock()
         self._workers = (os.cpu_count() or 1) if workers is None else workers
         self._pool = None
+        self._pool_lock = threading.Lock()
 
     model_id = USE_MODEL_ID
 
@@ -163,15 +180,35 @@ class UseEmbeddings(Embeddings):
         return self._model
 
     def _get_pool(self):
-        if self._pool is None:
-            import multiprocessing
-            from concurrent.futures import ProcessPoolExecutor
+        """The worker pool; all workers are started at once, from the calling thread."""
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = self._start_pool()
+            return self._pool
 
-            self._pool = ProcessPoolExecutor(
-                self._workers, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker, initargs=(os.getpid(),)
-            )
-            _POOLS.append(self._pool)
-        return self._pool
+    def _start_pool(self):
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        main_thread = threading.current_thread() is threading.main_thread()
+        pool = ProcessPoolExecutor(
+            self._workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_init_worker,
+            initargs=(os.getpid(), main_thread),
+        )
+        _POOLS.append(pool)
+        for _ in range(self._workers):  # each submit starts one more worker while none is idle
+            pool.submit(_ready)
+        return pool
+
+    def _drop_pool(self, pool) -> None:
+        """Forget a broken pool (a worker was killed) and stop what is left of it."""
+        if self._pool is pool:
+            self._pool = None
+        if pool in _POOLS:
+            _POOLS.remove(pool)
+        _stop_pool(pool, wait=False)
 
     def _encode(self, texts: list[str]) -> np.ndarray:
         model = self._get_model()
@@ -181,16 +218,16 @@ class UseEmbeddings(Embeddings):
     def warm_up(self) -> None:
         """Start the worker processes now (they take ~1 s to load the model) without waiting for them."""
         if self._workers > 1:
-            pool = self._get_pool()
-            for _ in range(self._workers):
-                pool.submit(_encode_in_worker, ["预热"])
+            self._get_pool()
 
     def close(self) -> None:
+        """Stop the workers: at once when work is still queued (an interrupted run), else after it."""
         if self._pool is not None:
             pool, self._pool = self._pool, None
             if pool in _POOLS:
                 _POOLS.remove(pool)
-            pool.shutdown(wait=True, cancel_futures=True)
+            busy = bool(getattr(pool, "_pending_work_items", None))
+            _stop_pool(pool, wait=not busy)
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         return self.embed_documents_async(texts)()
@@ -206,17 +243,20 @@ class UseEmbeddings(Embeddings):
             return out
 
         if self._workers > 1 and len(texts) >= self.POOL_MIN_TEXTS:
+            pool = self._get_pool()
             try:
-                futures = [self._get_pool().submit(_encode_in_worker, b) for b in batches]
+                futures = [pool.submit(_encode_in_worker, b) for b in batches]
             except Exception:  # a broken pool (killed worker): embed in this process instead
-                self._pool = None
+                self._drop_pool(pool)
                 return in_process
 
             def gather() -> list[list[float]]:
+                from concurrent.futures.process import BrokenProcessPool
+
                 try:
                     return [row for f in futures for row in f.result().tolist()]
-                except Exception:
-                    self._pool = None
+                except BrokenProcessPool:
+                    self._drop_pool(pool)
                     return in_process()
 
             return gather

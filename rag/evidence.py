@@ -28,6 +28,8 @@ from rag.segment import subwords
 from rag.text import CN_NUM, fold, sentence_spans
 
 ANSWER_MODEL_FILE = DATA_DIR / "answer_model.json"
+ITEMS = re.compile(r"[（(][一二][）)][^（(]+[（(][二三][）)]")  # numbered items (一)…(二)… in a passage
+SEMANTIC_SHORTLIST = 10  # sentences the encoder compares with the question
 FRAME_WEIGHT = 0.3  # a question's frame words and single characters count for less
 NAME_WEIGHT = 0.2  # a named law's or organisation's own name, and a named year, say little about which sentence answers
 
@@ -38,7 +40,7 @@ SENTENCE_FEATURES = (
     "fused_rank", "fused_share", "word_rank", "char_rank", "dense_rank", "dense_score",
     "first_in_passage", "position", "length", "short", "heading_like",
     "quantity_match", "unit_match", "time_match", "date_match", "period_match", "doc_number_match",
-    "list_match", "colon_lead", "yes_no_match", "entity_match",
+    "list_match", "colon_lead", "items_match", "yes_no_match", "entity_match",
     "report_doc", "named_org_doc", "year_match", "front_matter", "label_match", "focus_in_sentence", "focus_in_context",
     "part_cov",
 )
@@ -63,6 +65,10 @@ class Logistic:
     bias: float
     mean: tuple[float, ...]
     scale: tuple[float, ...]
+
+    def mean_of(self, name: str) -> float:
+        """The feature's average in the training data (0 when the model does not use it)."""
+        return self.mean[self.names.index(name)] if name in self.names else 0.0
 
     def probability(self, features: dict[str, float]) -> float:
         z = self.bias
@@ -267,7 +273,6 @@ def score_candidates(
     if not raw:
         return [], weights, question_features(plan, [], retrieval, weights)
     patterns = _patterns()
-    sims = list(similarity(plan.question, [c[4] for c in raw])) if similarity is not None else [0.0] * len(raw)
     named = {e.issuer for e in plan.orgs.known}
     top_score = max((h.score for h in retrieval.hits), default=1.0) or 1.0
     focus = [f.lower() for f in plan.focus]
@@ -276,7 +281,7 @@ def score_candidates(
     asks = {name: lex.cue(name, plan.question) for name in ("date", "period", "doc_number")}
     context_cov: dict[str, tuple[float, float, float, float]] = {}
     rows: list[dict[str, float]] = []
-    for (hit, rank, start, end, text), sim in zip(raw, sims):
+    for hit, rank, start, end, text in raw:
         if hit.chunk_id not in context_cov:
             ctx = passage_context(hit)
             head = f"{hit.title} {hit.section}"
@@ -293,7 +298,7 @@ def score_candidates(
                 "cov_heading": cov_head,
                 "gram_sentence": gram_coverage(text, grams),
                 "gram_context": gram_ctx,
-                "semantic": float(sim),
+                "semantic": 0.0,
                 "fused_rank": _recip(rank),
                 "fused_share": hit.score / top_score,
                 "word_rank": _recip(signals.word_rank),
@@ -313,6 +318,7 @@ def score_candidates(
                 "doc_number_match": float(asks["doc_number"] and bool(patterns["doc_number"].search(text))),
                 "list_match": float(plan.is_list and bool(patterns["enumeration"].search(folded))),
                 "colon_lead": float(plan.is_list and text.rstrip().endswith(("：", ":"))),
+                "items_match": float(plan.is_list and bool(ITEMS.search(hit.text))),
                 "yes_no_match": float(plan.is_yes_no and bool(patterns["modal"].search(folded))),
                 "entity_match": float(plan.is_entity and bool(patterns["name"].search(folded))),
                 "report_doc": float(plan.wants_report and hit.doc_type != "law"),
@@ -327,18 +333,45 @@ def score_candidates(
         )
     best_cov = max(r["cov_sentence"] for r in rows)
     best_gram = max(r["gram_sentence"] for r in rows)
-    best_sim = max(r["semantic"] for r in rows)
-    scored: list[Candidate] = []
-    for (hit, rank, start, end, text), row in zip(raw, rows):
+    for row in rows:
         row["cov_gap"] = row["cov_sentence"] - best_cov
         row["gram_gap"] = row["gram_sentence"] - best_gram
-        row["semantic_gap"] = row["semantic"] - best_sim
-        scored.append(Candidate(hit, rank, start, end, text, row, model.sentence.probability(row)))
+    add_semantic(plan.question, raw, rows, model, similarity)
+    scored = [Candidate(hit, rank, start, end, text, row, model.sentence.probability(row)) for (hit, rank, start, end, text), row in zip(raw, rows)]
     scored.sort(key=lambda c: -c.p)
-    return scored, weights, question_features(plan, scored, retrieval, weights)
+    return scored, weights, question_features(plan, scored, retrieval, weights, similarity is not None, model.answerable.mean_of)
 
 
-def question_features(plan: QueryPlan, scored: list[Candidate], retrieval: Retrieval, weights: dict[str, float]) -> dict[str, float]:
+def add_semantic(question: str, raw: list, rows: list[dict[str, float]], model: AnswerModel, similarity: Similarity | None) -> None:
+    """The encoder's similarity for the sentences the other features rank highest (a shortlist: the
+    encoder is the slow part); the rest get the shortlist's median, so it neither helps nor hurts them."""
+    if similarity is None:  # no encoder: the values the model saw on average, so they neither help nor hurt
+        for row in rows:
+            row["semantic"] = model.sentence.mean_of("semantic")
+            row["semantic_gap"] = model.sentence.mean_of("semantic_gap")
+        return
+    neutral = model.sentence.mean_of("semantic")
+    first = sorted(range(len(rows)), key=lambda i: -model.sentence.probability(rows[i]))[:SEMANTIC_SHORTLIST]
+    sims = list(similarity(question, [raw[i][4] for i in first]))
+    best = max(sims, default=neutral)
+    middle = float(sorted(sims)[len(sims) // 2]) if sims else neutral
+    for row in rows:
+        row["semantic"], row["semantic_gap"] = middle, middle - best
+    for i, sim in zip(first, sims):
+        rows[i]["semantic"], rows[i]["semantic_gap"] = float(sim), float(sim) - best
+
+
+
+
+
+def question_features(
+    plan: QueryPlan,
+    scored: list[Candidate],
+    retrieval: Retrieval,
+    weights: dict[str, float],
+    semantic: bool = True,
+    answerable_mean=lambda name: 0.0,
+) -> dict[str, float]:
     """Evidence that the documents answer the question at all."""
     hits = retrieval.hits[:6]
     contexts = [fold(passage_context(h)).lower() for h in hits]
@@ -356,7 +389,7 @@ def question_features(plan: QueryPlan, scored: list[Candidate], retrieval: Retri
         "best_cov_context": max((c.features["cov_context"] for c in scored), default=0.0),
         "best_cov_sentence": max((c.features["cov_sentence"] for c in scored), default=0.0),
         "best_gram_sentence": max((c.features["gram_sentence"] for c in scored), default=0.0),
-        "best_semantic": max((c.features["semantic"] for c in scored), default=0.0),
+        "best_semantic": max((c.features["semantic"] for c in scored), default=0.0) if semantic else answerable_mean("best_semantic"),
         "top_fused": hits[0].score if hits else 0.0,
         "sides_agree": float(bool(word_top) and bool(dense_top) and word_top[0] == dense_top[0]),
         "top5_overlap": len(set(word_top) & set(dense_top)) / 5.0,

@@ -22,7 +22,7 @@ from pathlib import Path
 from rag.config import Settings
 from rag.keyword_index import KeywordIndex
 from rag.schema import DocRecord, Hit
-from rag.store import CheckReport, ChunkStore, StoredChunk
+from rag.store import WRITING, CheckReport, ChunkStore, StoredChunk, StoreUnavailableError, generation_counter
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +31,12 @@ GENERATION_CHECK_S = 1.0
 STORE_CHECK_S = 5.0
 SNAPSHOT_RETRIES = 5
 LOCK_WAIT_MESSAGE = "等待另一个入库进程结束……"
+EMPTY_GENERATION = "0:empty"
+
+
+def _older(candidate: str, current: str) -> bool:
+    """Whether a generation is behind another: generations only move forward."""
+    return generation_counter(candidate) < generation_counter(current)
 
 
 class Index:
@@ -71,38 +77,51 @@ class Index:
     # ------------------------------------------------------------ the snapshot
 
     def snapshot(self) -> KeywordIndex:
-        """The current snapshot; the generation is checked at most once a second."""
-        now = time.monotonic()
+        """The current snapshot; the generation is checked at most once a second.
+
+        While one thread checks (or rebuilds), the others keep answering from the snapshot they have."""
         current = self._snapshot
-        if current is not None and now - self._checked_at < GENERATION_CHECK_S:
+        if current is not None and time.monotonic() - self._checked_at < GENERATION_CHECK_S:
             return current
-        with self._lock:
+        if not self._lock.acquire(blocking=current is None):
+            return current  # type: ignore[return-value]  # another thread is checking
+        try:
             current = self._snapshot
             if current is not None and time.monotonic() - self._checked_at < GENERATION_CHECK_S:
                 return current
             fresh = self._refresh(current)
-            self._snapshot = fresh
-            self._checked_at = time.monotonic()
+            self._swap(fresh)
             return fresh
+        finally:
+            self._lock.release()
 
     keyword = snapshot
+
+    def _swap(self, snapshot: KeywordIndex) -> None:
+        self._snapshot = snapshot
+        self._checked_at = time.monotonic()
 
     def _refresh(self, current: KeywordIndex | None) -> KeywordIndex:
         if self.server_mode:
             generation = self.store.generation()
-            if current is not None and current.generation == generation:
-                return current
+            if current is not None and (current.generation == generation or generation.endswith(WRITING)):
+                return current  # unchanged, or a write in progress: keep the last whole snapshot
             return self._read_store()
         saved = KeywordIndex.saved_generation(self.snapshot_dir)
         if saved is not None and (current is None or current.generation != saved):
             loaded = self._load_saved()
-            if loaded is not None:
+            if loaded is not None and (current is None or not _older(loaded.generation, current.generation)):
                 current = loaded
         if current is None or self._store is not None and self._stale_against_store(current):
-            current = self._rebuild_and_save()
+            rebuilt = self._rebuild_and_save()
+            if rebuilt is not None:
+                current = rebuilt
+        if current is None:  # the first write into this index is still running
+            current = KeywordIndex.build([], EMPTY_GENERATION)
         return current
 
     def _load_saved(self) -> KeywordIndex | None:
+        """The saved snapshot, read whole: its generation is read before and after the files."""
         for _ in range(SNAPSHOT_RETRIES):
             before = KeywordIndex.saved_generation(self.snapshot_dir)
             loaded = KeywordIndex.load(self.snapshot_dir)
@@ -118,45 +137,66 @@ class Index:
             return False
         self._store_checked_at = now
         generation = self.store.generation()
-        return generation != current.generation and not generation.endswith(":writing") and not self._lock_held()
+        return generation != current.generation and not generation.endswith(WRITING) and not self._lock_held()
 
     def _read_store(self) -> KeywordIndex:
-        """A consistent snapshot from the store: read the generation, the data, the generation again."""
+        """A consistent snapshot from the store: read the generation, the data, the generation again.
+
+        A generation that moved, or is marked as being written, means another process is writing:
+        read again. In embedded mode a client another process has written behind is reopened first."""
         store = self.store
         vectors = not self.server_mode
         snapshot: KeywordIndex | None = None
         for attempt in range(SNAPSHOT_RETRIES):
+            last = attempt == SNAPSHOT_RETRIES - 1
             before = store.generation()
-            chunks = list(store.iter_chunks(vectors=vectors))
-            records = store.documents()
-            aliases = store.aliases()
+            if before.endswith(WRITING) and not last:
+                time.sleep(0.1 * (attempt + 1))
+                continue
+            try:
+                store.reopen_if_stale()
+                chunks = list(store.iter_chunks(vectors=vectors))
+                records = store.documents()
+                aliases = store.aliases()
+            except StoreUnavailableError:
+                raise
+            except Exception:
+                if self.server_mode or last:
+                    raise
+                log.info("embedded store changed under this reader (attempt %d), reopening", attempt + 1)
+                store.reopen()
+                continue
             after = store.generation()
             snapshot = KeywordIndex.build(chunks, before, records, aliases)
-            if before == after:
+            if before == after and not before.endswith(WRITING):
                 return snapshot
             log.info("index changed while it was read (attempt %d), reading again", attempt + 1)
             time.sleep(0.1 * (attempt + 1))
         assert snapshot is not None
-        return snapshot
+        return snapshot  # labelled with the generation it started from: the next check reads again
 
-    def _rebuild_and_save(self) -> KeywordIndex:
-        snapshot = self._read_store()
-        if not self.server_mode:
-            with self._try_lock() as locked:
-                if locked:
-                    snapshot.save(self.snapshot_dir)
-        return snapshot
+    def _rebuild_and_save(self) -> KeywordIndex | None:
+        """A reader's rebuild from the store. Embedded mode: only while no writer holds the lock (the
+        lock is held meanwhile, so no writer starts), and saved only if still current. None if a writer is busy."""
+        if self.server_mode:
+            return self._read_store()
+        with self._try_lock() as locked:
+            if not locked:
+                return None
+            snapshot = self._read_store()
+            if self.store.generation() == snapshot.generation and not snapshot.generation.endswith(WRITING):
+                snapshot.save(self.snapshot_dir)
+            return snapshot
 
     def rebuild(self) -> KeywordIndex:
-        """Read the whole store again (after a repair), save and swap in the snapshot."""
+        """Read the whole store again (after a repair), save and swap in the snapshot (under the write lock)."""
         with self._lock:
             if not self.server_mode:
                 self.store.reopen()
             snapshot = self._read_store()
             if not self.server_mode:
                 snapshot.save(self.snapshot_dir)
-            self._snapshot = snapshot
-            self._checked_at = time.monotonic()
+            self._swap(snapshot)
             return snapshot
 
     refresh_keyword = rebuild
@@ -168,14 +208,13 @@ class Index:
             generation = store.generation()
             records = store.documents()
             aliases = store.aliases()
-            if previous is not None and previous.generation == previous_generation:
+            if previous is not None and previous.generation == previous_generation and not generation.endswith(WRITING):
                 snapshot = previous.updated(removed, list(added), generation, records, aliases)
             else:
                 snapshot = self._read_store()
             if not self.server_mode:
                 snapshot.save(self.snapshot_dir)
-            self._snapshot = snapshot
-            self._checked_at = time.monotonic()
+            self._swap(snapshot)
             return snapshot
 
     def commit_metadata(self, previous: KeywordIndex | None, previous_generation: str, record: DocRecord) -> KeywordIndex:
@@ -189,15 +228,18 @@ class Index:
                 snapshot = self._read_store()
             if not self.server_mode:
                 snapshot.save(self.snapshot_dir)
-            self._snapshot = snapshot
-            self._checked_at = time.monotonic()
+            self._swap(snapshot)
             return snapshot
 
     def current_for_write(self) -> KeywordIndex | None:
-        """The snapshot a writer starts from (None if none can be loaded cheaply)."""
-        if self._snapshot is not None:
-            return self._snapshot
-        return self._load_saved() if not self.server_mode else None
+        """The snapshot a writer starts from: the newest whole one (None if none can be loaded cheaply)."""
+        current = self._snapshot
+        if self.server_mode:
+            return current
+        saved = KeywordIndex.saved_generation(self.snapshot_dir)
+        if current is not None and current.generation == saved:
+            return current
+        return self._load_saved() or current
 
     # ------------------------------------------------------------ reads
 
@@ -212,8 +254,10 @@ class Index:
         if not self.server_mode:
             return snapshot.search_vectors(vector, k, where)
         hits = self.store.dense_search(vector, k, where)
-        known = set(snapshot.ids)
-        return [h for h in hits if h.chunk_id in known]
+        known = [h for h in hits if snapshot.has(h.chunk_id)]
+        if len(known) < len(hits) and snapshot is self._snapshot:
+            self._checked_at = 0.0  # the server holds chunks this snapshot lacks: check the generation now
+        return known
 
     # ------------------------------------------------------------ consistency
 
@@ -276,6 +320,9 @@ class Index:
                 handle.truncate()
                 handle.write(str(os.getpid()))
                 handle.flush()
+                if self._store is not None and not self.server_mode:
+                    with self._lock:  # no reader of this process uses the client while it is replaced
+                        self._store.reopen_if_stale()
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)

@@ -19,7 +19,14 @@ from rag.lexicon import read_aliases
 from rag.loaders import SUPPORTED_SUFFIXES, LoadError, content_hash, load_document, read_file_bytes
 from rag.schema import DocRecord, FileResult, IngestSummary
 from rag.segment import tokenize
-from rag.store import PreparedDocument, StoredChunk, StoreUnavailableError, apply_overrides, chunk_metadata, detected_fields
+from rag.store import (
+    PreparedDocument,
+    StoredChunk,
+    StoreUnavailableError,
+    apply_overrides,
+    chunk_metadata,
+    detected_fields,
+)
 
 ProgressFn = Callable[[int, int, str], None]
 
@@ -61,7 +68,7 @@ def walk_files(root: Path, problems: list[FileResult]) -> Iterator[Path]:
             with os.scandir(folder) as it:
                 entries = sorted(it, key=lambda e: e.name)
         except OSError as exc:
-            reason = _path_problem(folder) or (f"没有读取该文件夹的权限" if isinstance(exc, PermissionError) else f"无法读取文件夹（{exc.strerror or exc}）")
+            reason = _path_problem(folder) or ("没有读取该文件夹的权限" if isinstance(exc, PermissionError) else f"无法读取文件夹（{exc.strerror or exc}）")
             problems.append(FileResult(str(folder), "failed", reason=reason))
             continue
         subfolders: list[Path] = []
@@ -243,13 +250,25 @@ def ingest_paths(
                 warm()  # likely work to embed: start the model's worker processes in the background
         removed_sources: set[str] = set()
         added_chunks: list[StoredChunk] = []
+        full_read = False  # a group whose write failed: the snapshot is read from the store at the end
         group: list[tuple[PreparedDocument, Path, str]] = []
         group_chunks = 0
         pending: Future | None = None
         bar = tqdm(total=len(files), desc="索引文件", unit="个", disable=not show_bar, dynamic_ncols=True)
 
         def write(batch: list[tuple[PreparedDocument, Path, str]]) -> list[FileResult]:
-            stored = store.write_documents([p for p, _, _ in batch])
+            """One group commit (in the writer thread); a failure fails the group's files, not the batch."""
+            nonlocal full_read
+            try:
+                stored = store.write_documents([p for p, _, _ in batch])
+            except StoreUnavailableError:
+                raise
+            except Exception as exc:
+                full_read = True
+                return [FileResult(str(file), "failed", p.doc.source, reason=f"写入索引出错：{type(exc).__name__}: {exc}") for p, file, _ in batch]
+            for prepared, _, _ in batch:
+                removed_sources.add(prepared.doc.source)
+                added_chunks.extend(_stored_chunks(prepared))
             return [FileResult(str(file), status, r.source, r.chunks, r.chars) for (_, file, status), r in zip(batch, stored)]
 
         embedding: tuple[list, Callable[[], list]] | None = None
@@ -268,9 +287,6 @@ def ingest_paths(
                 offset += len(prepared.chunks)
             if pending is not None:
                 results.extend(pending.result())
-            for prepared, _, _ in batch:
-                removed_sources.add(prepared.doc.source)
-                added_chunks.extend(_stored_chunks(prepared))
             pending = executor.submit(write, batch)
 
         def flush(executor: ThreadPoolExecutor) -> None:
@@ -307,17 +323,16 @@ def ingest_paths(
                         status = "updated" if record is not None else "added"
                         group.append((PreparedDocument(doc, chunks, tokens, [], detected_fields(detected)), file, status))
                         group_chunks += len(chunks)
-                        if group_chunks >= GROUP_CHUNKS:
-                            flush(executor)
-                            group_chunks = 0
                 except LoadError as exc:
                     results.append(FileResult(str(file), "failed", source, reason=str(exc)))
                 except MemoryError:
                     results.append(FileResult(str(file), "failed", source, reason="内存不足，文件过大"))
-                except StoreUnavailableError:
-                    raise
                 except Exception as exc:  # one bad file never stops the batch
                     results.append(FileResult(str(file), "failed", source, reason=f"处理出错：{type(exc).__name__}: {exc}"))
+                # Embedding and writing errors belong to the group, not to this file: outside the try.
+                if group_chunks >= GROUP_CHUNKS:
+                    flush(executor)
+                    group_chunks = 0
                 bar.update(1)
                 if progress:
                     progress(n, len(files), file.name)
@@ -334,8 +349,8 @@ def ingest_paths(
                     removed_sources.add(record.source)
                     results.append(FileResult(record.path, "removed", record.source, record.chunks, record.chars))
         current = index.current_for_write()
-        if removed_sources or current is None or current.generation != store.generation():
-            index.commit(previous, previous_generation, removed_sources, added_chunks)
+        if removed_sources or full_read or current is None or current.generation != store.generation():
+            index.commit(None if full_read else previous, previous_generation, removed_sources, added_chunks)
     return IngestSummary(tuple(results), time.perf_counter() - started)
 
 
@@ -345,8 +360,9 @@ def delete_source(index: Index, source: str, on_wait: Callable[[str], None] | No
         previous = index.current_for_write()
         previous_generation = index.store.generation()
         existed = index.store.delete_document(source)
-        if existed:
-            index.commit(previous, previous_generation, {source}, [])
+        # The store's generation moved even when nothing was indexed under that name (orphan chunks may
+        # have gone): the snapshot must follow, or every reader finds it stale.
+        index.commit(previous, previous_generation, {source}, [])
     return existed
 
 

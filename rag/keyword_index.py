@@ -53,6 +53,7 @@ class Lookups:
     word_df: dict[str, int]
     char_df: dict[str, int]
     columns: dict[str, np.ndarray] = field(default_factory=dict)
+    id_set: frozenset[str] = frozenset()
 
 
 def build_lookups(ids: list[str], metadatas: list[dict], word_tokens: list[list[str]], char_tokens: list[list[str]]) -> Lookups:
@@ -76,7 +77,7 @@ def build_lookups(ids: list[str], metadatas: list[dict], word_tokens: list[list[
     columns = {
         key: np.array([m.get(key) for m in metadatas], dtype=object) for key in ("source", "doc_type", "year", "issuer")
     }
-    return Lookups(articles, by_source, dict(word_df), dict(char_df), columns)
+    return Lookups(articles, by_source, dict(word_df), dict(char_df), columns, frozenset(ids))
 
 
 @dataclass(frozen=True)
@@ -169,6 +170,9 @@ class KeywordIndex:
 
     def char_idf(self, gram: str) -> float:
         return bm25_idf(self.lookups.char_df.get(gram, 0), max(1, len(self.ids)))
+
+    def has(self, chunk_id: str) -> bool:
+        return chunk_id in self.lookups.id_set
 
     def rows_of(self, source: str) -> list[int]:
         """Row numbers of one document's chunks, in document order."""

@@ -103,6 +103,22 @@ def short_forms(issuer: str) -> set[str]:
     return {n for n in names if len(n) >= 3}
 
 
+def organisation_names(text: str) -> list[str]:
+    """Organisation names in a text (南安市审计局, 广州市花都区审计局): place names, then an office."""
+    from rag.segment import word_starts
+
+    folded = squash(text)
+    out: list[str] = []
+    boundaries: list[int] | None = None
+    for m in org_like().finditer(folded):
+        if boundaries is None:
+            boundaries = word_starts(folded)
+        name = _unknown_name(folded, m.start(), m.end(), boundaries)
+        if name:
+            out.append(name)
+    return out
+
+
 @dataclass(frozen=True)
 class OrgEntry:
     issuer: str

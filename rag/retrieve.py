@@ -15,13 +15,14 @@ from pathlib import Path
 from rag.config import Settings
 from rag.index import Index
 from rag.keyword_index import KeywordIndex
-from rag.lexicon import DATA_DIR
+from rag.lexicon import DATA_DIR, lexicon
 from rag.orgs import OrgCatalog, build_org_catalog
 from rag.query import LawCatalog, QueryPlan, analyze_query, build_law_catalog
 from rag.schema import Hit
 from rag.text import article_label, normalize_question
 
 RETRIEVAL_PARAMS_FILE = DATA_DIR / "retrieval_params.json"
+FRONT_MATTER_DOCUMENTS = 2
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,7 @@ class Retrieval:
     signals: dict[str, Signals] = field(default_factory=dict)
     snapshot: KeywordIndex | None = None
     scoped_to: tuple[str, ...] = ()  # issuers the search was limited to
+    sides: tuple[tuple[Hit, ...], ...] = ()  # the word, character and vector rankings before fusion
 
 
 def build_where(doc_type: str | None = None, source: str | list[str] | None = None, year: int | None = None) -> dict | None:
@@ -224,21 +226,61 @@ class HybridRetriever:
         timings["dense"] = (time.perf_counter() - t2) * 1000
 
         signals = self._signals(word_hits, char_hits, dense_hits)
-        fused = fuse(
-            [(word_hits, params.word_weight), (char_hits, params.char_weight), (dense_hits, params.dense_weight)],
-            k=params.rrf_k,
-        )
-        fused = self._apply_hints(fused, plan)
-        if article_hits:
-            ids = {h.chunk_id for h in article_hits}
-            top = max((h.score for h in fused), default=1.0) * 2
-            fused = [replace(h, score=top) for h in article_hits] + [h for h in fused if h.chunk_id not in ids]
+        fused = self.combine(plan, word_hits, char_hits, dense_hits, article_hits, params)
+        fused = self.add_front_matter(snapshot, plan, fused, k)
         if self._reranker_factory is not None:
             t3 = time.perf_counter()
             fused = self.rerank(plan.question, fused[: max(k * 3, 20)], keep_first=len(article_hits))
             timings["rerank"] = (time.perf_counter() - t3) * 1000
         timings["retrieve_total"] = (time.perf_counter() - t0) * 1000
-        return Retrieval(plan, tuple(fused[:k]), tuple(article_hits), tuple(missing), timings, signals, snapshot, scoped_to)
+        return Retrieval(
+            plan, tuple(fused[:k]), tuple(article_hits), tuple(missing), timings, signals, snapshot, scoped_to,
+            sides=(tuple(word_hits), tuple(char_hits), tuple(dense_hits)),
+        )
+
+    def combine(
+        self, plan: QueryPlan, word_hits: list[Hit], char_hits: list[Hit], dense_hits: list[Hit], article_hits: list[Hit], params: RetrievalParams
+    ) -> list[Hit]:
+        """The fused ranking of the three sides with the question's hints; looked-up articles first."""
+        fused = fuse(
+            [(word_hits, params.word_weight), (char_hits, params.char_weight), (dense_hits, params.dense_weight)],
+            k=params.rrf_k,
+        )
+        fused = self._apply_hints(fused, plan, params)
+        if article_hits:
+            ids = {h.chunk_id for h in article_hits}
+            top = max((h.score for h in fused), default=1.0) * 2
+            fused = [replace(h, score=top) for h in article_hits] + [h for h in fused if h.chunk_id not in ids]
+        return fused
+
+    def add_front_matter(self, snapshot: KeywordIndex, plan: QueryPlan, fused: list[Hit], k: int) -> list[Hit]:
+        """A question about a title, a document number, a signature, a date or 抄送 also gets the
+        matching part (标题, 落款 ...) of the documents ranked first: short parts rank low on words."""
+        wanted = {part for part, cues in lexicon().front_matter.items() if any(cue in plan.question for cue in cues)}
+        if not wanted:
+            return fused
+        sources: list[str] = []
+        for hit in fused:
+            if hit.doc_type != "law" and hit.source not in sources:
+                sources.append(hit.source)
+            if len(sources) >= FRONT_MATTER_DOCUMENTS:
+                break
+        if not sources and plan.wants_report:  # the report the question means ranked low: the organisation's own, or the newest
+            named = {e.issuer for e in plan.orgs.known}
+            dated = sorted((r for r in snapshot.records if r.doc_type != "law"), key=lambda r: (r.issuer in named, r.year or 0), reverse=True)
+            sources = [r.source for r in dated[:FRONT_MATTER_DOCUMENTS]]
+        present = {h.chunk_id for h in fused[:k]}
+        extra = [
+            snapshot.hit(row, fused[0].score if fused else 1.0)
+            for source in sources
+            for row in snapshot.rows_of(source)
+            if snapshot.metadatas[row].get("section") in wanted and snapshot.ids[row] not in present
+        ]
+        if not extra:
+            return fused
+        keep = max(1, k - len(extra))
+        head = fused[:keep]
+        return head + extra + [h for h in fused[keep:] if h.chunk_id not in {e.chunk_id for e in extra}]
 
     @staticmethod
     def _signals(word_hits: list[Hit], char_hits: list[Hit], dense_hits: list[Hit]) -> dict[str, Signals]:
@@ -251,19 +293,20 @@ class HybridRetriever:
             out[hit.chunk_id] = replace(out.get(hit.chunk_id, Signals()), dense_rank=rank, dense_score=hit.score)
         return out
 
-    def _apply_hints(self, hits: list[Hit], plan: QueryPlan) -> list[Hit]:
+    def _apply_hints(self, hits: list[Hit], plan: QueryPlan, params: RetrievalParams | None = None) -> list[Hit]:
         if not hits:
             return hits
+        params = params or self.params
         boosted: list[Hit] = []
         named_laws = {law.source for law in plan.laws}
         for hit in hits:
             factor = 1.0
             if hit.source in named_laws:
-                factor *= self.params.law_boost
+                factor *= params.law_boost
             if plan.wants_report and hit.doc_type != "law":
-                factor *= self.params.report_boost
+                factor *= params.report_boost
             if plan.years and hit.doc_type != "law" and hit.year in plan.years:
-                factor *= self.params.year_boost
+                factor *= params.year_boost
             boosted.append(replace(hit, score=hit.score * factor) if factor != 1.0 else hit)
         return sorted(boosted, key=lambda h: -h.score)
 

@@ -14,6 +14,7 @@ record is an orphan; a record whose chunks are not all there is incomplete.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
@@ -238,14 +239,41 @@ def unreachable_as_error(settings: Settings):
         raise
 
 
+def reachable(method):
+    """A ChunkStore method whose connection failures become StoreUnavailableError (one Chinese line)."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        with unreachable_as_error(self.settings):
+            return method(self, *args, **kwargs)
+
+    return wrapper
+
+
+def generation_counter(generation: str | None) -> int:
+    """The counter part of a generation `counter:write-id[:writing]` (-1 when there is none)."""
+    try:
+        return int((generation or "").split(":", 1)[0])
+    except ValueError:
+        return -1
+
+
+WRITING = ":writing"
+
+
 class ChunkStore:
-    """The chunk, manifest and metadata collections of one index."""
+    """The chunk, manifest and metadata collections of one index.
+
+    Every method that talks to Chroma raises StoreUnavailableError when the server cannot be reached.
+    `seen_generation` is the generation this process's client last saw or wrote: in embedded mode a
+    client that another process has written behind fails on reads of vectors, so it is reopened."""
 
     def __init__(self, settings: Settings, model_id: str) -> None:
         self.settings = settings
         self.model_id = model_id
         with unreachable_as_error(settings):
             self._open()
+            self.seen_generation = self.generation()
 
     def _open(self) -> None:
         from langchain_chroma import Chroma
@@ -279,6 +307,14 @@ class ChunkStore:
             SharedSystemClient.clear_system_cache()
         with unreachable_as_error(self.settings):
             self._open()
+            self.seen_generation = self.generation()
+
+    def reopen_if_stale(self) -> bool:
+        """Embedded mode: reopen when another process has written since this client last looked."""
+        if self.settings.server_mode or self.generation() == self.seen_generation:
+            return False
+        self.reopen()
+        return True
 
     # ------------------------------------------------------------ index metadata
 
@@ -294,37 +330,43 @@ class ChunkStore:
     def _set_meta_json(self, key: str, value: dict) -> None:
         self.meta.upsert(ids=[key], embeddings=[[1.0]], metadatas=[{"json": json.dumps(value, ensure_ascii=False)}])
 
+    @reachable
     def generation(self) -> str:
         """`counter:write-id` of the last write; it changes on every write and never returns to an old value."""
-        with unreachable_as_error(self.settings):
-            state = self._meta_json(GENERATION_ID)
+        state = self._meta_json(GENERATION_ID)
         if not state:
             return "0:initial"
-        return f"{state.get('counter', 0)}:{state.get('write_id', '')}{':writing' if state.get('writing') else ''}"
+        return f"{state.get('counter', 0)}:{state.get('write_id', '')}{WRITING if state.get('writing') else ''}"
 
     def _advance(self, writing: bool) -> str:
         state = self._meta_json(GENERATION_ID)
         counter = int(state.get("counter", 0)) + 1
         write_id = uuid.uuid4().hex[:12]
+        generation = f"{counter}:{write_id}{WRITING if writing else ''}"
+        self.seen_generation = generation  # this client wrote it, so it is not behind
         self._set_meta_json(GENERATION_ID, {"counter": counter, "write_id": write_id, "writing": writing, "time": time.time()})
-        return f"{counter}:{write_id}{':writing' if writing else ''}"
+        return generation
 
     @contextmanager
     def writing(self):
-        """Mark the index as being written (readers that overlap see the generation move) and advance it after."""
+        """Mark the index as being written (readers that overlap see the generation move) and advance it after.
+
+        A write that fails half-way leaves the mark: the next `repair` (every ingest starts with one)
+        mends the index before anything else."""
         with unreachable_as_error(self.settings):
             self._advance(writing=True)
-            try:
-                yield
-            finally:
-                self._advance(writing=False)
+            yield
+            self._advance(writing=False)
 
+    @reachable
     def overrides(self) -> dict[str, dict[str, Any]]:
         return self._meta_json(OVERRIDES_ID)
 
+    @reachable
     def aliases(self) -> dict[str, str]:
         return {k: v for k, v in self._meta_json(ALIASES_ID).items() if isinstance(v, str)}
 
+    @reachable
     def set_aliases(self, aliases: dict[str, str]) -> bool:
         """Store the law short forms; True when they changed."""
         if aliases == self.aliases():
@@ -333,6 +375,7 @@ class ChunkStore:
             self._set_meta_json(ALIASES_ID, dict(sorted(aliases.items())))
         return True
 
+    @reachable
     def set_override(self, source: str, fields: dict[str, Any]) -> DocRecord:
         """Store a user correction of a document's metadata and apply it to the stored chunks now."""
         got = self.manifest.get(ids=[source], include=["metadatas"])
@@ -384,12 +427,13 @@ class ChunkStore:
 
     # ------------------------------------------------------------ manifest
 
+    @reachable
     def documents(self) -> list[DocRecord]:
-        with unreachable_as_error(self.settings):
-            got = self.manifest.get(include=["metadatas"])
+        got = self.manifest.get(include=["metadatas"])
         records = [DocRecord.from_dict(json.loads(meta["record"])) for meta in got["metadatas"] or []]
         return sorted(records, key=lambda r: r.source)
 
+    @reachable
     def document(self, source: str) -> DocRecord | None:
         got = self.manifest.get(ids=[source], include=["metadatas"])
         if not got["ids"]:
@@ -398,6 +442,7 @@ class ChunkStore:
 
     # ------------------------------------------------------------ writes
 
+    @reachable
     def write_documents(self, prepared: list[PreparedDocument]) -> list[DocRecord]:
         """Replace several documents in one group commit (Chroma calls cost ~85 ms each, whatever their size)."""
         if not prepared:
@@ -428,6 +473,7 @@ class ChunkStore:
             )
         return records
 
+    @reachable
     def delete_document(self, source: str) -> bool:
         existed = self.document(source) is not None
         with self.writing():
@@ -451,21 +497,20 @@ class ChunkStore:
                 yield StoredChunk(cid, text or "", meta or {}, vector)
             offset += len(got["ids"])
 
+    @reachable
     def chunks_of(self, source: str) -> list[StoredChunk]:
         return sorted(self.iter_chunks({"source": source}), key=lambda c: c.metadata.get("chunk_index", 0))
 
+    @reachable
     def count_chunks(self) -> int:
-        with unreachable_as_error(self.settings):
-            return self.chunks.count()
+        return self.chunks.count()
 
+    @reachable
     def dense_search(self, vector: list[float], k: int, where: dict | None = None) -> list[Hit]:
         """Nearest chunks by the store's own vector index (server mode)."""
-        with unreachable_as_error(self.settings):
-            if self.chunks.count() == 0:
-                return []
-            got = self.chunks.query(
-                query_embeddings=[vector], n_results=k, where=where, include=["documents", "metadatas", "distances"]
-            )
+        if self.chunks.count() == 0:
+            return []
+        got = self.chunks.query(query_embeddings=[vector], n_results=k, where=where, include=["documents", "metadatas", "distances"])
         return [
             hit_from_metadata(cid, text or "", meta or {}, 1.0 - float(dist))
             for cid, text, meta, dist in zip(got["ids"][0], got["documents"][0], got["metadatas"][0], got["distances"][0])
@@ -473,6 +518,7 @@ class ChunkStore:
 
     # ------------------------------------------------------------ consistency
 
+    @reachable
     def all_ids(self) -> list[str]:
         ids: list[str] = []
         offset = 0
@@ -483,18 +529,18 @@ class ChunkStore:
             ids.extend(got["ids"])
             offset += len(got["ids"])
 
+    @reachable
     def find_problems(self) -> tuple[dict[str, list[str]], list[str]]:
         """Orphan chunk ids by source, and sources whose stored chunks do not match the manifest.
 
         Reads chunk ids only (they carry source and content hash), so it stays fast on large indexes."""
-        with unreachable_as_error(self.settings):
-            records = {r.source: r for r in self.documents()}
-            by_source: dict[str, list[str]] = {}
-            hashes: dict[str, set[str]] = {}
-            for cid in self.all_ids():
-                source, digest = split_chunk_id(cid)
-                by_source.setdefault(source, []).append(cid)
-                hashes.setdefault(source, set()).add(digest)
+        records = {r.source: r for r in self.documents()}
+        by_source: dict[str, list[str]] = {}
+        hashes: dict[str, set[str]] = {}
+        for cid in self.all_ids():
+            source, digest = split_chunk_id(cid)
+            by_source.setdefault(source, []).append(cid)
+            hashes.setdefault(source, set()).add(digest)
         orphans = {s: ids for s, ids in by_source.items() if s not in records}
         incomplete = [
             s
@@ -503,10 +549,11 @@ class ChunkStore:
         ]
         return orphans, sorted(incomplete)
 
+    @reachable
     def repair(self) -> tuple[int, list[str]]:
         """Delete orphan chunks and incomplete documents (the next ingest adds those again)."""
         orphans, incomplete = self.find_problems()
-        if not orphans and not incomplete and not self.generation().endswith(":writing"):
+        if not orphans and not incomplete and not self.generation().endswith(WRITING):
             return 0, []
         removed = 0
         with self.writing():

@@ -77,7 +77,7 @@ def find_trailer_start(paragraphs: list[tuple[int, int, str]], after: int) -> in
         text = paragraphs[i][2]
         if TRAILER_START.match(text) or DATE_LINE.match(text):
             # Include a short signature line right above the date.
-            if i > after + 1 and DATE_LINE.match(text):
+            if i > after and DATE_LINE.match(text):
                 prev = paragraphs[i - 1][2]
                 if len(prev) <= 30 and not prev.endswith(("。", "；", "：")):
                     return i - 1
@@ -105,7 +105,12 @@ def front_matter(doc: Document, paragraphs: list[tuple[int, int, str]]) -> tuple
     number), 标题 (the title, its document number and subtitle lines), 抬头 (the addressee line).
     Returns [(paragraph index, label)] and the index of the first body paragraph."""
     meta = read_metadata(doc.text)
-    line_of = {start: doc.text.count("\n", 0, start) for start, _, _ in paragraphs}
+    line_of: dict[int, int] = {}
+    line = previous = 0
+    for start, _, _ in paragraphs:  # a running count: counting from the top for each line is quadratic
+        line += doc.text.count("\n", previous, start)
+        line_of[start] = line
+        previous = start
     title_at = [i for i, (start, _, _) in enumerate(paragraphs) if line_of[start] in meta.title_lines]
     if not title_at and meta.addressee_line is None:
         return [], 0
@@ -146,7 +151,7 @@ def parse_report(doc: Document) -> Section:
     stack: list[_Node] = [root]
     last_heading = body_start - 1
     for i, (_, _, text) in enumerate(paragraphs):
-        if i >= body_start and heading_kind(text):
+        if i >= body_start and heading_kind(re.sub(r"^#+\s*", "", text)):
             last_heading = i
     trailer_at = find_trailer_start(paragraphs, last_heading + 1)
     started = False
@@ -158,12 +163,13 @@ def parse_report(doc: Document) -> Section:
             stack = [root]
             root.children.append(_Node(kind="trailer", level=1, heading=label("trailer"), start=start))
             break
-        kind = heading_kind(text)
+        bare = re.sub(r"^#+\s*", "", text)  # a Markdown copy: ## 一、…
+        kind = heading_kind(bare)
         if kind:
             level = REPORT_LEVELS[kind]
             while len(stack) > 1 and (stack[-1].level >= level or stack[-1].kind == "preamble"):
                 stack.pop()
-            node = _Node(kind="heading", level=level, heading=report_heading_text(text), start=start)
+            node = _Node(kind="heading", level=level, heading=report_heading_text(bare), start=start)
             stack[-1].children.append(node)
             stack.append(node)
         elif len(stack) == 1 and not started:

@@ -18,6 +18,7 @@ from rag.text import flatten, split_sentences
 
 PASSAGES = 5
 MIN_SENTENCE_CHARS = 6
+CLOSE_ENOUGH = 0.1
 VERDICT_LABELS = {"supported": "有依据", "contradicted": "与原文不符", "unsupported": "找不到依据"}
 
 
@@ -67,15 +68,20 @@ class Verifier:
         judged = [(self.support(sentence, hit), hit) for hit in hits[:PASSAGES]]
         if not judged:
             return Verdict(sentence, "unsupported", 0.0, None, ("索引中没有相关段落",))
-        supported = [(s, h) for s, h in judged if s.supported]
+        # The passage the sentence restates is the closest one; another passage may support it only
+        # when it is about as close (a figure true of another subject elsewhere does not count).
+        nearest = max(closeness(s) for s, _ in judged)
+        supported = [(s, h) for s, h in judged if s.supported and closeness(s) >= nearest - CLOSE_ENOUGH]
         if supported:
             s, h = max(supported, key=lambda pair: pair[0].score)
             return Verdict(sentence, "supported", s.score, h, ())
-        contradicted = [(s, h) for s, h in judged if s.verdict == "contradicted"]
+        s, h = max(judged, key=lambda pair: closeness(pair[0]))
+        if s.verdict == "contradicted":
+            return Verdict(sentence, "contradicted", s.score, h, s.reasons)
+        contradicted = [(x, y) for x, y in judged if x.verdict == "contradicted" and closeness(x) >= nearest - CLOSE_ENOUGH]
         if contradicted:
             s, h = max(contradicted, key=lambda pair: closeness(pair[0]))
             return Verdict(sentence, "contradicted", s.score, h, s.reasons)
-        s, h = max(judged, key=lambda pair: (pair[0].score, closeness(pair[0])))
         return Verdict(sentence, "unsupported", s.score, h, s.reasons or ("所引材料中没有足够接近的内容",))
 
     def verify(self, text: str) -> Iterator[Verdict]:

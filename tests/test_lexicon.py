@@ -1,0 +1,60 @@
+"""rag.lexicon and rag.segment: the word lists as data, law short forms, tokens for the keyword index."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.lexicon import AliasError, jieba_words, label, lexicon, read_aliases
+from rag.segment import content_words, query_tokens, tokenize
+
+
+def test_stopwords_keep_the_words_that_carry_legal_meaning():
+    stop = lexicon().stopwords
+    assert "的" in stop and "请问" in stop
+    for word in ("不得", "应当", "限制", "最高"):  # in bm25s's list, but they decide what a law says
+        assert word not in stop
+
+
+def test_question_words_cues_and_units():
+    lex = lexicon()
+    assert lex.is_question_word("多少") and lex.is_question_word("哪些") and lex.is_question_word("如何")
+    assert not lex.is_question_word("审计机关")
+    assert lex.cue("quantity", "全年办理了多少件？") and lex.cue("list", "有哪些种类？")
+    assert lex.cue("yes_no", "审计机关可以查询存款吗？")
+    assert not lex.cue("yes_no", "吗啡的管理")  # a yes/no question ends with 吗
+    assert lex.cue("followup_start", "那第十三条呢？") and lex.cue("followup_end", "那第十三条呢？")
+    assert set(lex.units_like("名")) >= {"人", "位"} and lex.units_like("卷") == ("卷",)
+    assert "应当" in lex.modality["obligation"] and "不得" in lex.modality["prohibition"]
+
+
+def test_section_labels_and_user_words():
+    assert [label(n) for n in ("title", "header", "addressee", "trailer", "preamble", "law_preamble")] == ["标题", "文头", "抬头", "落款", "导语", "题注"]
+    words = dict(jieba_words())
+    assert words["审计机关"] == 20000 and "审计法" in words
+    with pytest.raises(KeyError):
+        label("no-such-label")
+
+
+def test_tokens_fold_widths_and_drop_stopwords():
+    assert tokenize("全年办理审计项目１２个") == tokenize("全年办理审计项目12个")
+    tokens = tokenize("审计机关依照法律规定独立行使审计监督权")
+    assert "审计机关" in tokens and "独立" in tokens and "的" not in tokens
+    assert "多少" not in query_tokens("审计机关有多少名工作人员？")
+    assert "工作人员" in query_tokens("审计机关有多少名工作人员？")
+    assert "12" not in content_words("全年开展普法活动12场") and "普法" in content_words("全年开展普法活动12场")
+
+
+def test_aliases_file(tmp_path):
+    good = tmp_path / "aliases.toml"
+    good.write_text('[laws]\n"普法法" = "法治宣传教育法"\n" 空白 " = " 去掉空白 "\n"无效" = ""\n', encoding="utf-8")
+    assert read_aliases(good) == {"普法法": "法治宣传教育法", "空白": "去掉空白"}
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[laws\n", encoding="utf-8")
+    with pytest.raises(AliasError, match="格式不正确"):
+        read_aliases(broken)
+    wrong = tmp_path / "wrong.toml"
+    wrong.write_text("[laws]\n\"普法法\" = 3\n", encoding="utf-8")
+    with pytest.raises(AliasError, match="简称"):
+        read_aliases(wrong)
+    with pytest.raises(AliasError, match="无法读取"):
+        read_aliases(tmp_path / "missing.toml")

@@ -1,0 +1,105 @@
+"""rag.metadata: title, kind, issuer and covered year read from the content of real-world copies."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import ORG_FIXTURES
+
+from rag.loaders import clean_text, load_document
+from rag.metadata import display_title, is_addressee, is_chrome, read_metadata
+
+EXPECTED = json.loads((ORG_FIXTURES / "expected.json").read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_each_fixture_shape_reads_as_expected(name):
+    doc = load_document(ORG_FIXTURES / name)
+    assert {"title": doc.title, "doc_type": doc.doc_type, "issuer": doc.issuer, "year": doc.year} == EXPECTED[name]
+
+
+def test_every_fixture_document_is_listed():
+    on_disk = {p.name for p in ORG_FIXTURES.iterdir() if p.suffix in (".txt", ".md")}
+    assert on_disk == set(EXPECTED)
+
+
+def meta(raw: str, reflow: bool | None = None):
+    return read_metadata(clean_text(raw, reflow=reflow))
+
+
+def test_web_page_chrome_before_the_title():
+    m = meta(
+        "首页 | 机构概况 | 政务公开 | 互动交流\n"
+        "当前位置：首页 > 政务公开 > 法治政府建设\n"
+        "索引号：001-2025-0012  发布日期：2025-02-10  信息来源：南溪市审计局\n"
+        "字体：【大 中 小】 打印 关闭\n"
+        "南溪市审计局2024年法治政府建设情况报告\n"
+        "2024年，南溪市审计局坚持依法审计。现将有关情况报告如下。\n"
+        "一、主要工作\n全年完成审计项目21个。\n二、存在问题\n人员不足。\n"
+        "扫一扫在手机打开当前页\n"
+    )
+    assert (m.title, m.doc_type, m.issuer, m.year) == ("南溪市审计局2024年法治政府建设情况报告", "report", "南溪市审计局", 2024)
+    assert m.title_lines == (4,)
+
+
+def test_breadcrumbs_are_not_titles():
+    m = meta(
+        "您现在的位置：首页 » 信息公开 » 年度报告\n"
+        "北岭县审计局2023年政府信息公开工作年度报告\n"
+        "一、总体情况\n2023年，北岭县审计局主动公开政府信息40条。\n二、存在的主要问题\n公开形式单一。\n"
+    )
+    assert (m.title, m.issuer, m.year) == ("北岭县审计局2023年政府信息公开工作年度报告", "北岭县审计局", 2023)
+    assert is_chrome("当前位置：首页 > 政务公开") and is_chrome("— 2 —") and not is_chrome(m.title)
+
+
+def test_pdf_title_broken_over_two_lines_with_page_numbers():
+    m = meta(
+        "西江市审计局2024年法治政府建设\n情况报告\n"
+        "2024年，西江市审计局在市委、市政府的领导下，坚持依法审计，全面推进法治审\n"
+        "计机关建设，现将有关情况报告如下。\n"
+        "一、主要工作\n全年开展普法活动15场，发放宣传资料2000余份，组织干部职工参加\n学法考试2次。\n"
+        "— 1 —\n二、存在问题\n学法形式较为单一。\n— 2 —\n",
+        reflow=True,
+    )
+    assert (m.title, m.doc_type, m.issuer, m.year) == ("西江市审计局2024年法治政府建设情况报告", "report", "西江市审计局", 2024)
+    assert m.title_lines == (0, 1)
+
+
+def test_half_width_punctuation():
+    m = meta(
+        "东川县审计局2024年法治政府建设工作情况报告\n"
+        "2024年,东川县审计局在县委,县政府的领导下,坚持依法审计.现将有关情况报告如下:\n"
+        "一、主要工作\n(一)落实第一责任人职责.局长全年主持召开党组会议3次.\n(二)加强普法.全年开展普法活动6场.\n"
+    )
+    assert (m.title, m.doc_type, m.issuer, m.year) == ("东川县审计局2024年法治政府建设工作情况报告", "report", "东川县审计局", 2024)
+
+
+def test_addressee_first_copy_gets_a_title_from_its_content():
+    """A copy that lost its title starts with the addressee; the signature says who wrote it."""
+    m = meta(
+        "县人民政府：\n"
+        "2023年，我局认真贯彻落实县委全面依法治县委员会的部署要求，持续推进法治审计机关建设。现将2023年法治政府建设情况报告如下：\n"
+        "一、主要举措和成效\n全年开展普法活动8场。\n二、存在问题\n学法不够深入。\n"
+        "南山县审计局\n2024年1月20日\n"
+    )
+    assert (m.doc_type, m.issuer, m.year) == ("report", "南山县审计局", 2023)
+    assert m.title == "南山县审计局2023年法治政府建设情况报告"
+    assert m.addressee_line == 0 and m.title_lines == ()
+    assert is_addressee("青禾县人民政府：") and not is_addressee("现将有关情况报告如下。")
+
+
+def test_laws_notices_and_other_documents():
+    law = meta("# 中华人民共和国审计法\n（2021年10月23日第十三届全国人民代表大会常务委员会第三十一次会议修正）\n第一章 总则\n"
+               "第一条 为了加强国家的审计监督，制定本法。\n第二条 国家实行审计监督制度。\n第三条 审计机关独立行使审计监督权。\n")
+    assert (law.title, law.doc_type, law.issuer, law.year) == ("中华人民共和国审计法", "law", "全国人民代表大会常务委员会", 2021)
+    notice = meta("南溪市审计局关于开展2025年度普法考试的通知\n各科室：\n定于3月10日开展普法考试。\n南溪市审计局\n2025年3月1日\n")
+    assert (notice.doc_type, notice.issuer, notice.year) == ("notice", "南溪市审计局", 2025)
+    other = meta("会议记录\n今天讨论了档案整理。\n")
+    assert other.doc_type == "other" and other.title
+
+
+def test_display_title_shortens_only_long_titles():
+    assert display_title("中华人民共和国审计法") == "中华人民共和国审计法"
+    long = "关于" + "审计" * 60 + "的报告"
+    assert display_title(long).endswith("…") and len(display_title(long)) < len(long)

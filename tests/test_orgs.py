@@ -1,0 +1,89 @@
+"""rag.orgs: the organisations of the indexed documents and the ones a question names."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.orgs import build_org_catalog, place_chain, short_forms
+from rag.schema import DocRecord
+
+
+def record(source: str, issuer: str | None, year: int | None, doc_type: str = "report", title: str | None = None) -> DocRecord:
+    return DocRecord(source, f"{source}.txt", title or f"{issuer}{year}年法治政府建设情况报告", doc_type, year, issuer, "0" * 64, 3, 100)
+
+
+RECORDS = [
+    record("huadu-2024", "广州市花都区审计局", 2024),
+    record("kaifeng-2024", "开封市审计局", 2024),
+    record("qinghe-2023", "青禾县审计局", 2023),
+    record("qinghe-2024", "青禾县审计局", 2024),
+    record("nao-2024", "审计署", 2024),
+    record("heyu-gov-2024", "鹤屿市人民政府", 2024),
+    record("audit-law", "全国人民代表大会常务委员会", 2021, "law", "中华人民共和国审计法"),
+    record("undated", None, None, "other", "会议记录"),
+]
+
+
+@pytest.fixture(scope="module")
+def catalog():
+    return build_org_catalog(RECORDS, own="开封市审计局")
+
+
+def test_short_forms():
+    assert place_chain("广州市花都区审计局") == (["广州市", "花都区"], "审计局")
+    assert short_forms("广州市花都区审计局") >= {"广州市花都区审计局", "花都区审计局", "花都审计局"}
+    assert short_forms("审计署") == {"审计署", "国家审计署"}
+    assert short_forms("鹤屿市人民政府") >= {"鹤屿市人民政府", "鹤屿市政府"}
+
+
+def test_catalog_holds_the_issuers_of_dated_documents(catalog):
+    assert sorted(catalog.issuers()) == sorted(["广州市花都区审计局", "开封市审计局", "青禾县审计局", "审计署", "鹤屿市人民政府"])
+    assert "全国人民代表大会常务委员会" not in catalog.issuers()  # a law's issuer is not an organisation one asks about
+    assert catalog.several and catalog.own_issuer == "开封市审计局"
+    assert catalog.entry("青禾县审计局").years == (2023, 2024)
+    assert catalog.resolve("花都审计局").issuer == "广州市花都区审计局"
+    assert catalog.resolve("没有这个局") is None
+    assert not build_org_catalog(RECORDS[:1]).several
+
+
+@pytest.mark.parametrize(
+    "question, issuer",
+    [
+        ("广州市花都区审计局2024年主动公开了多少条政府信息？", "广州市花都区审计局"),
+        ("花都区审计局2024年主动公开了多少条？", "广州市花都区审计局"),
+        ("花都审计局公开了多少条信息？", "广州市花都区审计局"),
+        ("青禾审计局2023年开展了几场普法活动？", "青禾县审计局"),
+        ("国家审计署2024年的法治工作", "审计署"),
+        ("鹤屿市政府2024年审核了多少件规范性文件？", "鹤屿市人民政府"),
+    ],
+)
+def test_questions_name_organisations_in_short_forms(catalog, question, issuer):
+    mention = catalog.mentions(question)
+    assert [e.issuer for e in mention.known] == [issuer]
+    assert mention.unknown == () and not mention.by_place and mention.named
+
+
+def test_a_place_alone_is_a_weaker_mention(catalog):
+    mention = catalog.mentions("花都区2024年公开了多少条政府信息？")
+    assert [e.issuer for e in mention.known] == ["广州市花都区审计局"] and mention.by_place
+
+
+@pytest.mark.parametrize("question, name", [("杭州市审计局2024年完成了多少个审计项目？", "杭州市审计局"), ("南安市审计局的普法情况", "南安市审计局")])
+def test_organisations_not_indexed_are_reported_as_unknown(catalog, question, name):
+    mention = catalog.mentions(question)
+    assert mention.known == () and mention.unknown == (name,)
+
+
+@pytest.mark.parametrize("question", ["县级以上地方各级人民政府应当如何公开信息？", "规范性文件发布后多少日内向市司法局备案？", "审计机关有哪些职责？"])
+def test_generic_phrases_are_not_organisations(catalog, question):
+    mention = catalog.mentions(question)
+    assert mention.unknown == () and not mention.own
+
+
+def test_our_bureau_means_the_users_organisation(catalog):
+    mention = catalog.mentions("我局2024年开展了多少场普法活动？")
+    assert mention.own and [e.issuer for e in mention.known] == ["开封市审计局"]
+    without = build_org_catalog(RECORDS).mentions("我局2024年开展了多少场普法活动？")
+    assert without.own and without.known == ()  # no RAG_ORG: 我局 names no one in particular
+    # RAG_ORG may be given in a short form of an indexed issuer.
+    assert build_org_catalog(RECORDS, own="花都审计局").own_issuer == "广州市花都区审计局"

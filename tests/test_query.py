@@ -1,0 +1,117 @@
+"""rag.query: cutting and validating a question, law names and articles, unknown laws, follow-ups."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.orgs import build_org_catalog
+from rag.query import (
+    QuestionError,
+    analyze_query,
+    build_law_catalog,
+    find_laws,
+    prepare_question,
+    resolve_followup,
+    unknown_laws,
+)
+from rag.schema import DocRecord
+from rag.text import normalize_question
+
+
+def law(source: str, title: str) -> DocRecord:
+    return DocRecord(source, f"{source}.md", title, "law", 2021, "全国人民代表大会常务委员会", "0" * 64, 3, 100)
+
+
+LAWS = [
+    law("audit-law", "中华人民共和国审计法"),
+    law("audit-law-implementing-regulations", "中华人民共和国审计法实施条例"),
+    law("administrative-penalty-law", "中华人民共和国行政处罚法"),
+    law("administrative-compulsion-law", "中华人民共和国行政强制法"),
+    law("administrative-reconsideration-law", "中华人民共和国行政复议法"),
+    law("administrative-litigation-law", "中华人民共和国行政诉讼法"),
+    law("government-information-disclosure-regulations", "中华人民共和国政府信息公开条例"),
+]
+REPORT = DocRecord("kaifeng", "kaifeng.txt", "开封市审计局2024年法治政府建设情况报告", "report", 2024, "开封市审计局", "1" * 64, 30, 5000)
+
+
+@pytest.fixture(scope="module")
+def catalog():
+    return build_law_catalog(LAWS + [REPORT], {"信息公开条例": "政府信息公开条例"})
+
+
+def plan(question: str, catalog):
+    return analyze_query(normalize_question(question), catalog, build_org_catalog([REPORT]))
+
+
+def test_the_cut_comes_first_and_is_echoed():
+    cut, normalised, notices = prepare_question("审计" * 300, 500)
+    assert len(cut) == 500 and cut == ("审计" * 300)[:500]
+    assert notices == ["问题过长（600字），已截取前500字进行检索。"]
+    cut, normalised, notices = prepare_question("  審計法第５條  ", 500)
+    assert (cut, normalised, notices) == ("審計法第５條", "审计法第5条", [])
+    assert "只支持用中文提问" in prepare_question("What does the audit law say?", 500)[2][0]
+
+
+@pytest.mark.parametrize("question", ["", "   \n", None])
+def test_an_empty_question_is_an_error(question):
+    with pytest.raises(QuestionError, match="不能为空"):
+        prepare_question(question, 500)
+
+
+def test_law_names_audit_law_is_not_its_implementing_regulations(catalog):
+    both = find_laws("审计法第五条和审计法实施条例第五条有什么不同", catalog)
+    assert {a.source for a in both} == {"audit-law", "audit-law-implementing-regulations"}
+    assert [a.source for a in find_laws("审计法实施条例第一条", catalog)] == ["audit-law-implementing-regulations"]
+    assert [a.source for a in find_laws("审计法规定审计机关独立行使审计监督权吗", catalog)] == ["audit-law"]
+    assert [a.source for a in find_laws("中华人民共和国审计法第44条", catalog)] == ["audit-law"]
+    # A short form from the corpus's aliases.toml.
+    assert [a.source for a in find_laws("信息公开条例第十条", catalog)] == ["government-information-disclosure-regulations"]
+    # A report is not a law, whatever its title.
+    assert find_laws("开封市审计局2024年法治政府建设情况报告", catalog) == []
+
+
+def test_unknown_laws_are_named(catalog):
+    assert unknown_laws("《政府采购法》第十条", catalog) == ["政府采购法"]
+    assert unknown_laws("治安管理处罚法第十条规定了什么", catalog) == ["治安管理处罚法"]
+    assert unknown_laws("《中华人民共和国审计法》第五条", catalog) == []
+    assert unknown_laws("为什么审计法第五条这样规定", catalog) == []  # the prefix is not part of the name
+    assert unknown_laws("《法治中国建设规划（2020—2025年）》提出了什么", catalog) == []  # a plan with years, not a law
+
+
+@pytest.mark.parametrize(
+    "question, articles",
+    [("审计法第四十四条", (44,)), ("审计法第44条", (44,)), ("审计法第 44 条", (44,)), ("審計法第五條", (5,)), ("行政处罚法第九条和第十条", (9, 10))],
+)
+def test_article_references(catalog, question, articles):
+    p = plan(question, catalog)
+    assert p.articles == articles and [a.source for a in p.laws][:1] in (["audit-law"], ["administrative-penalty-law"])
+
+
+def test_question_cues_and_focus(catalog):
+    count = plan("开封市审计局有多少名在编人员？", catalog)
+    assert count.is_quantity and count.asked_unit == "名" and count.focus == ("在编人员",)
+    assert [e.issuer for e in count.orgs.known] == ["开封市审计局"] and count.wants_report
+    listing = plan("行政处罚的种类有哪些？", catalog)
+    assert listing.is_list and "种类" in listing.tokens and not listing.wants_report
+    yes_no = plan("审计机关可以查询被审计单位的存款吗？", catalog)
+    assert yes_no.is_yes_no
+    year = plan("2023年主动公开了多少条政府信息？", catalog)
+    assert year.years == (2023,) and year.asked_unit == "条"
+    assert plan("？？？！！。。", catalog).tokens == ()
+
+
+def test_followups(catalog):
+    def resolve(question, previous):
+        return resolve_followup(normalize_question(question), previous, catalog)
+
+    # Another law in place of the previous one.
+    assert resolve("那行政强制呢？", "行政处罚法规定了哪些种类？") == "行政强制法规定了哪些种类？"
+    # Another article of the same law.
+    assert resolve("第十三条呢？", "审计法第五条是怎么规定的？") == "审计法第十三条"
+    # 其中…: the previous question is kept as context.
+    assert resolve("其中审计结果公告几条？", "青禾县审计局2024年主动公开政府信息多少条？").startswith("青禾县审计局2024年主动公开政府信息多少条？")
+    # A question that names its own subject stands on its own.
+    assert resolve("行政诉讼的起诉期限呢？", "行政复议法规定的申请期限是多久？") == normalize_question("行政诉讼的起诉期限呢？")
+    assert resolve("审计法第六条", "审计法第五条") == "审计法第六条"
+    # No previous question: nothing to resolve.
+    assert resolve("那行政强制呢？", None) == normalize_question("那行政强制呢？")

@@ -1,0 +1,88 @@
+"""rag.retrieve and the search snapshot: fusion, filters, article look-up, organisation scope (FAKE embeddings)."""
+
+from __future__ import annotations
+
+from rag.retrieve import and_where, build_where, fuse
+from rag.schema import Hit
+
+
+def hit(chunk_id: str, score: float = 0.0) -> Hit:
+    return Hit(chunk_id, "s", "t", "law", f"text {chunk_id}", "", None, None, score)
+
+
+def test_fuse_is_weighted_reciprocal_rank():
+    words = [hit("a", 9.0), hit("b", 5.0), hit("c", 1.0)]
+    chars = [hit("b", 3.0), hit("a", 2.0)]
+    dense = [hit("c", 0.9)]
+    fused = fuse([(words, 0.5), (chars, 0.3), (dense, 0.2)], k=20)
+    scores = {h.chunk_id: h.score for h in fused}
+    assert scores["a"] == 0.5 / 21 + 0.3 / 22
+    assert scores["b"] == 0.5 / 22 + 0.3 / 21
+    assert scores["c"] == 0.5 / 23 + 0.2 / 21
+    assert [h.chunk_id for h in fused] == sorted(scores, key=lambda c: -scores[c])
+    assert fuse([([], 1.0)]) == []
+    # A list's weight decides between two first places.
+    assert [h.chunk_id for h in fuse([([hit("x")], 0.2), ([hit("y")], 0.8)])] == ["y", "x"]
+
+
+def test_where_filters():
+    assert build_where() is None
+    assert build_where("law") == {"doc_type": "law"}
+    assert build_where(source=["a", "b"]) == {"source": {"$in": ["a", "b"]}}
+    assert build_where("report", "a", 2024) == {"$and": [{"doc_type": "report"}, {"source": "a"}, {"year": 2024}]}
+    assert and_where(None, {"x": 1}) == {"x": 1} and and_where({"x": 1}, None) == {"x": 1}
+    assert and_where({"x": 1}, {"y": 2}) == {"$and": [{"x": 1}, {"y": 2}]}
+
+
+def test_snapshot_searches(tiny_components):
+    index = tiny_components.index
+    snapshot = index.snapshot()
+    assert index.keyword() is snapshot  # the old name is an alias
+    counter, _, write_id = snapshot.generation.partition(":")
+    assert int(counter) >= 1 and write_id
+    assert {r.source for r in snapshot.records} == {
+        "sample-audit-law", "sample-audit-law-implementing-regulations", "qinghe-audit-bureau-2023-report", "lanjiang-audit-bureau-2024-report"
+    }
+    assert snapshot.aliases == {"审计条例": "审计法实施条例"}
+    words = snapshot.search(["普法"], 3)
+    assert {h.source for h in words} == {"qinghe-audit-bureau-2023-report", "lanjiang-audit-bureau-2024-report"}
+    assert snapshot.search(["普法"], 3, {"doc_type": "law"}) == []
+    assert {h.source for h in snapshot.search_chars(["普法"], 3)} == {h.source for h in words}
+    [article] = snapshot.article("sample-audit-law", 5)
+    assert article.article == "第五条" and article.text.startswith("第五条")
+    assert snapshot.article("sample-audit-law", 99) == []
+    vector = tiny_components.embeddings.embed_query("审计机关依照法律规定独立行使审计监督权")
+    assert snapshot.search_vectors(vector, 1)[0].article == "第三条"
+
+
+def test_article_look_up_comes_first_and_names_decide_the_law(tiny_components):
+    retriever = tiny_components.retriever
+    law = retriever.search("审计法第三条", k=5)
+    assert [h.article for h in law.article_hits] == ["第三条"]
+    assert (law.hits[0].source, law.hits[0].article) == ("sample-audit-law", "第三条")
+    regulations = retriever.search("审计条例第三条", k=5)  # a short form from aliases.toml
+    assert (regulations.hits[0].source, regulations.hits[0].article) == ("sample-audit-law-implementing-regulations", "第三条")
+    missing = retriever.search("审计法第九十九条", k=5)
+    assert missing.article_hits == () and missing.missing_articles == ("sample-audit-law:第九十九条",)
+    assert {"plan", "keyword", "dense", "retrieve_total"} <= set(law.timings_ms)
+
+
+def test_filters_by_type_source_and_year(tiny_components):
+    retriever = tiny_components.retriever
+    assert {h.doc_type for h in retriever.search("普法活动", k=5, doc_type="law").hits} == {"law"}
+    assert {h.source for h in retriever.search("普法活动", k=5, source="lanjiang-audit-bureau-2024-report").hits} == {"lanjiang-audit-bureau-2024-report"}
+    assert {h.year for h in retriever.search("普法活动", k=5, year=2023).hits} == {2023}
+
+
+def test_a_named_organisation_scopes_the_dated_documents(tiny_components):
+    retriever = tiny_components.retriever
+    scoped = retriever.search("青禾县审计局开展了多少场普法活动", k=8)
+    assert scoped.scoped_to == ("青禾县审计局",)
+    assert all(h.source != "lanjiang-audit-bureau-2024-report" for h in scoped.hits)
+    assert retriever.search("开展了多少场普法活动", k=8).scoped_to == ()
+
+
+def test_langchain_retriever(tiny_components):
+    docs = tiny_components.retriever.as_langchain(k=2).invoke("审计机关独立行使审计监督权")
+    assert len(docs) == 2
+    assert docs[0].metadata["source"] == "sample-audit-law" and docs[0].metadata["section"] == "第一章 总则 > 第三条"

@@ -1,0 +1,65 @@
+"""`rag verify`: each sentence of a text judged against the indexed passages (FAKE embeddings)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from rag.verify import split_claims
+
+TEXT = (
+    "# 核对稿\n"
+    "审计机关依照法律规定独立行使审计监督权，不受其他行政机关、社会团体和个人的干涉。[1]好的。\n"
+    "青禾县审计局2023年开展普法活动15场。\n"
+    "被审计单位可以自接到审计报告之日起十日内提出书面意见。\n"
+    "明天开封的天气晴朗，适合出游。\n"
+)
+
+
+def test_split_claims_skips_headings_markers_and_short_pieces():
+    assert split_claims(TEXT) == [
+        "审计机关依照法律规定独立行使审计监督权，不受其他行政机关、社会团体和个人的干涉。",
+        "青禾县审计局2023年开展普法活动15场。",
+        "被审计单位可以自接到审计报告之日起十日内提出书面意见。",
+        "明天开封的天气晴朗，适合出游。",
+    ]
+    assert split_claims("甲；乙。\r\n第一条 审计机关依法审计；第二条 国家实行审计监督制度。") == ["第一条 审计机关依法审计；", "第二条 国家实行审计监督制度。"]
+    assert split_claims("") == [] and split_claims("# 只有标题\n") == []
+
+
+def test_verdicts(tiny_components):
+    verdicts = list(tiny_components.verifier.verify(TEXT))
+    assert [v.verdict for v in verdicts] == ["supported", "contradicted", "contradicted", "unsupported"]
+    quote, number, modality, unrelated = verdicts
+    assert (quote.hit.source, quote.hit.article) == ("sample-audit-law", "第三条") and quote.reasons == ()
+    assert number.hit.source == "qinghe-audit-bureau-2023-report" and any("数字" in r for r in number.reasons)
+    assert any("应当/可以/不得" in r for r in modality.reasons)
+    assert unrelated.reasons
+    data = number.to_dict()
+    assert set(data) == {"sentence", "verdict", "score", "citation", "reasons"}
+    assert data["citation"]["source"] == "qinghe-audit-bureau-2023-report"
+
+
+@pytest.fixture
+def tiny_index_dir(tiny_components, fake_settings):
+    """The tiny index, opened by the CLI with the same FAKE modes (fake_settings sets them in the environment)."""
+    return str(tiny_components.settings.index_dir)
+
+
+def test_cli_verify_file_and_stdin(tiny_index_dir, tmp_path, monkeypatch, capsys):
+    import io
+
+    from rag.cli import main
+
+    path = tmp_path / "draft.txt"
+    path.write_text(TEXT, encoding="utf-8")
+    assert main(["verify", "--index", tiny_index_dir, "--json", str(path)]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [d["verdict"] for d in data] == ["supported", "contradicted", "contradicted", "unsupported"]
+    monkeypatch.setattr("sys.stdin", io.StringIO("青禾县审计局2023年开展普法活动15场。\n"))
+    assert main(["verify", "--index", tiny_index_dir]) == 0
+    out = capsys.readouterr().out
+    assert "【与原文不符】青禾县审计局2023年开展普法活动15场。" in out and "共 1 句" in out
+    assert main(["verify", "--index", tiny_index_dir, str(tmp_path / "missing.txt")]) == 2
+    assert "无法读取" in capsys.readouterr().err
