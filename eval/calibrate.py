@@ -26,7 +26,7 @@ from rag.lexicon import DATA_DIR  # noqa: E402
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--index", default=str(ROOT / "index" / "eval"), help="folder of the evaluation indexes")
+    parser.add_argument("--index", default=str(ROOT / "index-eval"), help="folder of the evaluation indexes")
     parser.add_argument("--train", action="append", default=[], help="NAME=FILE.jsonl: fit on this set too")
     parser.add_argument("--out", default=str(DATA_DIR / "answer_model.json"))
     parser.add_argument("--report", default=str(ROOT / "eval" / "results" / "calibration.md"))

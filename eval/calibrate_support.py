@@ -16,7 +16,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from rag.calibrate import evaluate_verify, fit_support, load_pairs, write_atomically  # noqa: E402
+from rag.calibrate import evaluate_verify, fit_support, fit_verify_threshold, load_pairs, write_atomically  # noqa: E402
 from rag.citations import SUPPORT_MODEL_FILE  # noqa: E402
 from rag.config import load_settings  # noqa: E402
 from rag.evaluation import eval_setups, setup_components  # noqa: E402
@@ -25,7 +25,7 @@ from rag.ingest import ingest_paths  # noqa: E402
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--index", default=str(ROOT / "index" / "eval"), help="folder of the evaluation indexes")
+    parser.add_argument("--index", default=str(ROOT / "index-eval"), help="folder of the evaluation indexes")
     parser.add_argument("--pairs", default=str(ROOT / "eval" / "support_pairs.jsonl"))
     parser.add_argument("--holdout", default=str(ROOT / "eval" / "verify_holdout.jsonl"))
     parser.add_argument("--out", default=str(SUPPORT_MODEL_FILE))
@@ -50,8 +50,16 @@ def main() -> int:
     write_atomically(Path(args.out), json.dumps(payload, ensure_ascii=False, indent=1))
     components = setup_components(settings.with_(answer={"support_model_file": Path(args.out)}), setup, Path(args.index))  # the new weights
     ingest_paths(components.index, setup.paths, show_bar=False)
+    # The verify threshold is fitted on the training sentences about the shared corpus, judged by retrieval.
+    known = {r.source for r in components.index.documents()}
+    train_pairs = [p for p in load_pairs(Path(args.pairs)) if p.source in known]
+    verify_t, verify_fit = fit_verify_threshold(components.verifier, train_pairs)
+    payload["verify_threshold"] = verify_t
+    payload["verify_fit"] = verify_fit
+    write_atomically(Path(args.out), json.dumps(payload, ensure_ascii=False, indent=1))
+    components = setup_components(settings.with_(answer={"support_model_file": Path(args.out)}), setup, Path(args.index))
     held = evaluate_verify(components.verifier, Path(args.holdout)) if Path(args.holdout).exists() else {}
-    report = {"cross_validated": cv, "verify_holdout": held}
+    report = {"cross_validated": cv, "verify_fit": verify_fit, "verify_holdout": held}
     lines = [
         f"支持判定（{cv['pairs']} 对，按文件分组 5 折交叉验证）：忠实改写判为有依据 {cv['cv_faithful_supported']:.1%}，"
         f"改动事实判为有依据 {cv['cv_altered_supported']:.1%}；阈值 {cv['threshold']:.3f}",
@@ -60,6 +68,8 @@ def main() -> int:
         "|---|---:|",
         *[f"| {k} | {v:.1%} |" for k, v in cv["cv_by_kind_supported"].items()],
     ]
+    lines += ["", f"`rag verify` 阈值按训练句子（经检索判定，{verify_fit['sentences']} 句）选定为 {verify_t:.3f}：训练句子上忠实 "
+              f"{verify_fit.get('faithful_supported', 0):.1%}、改动 {verify_fit.get('altered_supported', 0):.1%} 判为有依据"]
     if held:
         lines += ["", f"`rag verify` 留出句子（{held['sentences']} 句，从未参与拟合）：忠实 {held['faithful_supported']:.1%} 判为有依据，"
                   f"改动 {held['altered_supported']:.1%} 判为有依据", "", "```", json.dumps(held["verdicts_by_kind"], ensure_ascii=False), "```"]

@@ -1,4 +1,11 @@
-"""`make eval`: evaluate the system, the baseline and the peer on every question set; write tables and a plot."""
+"""`make eval`: every question set against the index it was written for — the system, the LangChain
+baseline and the Chatchat-style peer; tables, a plot and the items in eval/results/.
+
+Sets and setups come from `rag.evaluation` (question_sets, eval_setups): the sample report and the
+laws alone (dev, project, holdout), or with other bureaus' reports for a user at 开封市审计局 (multi,
+paraphrase, orgs, stranger). The answer model was fitted on the training sets only (make calibrate,
+cross-validated figures in eval/results/calibration.md); holdout and stranger were never fitted on.
+"""
 
 from __future__ import annotations
 
@@ -11,38 +18,46 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from rag.config import load_settings  # noqa: E402
-from rag.evaluation import evaluate, markdown_table, plot_reports  # noqa: E402
-from rag.index import open_index  # noqa: E402
+from rag.evaluation import eval_setups, question_sets, setup_components  # noqa: E402
+from rag.experiment import evaluate, markdown_table, plot_reports  # noqa: E402
+from rag.ingest import ingest_paths  # noqa: E402
 
-DEV = ROOT.parent / "shared" / "eval" / "qa_dev.jsonl"
-SETS = {
-    "dev": DEV,
-    "project": ROOT / "eval" / "qa_project.jsonl",
-    "holdout": ROOT / "eval" / "qa_holdout.jsonl",
-}
+
 def main() -> int:
-    parser = argparse.ArgumentParser(description="Evaluate all question sets")
-    parser.add_argument("--index", help="index directory (default RAG_INDEX_DIR)")
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--index", default=str(ROOT / "index-eval"), help="folder of the evaluation indexes")
     parser.add_argument("--out", default=str(ROOT / "eval" / "results"))
     parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument("--only", nargs="*", help="only these sets")
     args = parser.parse_args()
-    settings = load_settings().with_index(args.index)
-    index = open_index(settings)
+    settings = load_settings()
+    sets = {s.name: s for s in question_sets(settings)}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     reports: dict[str, dict] = {}
     tables: list[str] = []
-    for name, path in SETS.items():
-        if not path.exists():
-            print(f"跳过 {name}：{path} 不存在")
-            continue
-        report = evaluate(index, path, with_baseline=not args.no_baseline, dev_dataset=DEV)
-        reports[name] = report
-        (out / f"{name}.json").write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
-        table = markdown_table(report)
-        (out / f"{name}.md").write_text(table, encoding="utf-8")
-        tables.append(f"### {name}\n\n{table}")
-        print(table)
+    for setup in eval_setups(settings):
+        components = setup_components(settings, setup, Path(args.index))
+        summary = ingest_paths(components.index, setup.paths, show_bar=True)
+        print(f"索引 {setup.name}：{len(components.index.documents())} 个文件（失败 {summary.count('failed')}）")
+        for name in setup.sets:
+            if args.only and name not in args.only:
+                continue
+            qs = sets[name]
+            if not qs.path.exists():
+                print(f"跳过 {name}：{qs.path} 不存在")
+                continue
+            report = evaluate(components, qs.path, with_baseline=not args.no_baseline, dev_dataset=settings.eval.dev_set)
+            report["setup"] = setup.name
+            report["role"] = qs.role
+            reports[name] = report
+            (out / f"{name}.json").write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
+            table = markdown_table(report)
+            (out / f"{name}.md").write_text(table, encoding="utf-8")
+            role = "训练集（交叉验证数字见 calibration.md）" if qs.role == "train" else "留出集（从未用于拟合）"
+            tables.append(f"### {name}（{role}，索引：{setup.name}）\n\n{table}")
+            print(table)
+        components.close()
     (out / "summary.md").write_text("\n".join(tables), encoding="utf-8")
     plot_reports(reports, out / "eval.png")
     print(f"已写入 {out}/summary.md 与 {out}/eval.png")

@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 from rag.config import load_settings  # noqa: E402
 from rag.evaluation import Passage, eval_setups, first_relevant_rank, load_dataset, question_sets, setup_components  # noqa: E402
 from rag.ingest import ingest_paths  # noqa: E402
-from rag.retrieve import RETRIEVAL_PARAMS_FILE, RetrievalParams  # noqa: E402
+from rag.params import RETRIEVAL_PARAMS_FILE, RetrievalParams  # noqa: E402
 
 GRID = {
     "word_weight": (0.3, 0.5, 0.7),
@@ -38,7 +38,7 @@ FOLDS = 5
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--index", default=str(ROOT / "index" / "eval"))
+    parser.add_argument("--index", default=str(ROOT / "index-eval"))
     parser.add_argument("--out", default=str(RETRIEVAL_PARAMS_FILE))
     parser.add_argument("--report", default=str(ROOT / "eval" / "results" / "retrieval_params.md"))
     args = parser.parse_args()

@@ -12,26 +12,27 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
-from rag.citations import REFUSAL, REFUSAL_HINT, CitationBook, Similarity
+from rag.citations import MARKER, REFUSAL, REFUSAL_HINT, CitationBook, Similarity
 from rag.config import Settings
-from rag.citations import MARKER
-from rag.evidence import AnswerModel, Candidate, coverage, question_parts, question_weights, score_candidates, unit_matches
+from rag.evidence import (
+    AnswerModel,
+    Candidate,
+    coverage,
+    question_parts,
+    question_weights,
+    score_candidates,
+    unit_matches,
+)
 from rag.keyword_index import KeywordIndex
 from rag.lexicon import label, lexicon
 from rag.lines import PAGE_NUMBER
 from rag.orgs import OrgCatalog
-from rag.query import ARTICLE_REF, QueryPlan, prepare_question, resolve_followup
+from rag.params import AnswerParams
+from rag.query import QueryPlan, prepare_question, resolve_followup
 from rag.retrieve import HybridRetriever, Retrieval
 from rag.schema import Answer, Hit
 from rag.text import chinese_number, flatten, sentence_spans
 
-MAX_ARTICLE_CHARS = 500
-MAX_NEIGHBOUR_SPAN = 260
-SHORT_LEAD = 24
-LEAD_INS = ("其中", "同时", "并", "对此", "此外")
-HOW = re.compile(r"如何|怎么|怎样|什么要求|哪些要求|做法|措施|情况")
-YEAR_PHRASE_CHARS = 3
-MAX_FRONT_MATTER = 240
 FRONT_MATTER = {label("title"), label("addressee"), label("trailer")}
 
 
@@ -56,12 +57,12 @@ def attribution(hit: Hit) -> str:
 # ---------------------------------------------------------------- composing
 
 
-def compose_article_answer(article_hits: Sequence[Hit], book: CitationBook) -> str:
+def compose_article_answer(article_hits: Sequence[Hit], book: CitationBook, max_chars: int = AnswerParams.max_article_chars) -> str:
     """An article look-up: the article itself (long articles: the first chunks up to a limit)."""
     parts: list[str] = []
     used = 0
     for hit in article_hits:
-        if used and used + len(hit.text) > MAX_ARTICLE_CHARS:
+        if used and used + len(hit.text) > max_chars:
             break
         n = book.cite(hit, hit.text)
         parts.append(f"{flatten(hit.text)}[{n}]")
@@ -69,7 +70,9 @@ def compose_article_answer(article_hits: Sequence[Hit], book: CitationBook) -> s
     return "\n".join(parts)
 
 
-def compose_report_list(hits: Sequence[Hit], snapshot: KeywordIndex, weights: dict[str, float], book: CitationBook, top: int) -> list[tuple[Hit, str]] | None:
+def compose_report_list(
+    hits: Sequence[Hit], snapshot: KeywordIndex, weights: dict[str, float], book: CitationBook, top: int, min_coverage: float = AnswerParams.list_heading_coverage
+) -> list[tuple[Hit, str]] | None:
     """A list question on a report: the sub-headings of the section whose heading the question names."""
     best: tuple[float, Hit, int] | None = None
     for hit in hits[:top]:
@@ -78,7 +81,7 @@ def compose_report_list(hits: Sequence[Hit], snapshot: KeywordIndex, weights: di
         path = [p.strip() for p in hit.section.split(" > ") if p.strip()]
         for depth in range(len(path), 0, -1):
             cov = coverage(path[depth - 1], weights)
-            if cov >= 0.5 and (best is None or cov > best[0]):
+            if cov >= min_coverage and (best is None or cov > best[0]):
                 best = (cov, hit, depth)
     if best is None:
         return None
@@ -100,7 +103,7 @@ def _contiguous(text: str, group: list[Candidate]) -> bool:
     return all(not text[a.end : b.start].strip() for a, b in zip(group, group[1:]))
 
 
-def _neighbours(best: Candidate, plan: QueryPlan) -> list[Candidate]:
+def _neighbours(best: Candidate, plan: QueryPlan, params: AnswerParams = AnswerParams()) -> list[Candidate]:
     """A sentence opening with 其中 needs the one before; one ending with ： the items after; a short
     lead sentence, a how-question or a yes/no question the next one (and its items, if it is a lead-in)."""
     text = best.hit.text
@@ -109,17 +112,18 @@ def _neighbours(best: Candidate, plan: QueryPlan) -> list[Candidate]:
     if index is None:
         return [best]
     part = best.hit.section.split(" > ")[-1] if best.hit.section else ""
-    if part in FRONT_MATTER and len(text) <= MAX_FRONT_MATTER:
+    if part in FRONT_MATTER and len(text) <= params.front_matter_chars:
         # A title block or a signature block is answered whole (title and number; name, date, 抄送, 印发).
         return [replace(best, start=s, end=e, text=text[s:e]) for s, e in spans if not PAGE_NUMBER.match(text[s:e].strip())]
     chosen = [best]
-    if best.text.startswith(LEAD_INS) and index > 0:
+    lex = lexicon()
+    if lex.cue("lead_in", best.text) and index > 0:
         s, e = spans[index - 1]
         chosen.insert(0, replace(best, start=s, end=e, text=text[s:e]))
     last = index
-    if not best.text.rstrip().endswith(("：", ":")) and (len(best.text) < SHORT_LEAD or HOW.search(plan.question) or plan.is_yes_no) and index + 1 < len(spans):
+    if not best.text.rstrip().endswith(("：", ":")) and (len(best.text) < params.short_lead or lex.cue("how", plan.question) or plan.is_yes_no) and index + 1 < len(spans):
         s, e = spans[index + 1]
-        if e - best.start <= MAX_NEIGHBOUR_SPAN:
+        if e - best.start <= params.neighbour_span:
             chosen.append(replace(best, start=s, end=e, text=text[s:e]))
             last = index + 1
     if chosen[-1].text.rstrip().endswith(("：", ":")):
@@ -129,28 +133,37 @@ def _neighbours(best: Candidate, plan: QueryPlan) -> list[Candidate]:
 
 
 def choose_sentences(
-    scored: list[Candidate], plan: QueryPlan, weights: dict[str, float], ratio: float, parts: Sequence[dict[str, float]] = ()
+    scored: list[Candidate], plan: QueryPlan, weights: dict[str, float], params: AnswerParams, parts: Sequence[dict[str, float]] = ()
 ) -> list[Candidate]:
     """The best sentence with the neighbours it needs; for each further part of a several-part
     question the best sentence that answers it; a second sentence where it adds what was asked."""
     best = scored[0]
-    chosen = _neighbours(best, plan)
+    ratio = params.second_sentence_ratio
+    chosen = _neighbours(best, plan, params)
     for part in parts:
-        if not part or coverage(" ".join(c.text for c in chosen), part) >= 0.6:
+        if not part or coverage(" ".join(c.text for c in chosen), part) >= params.part_covered:
             continue
         options = [c for c in scored[:15] if all(c.text != x.text for x in chosen)]
         pick = max(options, key=lambda c: (coverage(c.text, part), c.p), default=None)
-        if pick is not None and coverage(pick.text, part) >= 0.5 and pick.p >= 0.1 * best.p:
-            chosen.extend(_neighbours(pick, plan))
+        if pick is not None and coverage(pick.text, part) >= params.part_pick and pick.p >= params.part_ratio * best.p:
+            chosen.extend(_neighbours(pick, plan, params))
     covered = {t for t in weights if any(t in c.text for c in chosen)}
     total = sum(weights.values()) or 1.0
+    # The runner-up nearly as likely as the best is given too (the scorer cannot tell them apart);
+    # further ones only when they add what the question asks.
+    runner_up = True
     for candidate in scored[1:6]:
         if len(chosen) >= 3 + len(parts) or candidate.p < ratio * best.p:
             break
+        if any(candidate.text == c.text or candidate.text in c.text for c in chosen):
+            continue
         gain = sum(w for t, w in weights.items() if t in candidate.text and t not in covered)
-        if gain / total >= 0.2 and all(candidate.text != c.text for c in chosen):
-            chosen.append(candidate)
-            covered |= {t for t in weights if t in candidate.text}
+        if runner_up or gain / total >= params.extra_gain:
+            # a lead-in (…的种类：) is given with the items it introduces, as the best sentence is
+            added = _neighbours(candidate, plan, params) if candidate.text.rstrip().endswith(("：", ":")) else [candidate]
+            chosen.extend(added)
+            covered |= {t for t in weights if any(t in c.text for c in added)}
+        runner_up = False
     return chosen
 
 
@@ -191,13 +204,13 @@ def counts_what_was_asked(plan: QueryPlan, body: str) -> bool:
     return unit_matches(plan, MARKER.sub("", body))
 
 
-def year_phrase_in(question: str, year: int, text: str) -> bool:
+def year_phrase_in(question: str, year: int, text: str, chars: int = AnswerParams.year_phrase_chars) -> bool:
     """The question's year with the words after it (2023年度区级预算) occurs in the passage."""
     from rag.text import squash
 
     q, t = squash(question), squash(text)
     for m in re.finditer(rf"{year}年度?", q):
-        phrase = q[m.start() : m.end() + YEAR_PHRASE_CHARS]
+        phrase = q[m.start() : m.end() + chars]
         if len(phrase) > len(m.group(0)) and phrase in t:
             return True
     return False
@@ -399,25 +412,31 @@ class Assistant:
         `best` composes around another candidate than the top one and `alone` adds no second
         sentence: the calibration labels a candidate by the answer it would give."""
         plan, scored, weights = analysis.plan, analysis.scored, analysis.weights
+        params = self.model.params
         attribute = analysis.orgs.several
         best = best or scored[0]
         top = self.settings.answer.top_passages
         if plan.is_list:
             if best.hit.doc_type != "law" or plan.wants_report:
-                items = compose_report_list(analysis.hits, analysis.snapshot, weights, book, top)
+                items = compose_report_list(analysis.hits, analysis.snapshot, weights, book, top, params.list_heading_coverage)
                 if items:
-                    lines = []
+                    lines: list[str] = []
                     for hit, child in items:
                         n = book.cite(hit, child)
                         prefix = attribution(hit) if attribute and not lines else ""
                         lines.append(f"{prefix}{_end_sentence(child)}[{n}]")
                     return "\n".join(lines)
-            if best.hit.article and re.search(r"（一）|\(一\)", best.hit.text) and len(best.hit.text) <= MAX_ARTICLE_CHARS:
+            if best.hit.article and re.search(r"（一）|\(一\)", best.hit.text) and len(best.hit.text) <= params.max_article_chars:
                 article_hits = analysis.snapshot.article(best.hit.source, article_number(best.hit.article)) or [best.hit]
-                return compose_article_answer(article_hits, book)
+                return compose_article_answer(article_hits, book, params.max_article_chars)
         ranked = [best] + [c for c in scored if c is not best]
-        parts = [question_weights(plan, analysis.snapshot, part) for part in question_parts(plan.question)]
-        chosen = _neighbours(best, plan) if alone else choose_sentences(ranked, plan, weights, self.model.second_sentence_ratio, parts)
+        parts = [question_weights(plan, analysis.snapshot, part, params) for part in question_parts(plan.question)]
+        if not alone and plan.is_quantity and plan.asked_unit and not unit_matches(plan, best.text):
+            # A count question: a close runner-up that gives the count in the asked unit answers it.
+            counted = next((c for c in ranked[1 : params.count_runners_up] if c.p >= params.count_ratio * best.p and unit_matches(plan, c.text)), None)
+            if counted is not None:
+                ranked = [counted] + [c for c in ranked if c is not counted]
+        chosen = _neighbours(ranked[0], plan, params) if alone else choose_sentences(ranked, plan, weights, params, parts)
         return render_lines(chosen, book, attribute)
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,8 +23,11 @@ from langchain_core.embeddings import Embeddings
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 from rag.citations import REFUSAL
+from rag.embeddings import Embeddings as EmbeddingModel
 from rag.evaluation import EvalItem, Passage, Prediction
 from rag.loaders import LoadError, raw_text, read_file_bytes
+
+Embeddings.register(EmbeddingModel)  # type: ignore[type-abstract]  # the project's models implement LangChain's interface without importing LangChain
 
 SENTENCE = re.compile(r"[^。！？；\n]+[。！？；]?")
 
@@ -66,7 +69,7 @@ class ChineseRecursiveTextSplitter(RecursiveCharacterTextSplitter):
                 new_separators = separators[i + 1 :]
                 break
         pattern = separator if self._is_separator_regex else re.escape(separator)
-        splits = _split_text_with_regex_from_end(text, pattern, self._keep_separator)
+        splits = _split_text_with_regex_from_end(text, pattern, bool(self._keep_separator))
         good: list[str] = []
         merge_separator = "" if self._keep_separator else separator
         for piece in splits:
@@ -97,8 +100,8 @@ def raw_documents(records: Sequence) -> list[tuple[str, str]]:
     return out
 
 
-def _cosine(a: Sequence[float], b: np.ndarray) -> np.ndarray:
-    a = np.asarray(a, dtype=np.float32)
+def _cosine(query: Sequence[float], b: np.ndarray) -> np.ndarray:
+    a = np.asarray(query, dtype=np.float32)
     a = a / (np.linalg.norm(a) or 1.0)
     norms = np.linalg.norm(b, axis=1)
     norms[norms == 0] = 1.0
@@ -111,7 +114,7 @@ class SimpleRAG:
 
     name: str
     embeddings: Embeddings
-    retrieve: object  # callable: question -> list[LCDocument]
+    retrieve: Callable[[str], list[LCDocument]]
     k: int = 5
     threshold: float = 0.0
 

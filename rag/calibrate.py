@@ -15,9 +15,10 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -86,7 +87,7 @@ def candidate_labels(assistant, analysis, item: EvalItem) -> list[int]:
     return full if any(full) else partial
 
 
-def extract(assistant, sets: dict[str, Sequence[EvalItem]], progress: Callable[[int, int], None] | None = None, setup: int = 0) -> list[ItemData]:
+def extract(assistant, sets: Mapping[str, Sequence[EvalItem]], progress: Callable[[int, int], None] | None = None, setup: int = 0) -> list[ItemData]:
     """Run every question through the pipeline up to the scored candidates."""
     from rag.answer import Turn
     from rag.query import prepare_question
@@ -205,7 +206,7 @@ def choose_c(train: Sequence[ItemData]) -> float:
         for k in range(3):
             held = {g for i, g in enumerate(groups) if i % 3 == k}
             fit_on = [d for d in train if d.group not in held]
-            rows = [r for d in fit_on for r in d.rows]
+            [r for d in fit_on for r in d.rows]
             labels = [y for d in fit_on for y in d.labels]
             if sum(labels) == 0 or sum(labels) == len(labels):
                 continue
@@ -242,7 +243,7 @@ def refusal_threshold(answerable_probabilities: Sequence[float], max_false: floa
 def cross_validate(
     assistants: Sequence,
     data: Sequence[ItemData],
-    sets: dict[str, Sequence[EvalItem]],
+    sets: Mapping[str, Sequence[EvalItem]],
     folds: int = FOLDS,
     progress: Callable[[str], None] | None = None,
 ) -> tuple[dict[str, dict], float, dict]:
@@ -265,7 +266,7 @@ def cross_validate(
             for d in test:
                 if d.stage == "model":
                     oof.append((answerable.probability(with_sentence_probabilities(d, sentence)), d.answerable))
-            fold_model = AnswerModel(sentence, answerable, threshold, original.second_sentence_ratio, f"fold-{k}")
+            fold_model = AnswerModel(sentence, answerable, threshold, original.params, f"fold-{k}")
             predictors = []
             for assistant in assistants:
                 assistant.model = fold_model
@@ -287,7 +288,7 @@ def cross_validate(
 
 
 def calibrate(
-    setups: Sequence[tuple[object, dict[str, Path], dict[str, Path]]],
+    setups: Sequence[tuple[Any, dict[str, Path], dict[str, Path]]],
     out_model: Path,
     out_report: Path | None = None,
     progress: Callable[[str], None] | None = None,
@@ -308,11 +309,11 @@ def calibrate(
     say("交叉验证")
     cv_metrics, threshold, extra = cross_validate(assistants, data, sets, progress=say)
     sentence, answerable, _ = fit_models(data)
-    model = AnswerModel(sentence, answerable, threshold, assistants[0].model.second_sentence_ratio, str(out_model))
+    model = AnswerModel(sentence, answerable, threshold, assistants[0].model.params, str(out_model))
     held: dict[str, dict] = {}
     originals = [a.model for a in assistants]
     try:
-        for n, (components, _, held_out) in enumerate(setups):
+        for n, (_, _, held_out) in enumerate(setups):
             assistants[n].model = model
             for name, path in held_out.items():
                 if Path(path).exists():
@@ -340,7 +341,7 @@ def calibrate(
         "sentence": sentence.to_dict(),
         "answerable": answerable.to_dict(),
         "refuse_below": threshold,
-        "second_sentence_ratio": model.second_sentence_ratio,
+        "params": model.params.to_dict(),
         "report": report,
     }
     write_atomically(out_model, json.dumps(payload, ensure_ascii=False, indent=1))
@@ -466,3 +467,24 @@ def evaluate_verify(verifier, path: Path) -> dict:
         "altered_supported": round(sum(altered) / max(1, len(altered)), 4),
         "verdicts_by_kind": {k: {v: vs.count(v) for v in sorted(set(vs))} for k, vs in sorted(by_kind.items())},
     }
+
+
+def fit_verify_threshold(verifier, pairs: Sequence[SupportPair], max_false: float = 0.10) -> tuple[float, dict]:
+    """The `rag verify` threshold: on the training sentences, each judged against the passages
+    retrieval finds for it (not the passage it was written from), the lowest score that keeps the
+    altered ones judged supported at or below `max_false`."""
+    from rag.verify import decide
+
+    judged = [(p, verifier.judge_passages(p.sentence)) for p in pairs]
+    candidates = sorted({round(s.score, 4) for _, js in judged for s, _ in js if s.supported} | {0.0})
+    best_t, best = 1.0, None
+    for t in candidates:
+        verdicts = [(p.supported, decide(p.sentence, js, t).verdict == "supported") for p, js in judged]
+        altered = [ok for good, ok in verdicts if not good]
+        faithful = [ok for good, ok in verdicts if good]
+        rate = sum(altered) / max(1, len(altered))
+        if rate <= max_false:
+            best_t = t
+            best = {"faithful_supported": round(sum(faithful) / max(1, len(faithful)), 4), "altered_supported": round(rate, 4)}
+            break
+    return best_t, {"sentences": len(judged), "threshold": best_t, **(best or {})}

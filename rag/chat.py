@@ -3,6 +3,7 @@ answer; `/clear`, `/export FILE`, `/quit`. Reads questions from stdin when it is
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,18 +56,39 @@ class ChatSession:
         return target
 
 
+def _terminal_reader(stdin: TextIO, stdout: TextIO):
+    """Lines from a terminal with the prompt; on the process's own terminal, input() with line editing and history."""
+    if stdin is sys.stdin and stdout is sys.stdout:
+        with contextlib.suppress(ImportError):  # not on every platform
+            import readline  # noqa: F401  (input() then edits lines and keeps a history)
+
+        def read() -> str:
+            try:
+                return input(PROMPT) + "\n"
+            except EOFError:
+                print(file=stdout)
+                return ""
+
+        return read
+
+    def read_line() -> str:
+        print(PROMPT, end="", file=stdout, flush=True)
+        return stdin.readline()
+
+    return read_line
+
+
 def run_chat(assistant: Assistant, stdin: TextIO | None = None, stdout: TextIO | None = None) -> int:
     """The read-answer loop; returns the exit code."""
     stdin = stdin or sys.stdin
     stdout = stdout or sys.stdout
     interactive = stdin.isatty()
     session = ChatSession(assistant)
+    read = _terminal_reader(stdin, stdout) if interactive else stdin.readline
     if interactive:
         print(HELP, file=stdout)
     while True:
-        if interactive:
-            print(PROMPT, end="", file=stdout, flush=True)
-        line = stdin.readline()
+        line = read()
         if not line:
             break
         text = line.strip()

@@ -265,6 +265,7 @@ class SupportModel:
     weights: dict[str, float]
     threshold: float = 0.5
     source: str = "default"
+    verify_threshold: float = 0.5  # `rag verify` judges against retrieved passages: its own, stricter threshold
 
     @classmethod
     def load(cls, path: Path | None = None) -> SupportModel:
@@ -273,7 +274,8 @@ class SupportModel:
             data = json.loads(Path(path).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return DEFAULT_SUPPORT_MODEL
-        return cls(dict(data["weights"]), float(data.get("threshold", 0.5)), str(path))
+        threshold = float(data.get("threshold", 0.5))
+        return cls(dict(data["weights"]), threshold, str(path), float(data.get("verify_threshold", threshold)))
 
     def probability(self, features: dict[str, float]) -> float:
         z = sum(self.weights.get(name, 0.0) * features.get(name, 0.0) for name in FEATURES)

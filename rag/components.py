@@ -117,9 +117,11 @@ class Components:
     @property
     def verifier(self):
         def build_verifier():
+            from rag.citations import SupportModel
             from rag.verify import Verifier
 
-            return Verifier(self.retriever, self.support)
+            model = SupportModel.load(self.settings.answer.support_model_file)
+            return Verifier(self.retriever, self.support, model.verify_threshold)
 
         return self._once("_verifier", build_verifier)
 
@@ -140,7 +142,13 @@ def build(settings: Settings) -> Components:
 
 def make_embeddings(settings: Settings, cache: bool = True):
     """The configured embedding model behind LangChain's Embeddings interface, with its on-disk cache."""
-    from rag.embeddings import CachedEmbeddings, E5Embeddings, FakeEmbeddings, SentenceTransformerEmbeddings, UseEmbeddings
+    from rag.embeddings import (
+        CachedEmbeddings,
+        E5Embeddings,
+        FakeEmbeddings,
+        SentenceTransformerEmbeddings,
+        UseEmbeddings,
+    )
 
     section = settings.embedding
     match section.mode:
@@ -197,12 +205,13 @@ def make_chat_model(settings: Settings):
         case "openai":
             try:
                 from langchain_openai import ChatOpenAI
+                from pydantic import SecretStr
             except ImportError as exc:  # pragma: no cover - a declared dependency
                 raise RuntimeError("大模型模式需要 langchain-openai：pip install langchain-openai") from exc
             return ChatOpenAI(
                 base_url=section.base_url,
-                model=section.model,
-                api_key=section.api_key,
+                model=section.model or "",  # validate() requires it in this mode
+                api_key=SecretStr(section.api_key),
                 timeout=section.timeout_s,
                 max_retries=0,
                 temperature=0.1,

@@ -84,7 +84,7 @@ class LLMSettings:
 class ServeSettings:
     auth: tuple[tuple[str, str], ...] = _field((), "users of the web app, from RAG_AUTH=\"user:password,user2:password2\"", "RAG_AUTH")
     max_upload_bytes: int = _field(20 * 1024 * 1024, "larger uploads are refused with a message", "RAG_MAX_UPLOAD_BYTES")
-    api_concurrency: int = _field(8, "/ask requests answered side by side", "RAG_API_CONCURRENCY")
+    api_concurrency: int = _field(0, "/ask requests answered side by side (0: one per CPU core, 8 with an LLM)", "RAG_API_CONCURRENCY")
 
 
 @dataclass(frozen=True)
@@ -121,6 +121,12 @@ class Settings:
     @property
     def server_mode(self) -> bool:
         return self.store.mode == "server"
+
+
+def cache_dir() -> Path:
+    """Per-user cache of derived files that do not depend on an index (parsed models, dictionaries)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "fagui-rag"
 
 
 def default_index_dir() -> Path:
@@ -168,7 +174,7 @@ def _section_from_env(cls: type, env: dict[str, str]) -> Any:
         if name == "RAG_AUTH":
             values[f.name] = parse_auth(raw)
         else:
-            values[f.name] = _convert(f.type, name, raw.strip())
+            values[f.name] = _convert(f.type, str(name), raw.strip())
     return cls(**values)
 
 

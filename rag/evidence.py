@@ -21,6 +21,7 @@ from pathlib import Path
 from rag.citations import passage_context
 from rag.keyword_index import KeywordIndex
 from rag.lexicon import DATA_DIR, label, lexicon
+from rag.params import AnswerParams
 from rag.query import QueryPlan
 from rag.retrieve import Retrieval, Signals
 from rag.schema import Hit
@@ -29,9 +30,6 @@ from rag.text import CN_NUM, fold, sentence_spans
 
 ANSWER_MODEL_FILE = DATA_DIR / "answer_model.json"
 ITEMS = re.compile(r"[（(][一二][）)][^（(]+[（(][二三][）)]")  # numbered items (一)…(二)… in a passage
-SEMANTIC_SHORTLIST = 10  # sentences the encoder compares with the question
-FRAME_WEIGHT = 0.3  # a question's frame words and single characters count for less
-NAME_WEIGHT = 0.2  # a named law's or organisation's own name, and a named year, say little about which sentence answers
 
 SENTENCE_FEATURES = (
     "cov_sentence", "cov_context", "cov_heading", "cov_gap",
@@ -91,19 +89,24 @@ class AnswerModel:
     sentence: Logistic
     answerable: Logistic
     refuse_below: float = 0.5
-    second_sentence_ratio: float = 0.75
+    params: AnswerParams = field(default_factory=AnswerParams)
     source: str = "default"
+
+    @property
+    def second_sentence_ratio(self) -> float:
+        return self.params.second_sentence_ratio
 
     @classmethod
     def load(cls, path: Path | None = None) -> AnswerModel:
         path = Path(path or ANSWER_MODEL_FILE)
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
+            params = AnswerParams.from_dict(data.get("params"))
             return cls(
                 Logistic.from_dict(data["sentence"]),
                 Logistic.from_dict(data["answerable"]),
                 float(data.get("refuse_below", 0.5)),
-                float(data.get("second_sentence_ratio", 0.75)),
+                params,
                 str(path),
             )
         except (OSError, ValueError, KeyError):
@@ -123,7 +126,7 @@ def default_model() -> AnswerModel:
         -4.0,
     )
     answerable = _unit_logistic(QUESTION_FEATURES, {"best_cov_context": 4.0, "best_p": 3.0, "max_missing_idf": -0.4}, -2.0)
-    return AnswerModel(sentence, answerable, 0.5, 0.75, "default")
+    return AnswerModel(sentence, answerable, 0.5, AnswerParams(), "default")
 
 
 # ---------------------------------------------------------------- question terms
@@ -139,7 +142,7 @@ def scope_names(plan: QueryPlan) -> str:
     return " ".join(parts).lower()
 
 
-def question_weights(plan: QueryPlan, snapshot: KeywordIndex, text: str | None = None) -> dict[str, float]:
+def question_weights(plan: QueryPlan, snapshot: KeywordIndex, text: str | None = None, params: AnswerParams | None = None) -> dict[str, float]:
     """IDF weight of each question term (of `text`, a part of the question, when given); frame words,
     single characters and the names the question scopes itself with count for less."""
     lex = lexicon()
@@ -151,11 +154,12 @@ def question_weights(plan: QueryPlan, snapshot: KeywordIndex, text: str | None =
     kept = [t for t in tokens if not any(t != o and t in o and snapshot.document_frequency(o) > 0 for o in tokens)] or tokens
     weights = {t: snapshot.idf(t) for t in kept}
     names = scope_names(plan)
+    params = params or AnswerParams()
     for term in weights:
         if term in lex.generic_words or len(term) == 1 or re.fullmatch(r"(?:19|20)\d{2}", term):
-            weights[term] *= FRAME_WEIGHT
+            weights[term] *= params.frame_weight
         elif names and term in names:
-            weights[term] *= NAME_WEIGHT
+            weights[term] *= params.name_weight
     return weights
 
 
@@ -168,8 +172,8 @@ def question_parts(question: str) -> list[str]:
 def label_cue(question: str, section: str) -> bool:
     """The question asks for what a front-matter part holds (发文字号 -> 标题, 抄送 -> 落款)."""
     part = section.split(" > ")[-1] if section else ""
-    cues = lexicon().front_matter.get(part)
-    return bool(cues) and any(cue in question for cue in cues)
+    cues = lexicon().front_matter.get(part) or ()
+    return any(cue in question for cue in cues)
 
 
 def gram_weights(plan: QueryPlan, snapshot: KeywordIndex) -> dict[str, float]:
@@ -224,7 +228,10 @@ def _patterns() -> dict[str, re.Pattern[str]]:
 
 
 def unit_matches(plan: QueryPlan, sentence: str) -> bool:
-    """The sentence gives a number in the unit the question counts in (几名 ~ 7人)."""
+    """The sentence gives a number in the unit the question counts in (几名 ~ 7人); a table row's
+    bare number counts too (| 其他类信息 | 5 |)."""
+    if "|" in sentence and re.search(r"\|\s*\d+\s*\|", sentence):
+        return True
     if not plan.asked_unit:
         return bool(_patterns()["quantity"].search(fold(sentence)))
     units = "|".join(re.escape(u) for u in lexicon().units_like(plan.asked_unit))
@@ -266,9 +273,9 @@ def score_candidates(
     similarity: Similarity | None = None,
 ) -> tuple[list[Candidate], dict[str, float], dict[str, float]]:
     """Candidates sorted by probability, the question's term weights and its question-level features."""
-    weights = question_weights(plan, snapshot)
+    weights = question_weights(plan, snapshot, params=model.params)
     grams = gram_weights(plan, snapshot)
-    part_weights = [question_weights(plan, snapshot, part) for part in question_parts(plan.question)]
+    part_weights = [question_weights(plan, snapshot, part, model.params) for part in question_parts(plan.question)]
     raw = candidates(retrieval, top_passages)
     if not raw:
         return [], weights, question_features(plan, [], retrieval, weights)
@@ -281,7 +288,7 @@ def score_candidates(
     asks = {name: lex.cue(name, plan.question) for name in ("date", "period", "doc_number")}
     context_cov: dict[str, tuple[float, float, float, float]] = {}
     rows: list[dict[str, float]] = []
-    for hit, rank, start, end, text in raw:
+    for hit, rank, start, _end, text in raw:
         if hit.chunk_id not in context_cov:
             ctx = passage_context(hit)
             head = f"{hit.title} {hit.section}"
@@ -351,7 +358,7 @@ def add_semantic(question: str, raw: list, rows: list[dict[str, float]], model: 
             row["semantic_gap"] = model.sentence.mean_of("semantic_gap")
         return
     neutral = model.sentence.mean_of("semantic")
-    first = sorted(range(len(rows)), key=lambda i: -model.sentence.probability(rows[i]))[:SEMANTIC_SHORTLIST]
+    first = sorted(range(len(rows)), key=lambda i: -model.sentence.probability(rows[i]))[: model.params.semantic_shortlist]
     sims = list(similarity(question, [raw[i][4] for i in first]))
     best = max(sims, default=neutral)
     middle = float(sorted(sims)[len(sims) // 2]) if sims else neutral

@@ -5,7 +5,10 @@ vectors, document records and law short forms of one generation, swapped in whol
 is a counter with a write id (`ChunkStore.generation`), so it only moves forward. In embedded mode
 the writer saves the snapshot beside the store under the write lock, and a reader loads it without
 opening Chroma; in server mode each instance rebuilds it from the server when the generation moves,
-reading the generation before and after the chunks and retrying if it moved in between.
+reading the generation before and after the chunks and retrying if it moved in between. A server-mode
+instance also keeps the snapshot it built in its local index folder: started again, it loads that
+copy when the server is still at its generation, and otherwise reads from the server only the
+documents whose manifest entry changed (a 100k-chunk server is not read whole at every start).
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ class Index:
         self._snapshot: KeywordIndex | None = None
         self._checked_at = 0.0
         self._store_checked_at = 0.0
+        self.last_refresh = ""  # how the current snapshot was obtained: saved / read / updated
         self._lock = threading.RLock()
 
     # ------------------------------------------------------------ parts
@@ -106,7 +110,15 @@ class Index:
             generation = self.store.generation()
             if current is not None and (current.generation == generation or generation.endswith(WRITING)):
                 return current  # unchanged, or a write in progress: keep the last whole snapshot
-            return self._read_store()
+            if current is None:  # a new process: the copy this instance saved last time, if any
+                current = self._load_saved()
+                if current is not None and current.generation == generation:
+                    self.last_refresh = "saved"
+                    return current
+            fresh = self._read_store(base=current)
+            if fresh.generation == generation and not generation.endswith(WRITING):
+                self._save_copy(fresh)
+            return fresh
         saved = KeywordIndex.saved_generation(self.snapshot_dir)
         if saved is not None and (current is None or current.generation != saved):
             loaded = self._load_saved()
@@ -119,6 +131,13 @@ class Index:
         if current is None:  # the first write into this index is still running
             current = KeywordIndex.build([], EMPTY_GENERATION)
         return current
+
+    def _save_copy(self, snapshot: KeywordIndex) -> None:
+        """Server mode: keep the snapshot in the local folder for the next start (a cache: failing to write it loses nothing)."""
+        try:
+            snapshot.save(self.snapshot_dir)
+        except OSError as exc:  # a read-only folder: the next start reads from the server again
+            log.info("could not save the search snapshot in %s: %s", self.snapshot_dir, exc)
 
     def _load_saved(self) -> KeywordIndex | None:
         """The saved snapshot, read whole: its generation is read before and after the files."""
@@ -139,11 +158,12 @@ class Index:
         generation = self.store.generation()
         return generation != current.generation and not generation.endswith(WRITING) and not self._lock_held()
 
-    def _read_store(self) -> KeywordIndex:
+    def _read_store(self, base: KeywordIndex | None = None) -> KeywordIndex:
         """A consistent snapshot from the store: read the generation, the data, the generation again.
 
         A generation that moved, or is marked as being written, means another process is writing:
-        read again. In embedded mode a client another process has written behind is reopened first."""
+        read again. In embedded mode a client another process has written behind is reopened first.
+        With `base` (server mode), only the documents whose manifest entry differs from the base's are read."""
         store = self.store
         vectors = not self.server_mode
         snapshot: KeywordIndex | None = None
@@ -155,8 +175,13 @@ class Index:
                 continue
             try:
                 store.reopen_if_stale()
-                chunks = list(store.iter_chunks(vectors=vectors))
                 records = store.documents()
+                if base is not None and self.server_mode:
+                    stale, added = self._changes(base, records)
+                    how = "updated"
+                else:
+                    chunks = list(store.iter_chunks(vectors=vectors))
+                    how = "read"
                 aliases = store.aliases()
             except StoreUnavailableError:
                 raise
@@ -167,13 +192,29 @@ class Index:
                 store.reopen()
                 continue
             after = store.generation()
-            snapshot = KeywordIndex.build(chunks, before, records, aliases)
+            if how == "updated":
+                snapshot = base.updated(stale, added, before, records, aliases)  # type: ignore[union-attr]
+            else:
+                snapshot = KeywordIndex.build(chunks, before, records, aliases)
+            self.last_refresh = how
             if before == after and not before.endswith(WRITING):
                 return snapshot
             log.info("index changed while it was read (attempt %d), reading again", attempt + 1)
             time.sleep(0.1 * (attempt + 1))
         assert snapshot is not None
         return snapshot  # labelled with the generation it started from: the next check reads again
+
+    def _changes(self, base: KeywordIndex, records: list[DocRecord]) -> tuple[set[str], list[StoredChunk]]:
+        """What differs from the base snapshot: the documents to drop from it (removed, re-indexed or
+        corrected since) and the store's chunks of those that are still there."""
+        before = {r.source: r for r in base.records}
+        changed = [r.source for r in records if before.get(r.source) != r]
+        stale = set(changed) | (set(before) - {r.source for r in records}) | (set(base.lookups.rows_by_source) - set(before))
+        added: list[StoredChunk] = []
+        for start in range(0, len(changed), 50):
+            added.extend(self.store.iter_chunks({"source": {"$in": changed[start : start + 50]}}))
+        log.info("search snapshot updated: %d documents read again, %d dropped", len(changed), len(stale) - len(changed))
+        return stale, added
 
     def _rebuild_and_save(self) -> KeywordIndex | None:
         """A reader's rebuild from the store. Embedded mode: only while no writer holds the lock (the
@@ -214,6 +255,8 @@ class Index:
                 snapshot = self._read_store()
             if not self.server_mode:
                 snapshot.save(self.snapshot_dir)
+            elif snapshot.generation == generation and not generation.endswith(WRITING):
+                self._save_copy(snapshot)  # this instance's copy for its next start
             self._swap(snapshot)
             return snapshot
 
@@ -234,8 +277,8 @@ class Index:
     def current_for_write(self) -> KeywordIndex | None:
         """The snapshot a writer starts from: the newest whole one (None if none can be loaded cheaply)."""
         current = self._snapshot
-        if self.server_mode:
-            return current
+        if self.server_mode:  # this instance's copy brought up to date (read whole only when there is none)
+            return self.snapshot()
         saved = KeywordIndex.saved_generation(self.snapshot_dir)
         if current is not None and current.generation == saved:
             return current
@@ -268,7 +311,7 @@ class Index:
         if not self.server_mode:
             loaded = KeywordIndex.load(self.snapshot_dir)
             stale = loaded is None or loaded.generation != generation
-            if not stale:
+            if loaded is not None and not stale:
                 stale = set(loaded.ids) != set(self.store.all_ids())
         return CheckReport(
             orphan_chunks=sum(len(v) for v in orphans.values()),

@@ -18,7 +18,7 @@ from rag.index import Index
 from rag.lexicon import read_aliases
 from rag.loaders import SUPPORTED_SUFFIXES, LoadError, content_hash, load_document, read_file_bytes
 from rag.schema import DocRecord, FileResult, IngestSummary
-from rag.segment import tokenize
+from rag.segment import tokenize, use_full_dictionary
 from rag.store import (
     PreparedDocument,
     StoredChunk,
@@ -165,8 +165,9 @@ def drop_duplicate_files(
     hashes = {file: _file_hash(file, max_bytes) for file, _ in files}
     # Files already indexed claim their content first, so the outcome does not depend on order.
     for file, _ in files:
-        if by_path.get(str(file)) == hashes[file] and hashes[file] is not None:
-            owner[hashes[file]] = str(file)
+        digest = hashes[file]
+        if digest is not None and by_path.get(str(file)) == digest:
+            owner[digest] = str(file)
     kept: list[tuple[Path, Path]] = []
     skipped: list[FileResult] = []
     for file, root in files:
@@ -202,6 +203,7 @@ def assign_sources(files: list[tuple[Path, Path]], known_paths: dict[str, str]) 
 
 
 GROUP_CHUNKS = 1000
+GROUPS_IN_FLIGHT = 2
 
 
 def _stored_chunks(prepared: PreparedDocument) -> list[StoredChunk]:
@@ -222,8 +224,9 @@ def ingest_paths(
 ) -> IngestSummary:
     """Add new files, replace changed ones, skip unchanged ones; optionally prune vanished ones.
 
-    Documents are prepared (read, chunked, tokenised, embedded) in groups of about GROUP_CHUNKS
-    chunks; each group is written in one commit by a background thread while the next is prepared.
+    Each document's chunks go to the embedding workers as soon as it is chunked, and are tokenised
+    while they are embedded; documents are written in groups of about GROUP_CHUNKS chunks, one commit
+    each, by a writer thread that waits for the group's vectors while the next files are prepared.
     The search snapshot is updated once at the end, under the same lock.
     """
     started = time.perf_counter()
@@ -251,58 +254,46 @@ def ingest_paths(
         removed_sources: set[str] = set()
         added_chunks: list[StoredChunk] = []
         full_read = False  # a group whose write failed: the snapshot is read from the store at the end
-        group: list[tuple[PreparedDocument, Path, str]] = []
+        group: list[tuple[PreparedDocument, Path, str, Callable[[], list]]] = []
         group_chunks = 0
-        pending: Future | None = None
+        writes: list[Future] = []  # group commits in the writer thread, oldest first
         bar = tqdm(total=len(files), desc="索引文件", unit="个", disable=not show_bar, dynamic_ncols=True)
 
-        def write(batch: list[tuple[PreparedDocument, Path, str]]) -> list[FileResult]:
-            """One group commit (in the writer thread); a failure fails the group's files, not the batch."""
+        def start_embedding(texts: list[str]) -> Callable[[], list]:
+            """Embed in the background (the model's worker processes) while the next files are read and tokenised."""
+            start = getattr(index.embeddings, "embed_documents_async", None)
+            if start is not None:
+                return start(texts)
+            vectors = index.embeddings.embed_documents(texts)
+            return lambda: vectors
+
+        def write(batch: list[tuple[PreparedDocument, Path, str, Callable[[], list]]]) -> list[FileResult]:
+            """In the writer thread: wait for the group's vectors, then one group commit; a failed
+            commit fails the group's files, not the batch (an embedding error stops the run)."""
             nonlocal full_read
+            for prepared, _, _, vectors in batch:
+                prepared.vectors.extend(vectors())
             try:
-                stored = store.write_documents([p for p, _, _ in batch])
+                stored = store.write_documents([p for p, _, _, _ in batch])
             except StoreUnavailableError:
                 raise
             except Exception as exc:
                 full_read = True
-                return [FileResult(str(file), "failed", p.doc.source, reason=f"写入索引出错：{type(exc).__name__}: {exc}") for p, file, _ in batch]
-            for prepared, _, _ in batch:
+                return [FileResult(str(file), "failed", p.doc.source, reason=f"写入索引出错：{type(exc).__name__}: {exc}") for p, file, _, _ in batch]
+            for prepared, _, _, _ in batch:
                 removed_sources.add(prepared.doc.source)
                 added_chunks.extend(_stored_chunks(prepared))
-            return [FileResult(str(file), status, r.source, r.chunks, r.chars) for (_, file, status), r in zip(batch, stored)]
-
-        embedding: tuple[list, Callable[[], list]] | None = None
-
-        def finish_embedding(executor: ThreadPoolExecutor) -> None:
-            """Wait for the group being embedded, then hand it to the writer thread."""
-            nonlocal embedding, pending
-            if embedding is None:
-                return
-            batch, gather = embedding
-            embedding = None
-            vectors = gather()
-            offset = 0
-            for prepared, _, _ in batch:
-                prepared.vectors.extend(vectors[offset : offset + len(prepared.chunks)])
-                offset += len(prepared.chunks)
-            if pending is not None:
-                results.extend(pending.result())
-            pending = executor.submit(write, batch)
+            return [FileResult(str(file), status, r.source, r.chunks, r.chars) for (_, file, status, _), r in zip(batch, stored)]
 
         def flush(executor: ThreadPoolExecutor) -> None:
-            """Start embedding the current group; the next group is prepared while it runs."""
-            nonlocal group, embedding
-            finish_embedding(executor)
+            """Hand the current group to the writer thread; at most GROUPS_IN_FLIGHT groups wait there."""
+            nonlocal group
             if not group:
                 return
             batch, group = group, []
-            texts = [c.embed_text for p, _, _ in batch for c in p.chunks]
-            start = getattr(index.embeddings, "embed_documents_async", None)
-            if start is not None:
-                embedding = (batch, start(texts))
-            else:
-                vectors = index.embeddings.embed_documents(texts)
-                embedding = (batch, lambda: vectors)
+            while len(writes) >= GROUPS_IN_FLIGHT:
+                results.extend(writes.pop(0).result())
+            writes.append(executor.submit(write, batch))
 
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="chroma-writer") as executor:
             for n, (file, _root) in enumerate(files, start=1):
@@ -319,9 +310,11 @@ def ingest_paths(
                         chunks = chunk_document(doc, settings.ingest.chunk_max_chars, settings.ingest.chunk_overlap_sentences)
                         if not chunks:
                             raise LoadError("文件没有可索引的内容")
+                        vectors = start_embedding([c.embed_text for c in chunks])
+                        use_full_dictionary()  # bulk segmentation: jieba's whole dictionary beats the per-entry reads of a question
                         tokens = [tokenize(c.embed_text) for c in chunks]
                         status = "updated" if record is not None else "added"
-                        group.append((PreparedDocument(doc, chunks, tokens, [], detected_fields(detected)), file, status))
+                        group.append((PreparedDocument(doc, chunks, tokens, [], detected_fields(detected)), file, status, vectors))
                         group_chunks += len(chunks)
                 except LoadError as exc:
                     results.append(FileResult(str(file), "failed", source, reason=str(exc)))
@@ -337,8 +330,7 @@ def ingest_paths(
                 if progress:
                     progress(n, len(files), file.name)
             flush(executor)
-            finish_embedding(executor)
-            if pending is not None:
+            for pending in writes:
                 results.extend(pending.result())
         bar.close()
         if prune:

@@ -51,20 +51,36 @@ class Lexicon:
         return bool(self.cues[name].search(text))
 
 
+def _bm25s_stopwords() -> frozenset[str]:
+    """bm25s's Chinese stopwords, read from its module file: importing the bm25s package loads scipy
+    (~0.2 s), which a question does not otherwise need."""
+    import importlib.util
+    import sys
+
+    loaded = sys.modules.get("bm25s.stopwords")
+    if loaded is None:
+        package = importlib.util.find_spec("bm25s")
+        assert package is not None and package.origin is not None
+        spec = importlib.util.spec_from_file_location("_bm25s_stopwords", Path(package.origin).parent / "stopwords.py")
+        assert spec is not None and spec.loader is not None
+        loaded = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(loaded)
+    return frozenset(loaded.STOPWORDS_CHINESE)
+
+
 @lru_cache(maxsize=1)
 def lexicon() -> Lexicon:
     """The lexicon (read once per process)."""
-    from bm25s.stopwords import STOPWORDS_CHINESE
-
     with open(LEXICON_FILE, "rb") as f:
         data = tomllib.load(f)
     stop = data["stopwords"]
-    stopwords = (frozenset(STOPWORDS_CHINESE) | frozenset(stop["extra"])) - frozenset(stop["keep"])
+    stopwords = (_bm25s_stopwords() | frozenset(stop["extra"])) - frozenset(stop["keep"])
     question = data["question"]
     cues = data["cues"]
     cue_patterns = {name: re.compile(_alternation(words)) for name, words in cues.items()}
     # A yes/no question ends with 吗, it does not merely contain it.
     cue_patterns["yes_no"] = re.compile(_alternation([w for w in cues["yes_no"] if w != "吗"]) + r"|吗[？?。]?$")
+    cue_patterns["lead_in"] = re.compile("^(?:" + _alternation(cues["lead_in"]) + ")")
     cue_patterns["followup_start"] = re.compile("^(?:" + _alternation(cues["followup_start"]) + ")")
     cue_patterns["followup_end"] = re.compile("(?:" + _alternation(cues["followup_end"]) + r")[？?。!！]*$")
     measure = data["measure"]

@@ -14,7 +14,16 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from rag.citations import CITED_SENTENCE, MARKER, PLACEHOLDER_RE, REFUSAL, Support, check_support, cited_sentences, passage_context
+from rag.citations import (
+    CITED_SENTENCE,
+    MARKER,
+    PLACEHOLDER_RE,
+    REFUSAL,
+    Support,
+    check_support,
+    cited_sentences,
+    passage_context,
+)
 from rag.schema import Answer, Citation, Hit
 
 MAX_PASSAGES = 6

@@ -8,9 +8,9 @@ import statistics
 import unicodedata
 from pathlib import Path
 
+from rag.lines import DATE_LINE, heading_kind, is_structural_line
 from rag.metadata import read_metadata
 from rag.schema import Document
-from rag.lines import DATE_LINE, heading_kind, is_structural_line
 from rag.text import CJK, display_width
 
 SUPPORTED_SUFFIXES = (".txt", ".md", ".docx", ".pdf")

@@ -200,9 +200,9 @@ class OrgCatalog:
             unknown.append(candidate)
         own = any(word in text for word in lexicon().cue_words["own_org"])
         if own and self.own_issuer:
-            entry = self.entry(self.own_issuer)
-            if entry is not None and entry not in known:
-                known.append(entry)
+            own_entry = self.entry(self.own_issuer)
+            if own_entry is not None and own_entry not in known:
+                known.append(own_entry)
         return OrgMention(tuple(known), tuple(dict.fromkeys(unknown)), own, by_place)
 
 

@@ -17,7 +17,8 @@ from rag.segment import is_noun, query_tokens, tagged_words
 from rag.text import CN_NUM, char_ngrams, chinese_number, normalize_question, years_in
 
 ARTICLE_REF = re.compile(rf"第\s*([{CN_NUM}\d]+)\s*条")
-ASKED_UNIT = re.compile(r"(?:多少|(?<!哪)几)(个工作日|周岁|项|条|名|人|个|部|次|件|天|日|位|家|卷|份|篇|场|批|起|年|月|倍)")
+ASKED_UNIT = re.compile(r"(?:多少|(?<!哪)几)(个工作日|个人|个月|周岁|项|条|名|人|个|部|次|件|天|日|位|家|卷|份|篇|场|批|起|年|月|倍)")
+UNIT_ALIASES = {"个人": "人", "个月": "月"}  # 几个人 counts people, 几个月 months
 LAW_NAME_IN_BOOK = re.compile(r"《([^》]{2,40})》")
 LAW_NAME_WITH_ARTICLE = re.compile(rf"([\u4e00-\u9fff]{{2,24}}?(?:法|条例|规定|办法|细则))\s*第\s*[{CN_NUM}\d]+\s*条")
 MAX_FOLLOWUP_CORE = 14
@@ -216,7 +217,7 @@ def analyze_query(question: str, laws: LawCatalog, orgs: OrgCatalog) -> QueryPla
         is_time=lex.cue("time", question),
         is_yes_no=lex.cue("yes_no", question),
         is_entity=lex.cue("entity", question),
-        asked_unit=unit.group(1) if unit else None,
+        asked_unit=UNIT_ALIASES.get(unit.group(1), unit.group(1)) if unit else None,
         focus=question_focus(question),
     )
 

@@ -4,47 +4,22 @@ question names. The fusion weights are data (`rag/data/retrieval_params.json`)."
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from pathlib import Path
+from typing import Any
 
 from rag.config import Settings
 from rag.index import Index
 from rag.keyword_index import KeywordIndex
-from rag.lexicon import DATA_DIR, lexicon
+from rag.lexicon import lexicon
 from rag.orgs import OrgCatalog, build_org_catalog
+from rag.params import RetrievalParams
 from rag.query import LawCatalog, QueryPlan, analyze_query, build_law_catalog
 from rag.schema import Hit
 from rag.text import article_label, normalize_question
-
-RETRIEVAL_PARAMS_FILE = DATA_DIR / "retrieval_params.json"
-FRONT_MATTER_DOCUMENTS = 2
-
-
-@dataclass(frozen=True)
-class RetrievalParams:
-    """Fusion weights of the three sides and the boosts; see rag/data/retrieval_params.json."""
-
-    word_weight: float = 0.5
-    char_weight: float = 0.3
-    dense_weight: float = 0.2
-    rrf_k: int = 20
-    report_boost: float = 1.3
-    year_boost: float = 1.3
-    law_boost: float = 2.0  # passages of a law the question names (a boost, not a filter: 国家宪法日 is not 宪法)
-
-    @classmethod
-    def load(cls, path: Path | None = None) -> RetrievalParams:
-        try:
-            data = json.loads(Path(path or RETRIEVAL_PARAMS_FILE).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return cls()
-        known = {k: v for k, v in data.get("params", data).items() if k in cls.__dataclass_fields__}
-        return cls(**known)
 
 
 @dataclass(frozen=True)
@@ -117,7 +92,7 @@ class HybridRetriever:
         self.settings = settings
         self.params = params or RetrievalParams.load(settings.retrieval.params_file)
         self._reranker_factory = reranker
-        self._reranker = None
+        self._reranker: Any = None
         self._catalogs: dict[tuple[str, str | None], tuple[LawCatalog, OrgCatalog]] = {}
         self._lock = threading.Lock()
         self._query_vectors: OrderedDict[str, list[float]] = OrderedDict()
@@ -263,12 +238,12 @@ class HybridRetriever:
         for hit in fused:
             if hit.doc_type != "law" and hit.source not in sources:
                 sources.append(hit.source)
-            if len(sources) >= FRONT_MATTER_DOCUMENTS:
+            if len(sources) >= self.params.front_matter_documents:
                 break
         if not sources and plan.wants_report:  # the report the question means ranked low: the organisation's own, or the newest
             named = {e.issuer for e in plan.orgs.known}
             dated = sorted((r for r in snapshot.records if r.doc_type != "law"), key=lambda r: (r.issuer in named, r.year or 0), reverse=True)
-            sources = [r.source for r in dated[:FRONT_MATTER_DOCUMENTS]]
+            sources = [r.source for r in dated[: self.params.front_matter_documents]]
         present = {h.chunk_id for h in fused[:k]}
         extra = [
             snapshot.hit(row, fused[0].score if fused else 1.0)

@@ -3,22 +3,162 @@
 jieba is loaded on first use, once per process, with the field's terms added
 (`rag/data/jieba_words.txt`). Text is width-folded and lower-cased first, so `（扩大）` and
 `(扩大)`, `１２` and `12` give the same tokens.
+
+Loading jieba's dictionary takes ~0.7-1.2 s (a 600k-entry prefix table) and its part-of-speech
+table another ~0.6 s, for a question that looks up a few hundred entries. So the dictionary is
+written once per machine to an SQLite file (jieba's frequencies after the field's terms are added,
+its total, and the POS tags of its dictionary file), and a process reads it entry by entry
+(`LazyDictionary`), remembering what it read. jieba and jieba.posseg run unchanged on top of it,
+so words and tags are exactly those of the full dictionary. Bulk segmentation (`rag ingest`)
+loads the full dictionary instead (`use_full_dictionary`): there the lookups would cost more
+than the load.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
 import re
+import sqlite3
 import threading
 from functools import lru_cache
+from pathlib import Path
 
-from rag.lexicon import jieba_words, lexicon
+from rag.lexicon import JIEBA_WORDS_FILE, jieba_words, lexicon
 from rag.text import fold
 
-_LOCK = threading.Lock()
-_READY = False
+_LOCK = threading.RLock()
+_READY: str | None = None  # None, "lazy" or "full"
 TOKEN_OK = re.compile(r"[\w\u3400-\u9fff%]")
 NOUN_FLAGS = ("n", "j", "l")
+DICTIONARY_FORMAT = 1
+
+log = logging.getLogger(__name__)
+
+
+# ---------------------------------------------------------------- the dictionary, entry by entry
+
+
+def dictionary_file() -> Path:
+    """The per-machine SQLite copy of jieba's dictionary, named for everything its content depends on."""
+    import jieba
+
+    from rag.config import cache_dir
+
+    main = Path(jieba.__file__).parent / "dict.txt"
+    digest = hashlib.sha1(JIEBA_WORDS_FILE.read_bytes()).hexdigest()[:12]
+    return cache_dir() / f"jieba-{jieba.__version__}-{main.stat().st_size}-{digest}-v{DICTIONARY_FORMAT}.sqlite"
+
+
+class LazyDictionary:
+    """jieba's entries read from the SQLite file on first use and remembered (thread-safe)."""
+
+    def __init__(self, path: Path) -> None:
+        self._conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+        self._lock = threading.Lock()
+        self._absent: set[str] = set()
+        self.rows: dict[str, tuple[int, str | None]] = {}
+        meta = dict(self._conn.execute("SELECT key, value FROM meta").fetchall())
+        self.total = int(meta["total"])
+        self.force_split = [w for w in meta.get("force_split", "").split("\n") if w]
+
+    def row(self, word: str) -> tuple[int, str | None] | None:
+        """(frequency, tag) of an entry (a prefix has frequency 0 and no tag); None when jieba has no such entry."""
+        found = self.rows.get(word)
+        if found is not None or word in self._absent:
+            return found
+        with self._lock:
+            fetched = self._conn.execute("SELECT freq, tag FROM words WHERE word = ?", (word,)).fetchone()
+        if fetched is None:
+            self._absent.add(word)
+            return None
+        self.rows[word] = found = (fetched[0], fetched[1])
+        return found
+
+
+class _LazyTable(dict):
+    """A dict that fills itself from a LazyDictionary: what jieba's code does with FREQ and the tag table works unchanged."""
+
+    def __init__(self, source: LazyDictionary, column: int) -> None:
+        super().__init__()
+        self._source = source
+        self._column = column
+
+    def _fetch(self, key) -> bool:
+        row = self._source.row(key) if isinstance(key, str) else None
+        if row is None or row[self._column] is None:
+            return False
+        dict.__setitem__(self, key, row[self._column])
+        return True
+
+    def __contains__(self, key) -> bool:
+        return dict.__contains__(self, key) or self._fetch(key)
+
+    def __missing__(self, key):
+        if self._fetch(key):
+            return dict.__getitem__(self, key)
+        raise KeyError(key)
+
+    def get(self, key, default=None):
+        if dict.__contains__(self, key) or self._fetch(key):
+            return dict.__getitem__(self, key)
+        return default
+
+
+def write_dictionary(path: Path) -> None:
+    """Write the loaded full dictionary (after the field's terms were added) to `path`, whole or not at all."""
+    import jieba
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tags: dict[str, str] = {}
+    with open(Path(jieba.__file__).parent / "dict.txt", encoding="utf-8") as f:
+        for line in f:  # as jieba.posseg reads it: word, frequency, tag
+            parts = line.strip().split(" ")
+            if len(parts) == 3:
+                tags[parts[0]] = parts[2]
+    force_split = [w for w, freq in jieba_words() if freq == 0]
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
+    conn = sqlite3.connect(tmp)
+    try:
+        conn.execute("PRAGMA journal_mode=OFF")
+        conn.execute("PRAGMA synchronous=OFF")
+        conn.execute("CREATE TABLE words (word TEXT PRIMARY KEY, freq INTEGER NOT NULL, tag TEXT) WITHOUT ROWID")
+        conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        conn.executemany("INSERT INTO words VALUES (?, ?, ?)", ((w, f, tags.get(w)) for w, f in jieba.dt.FREQ.items()))
+        conn.executemany("INSERT INTO meta VALUES (?, ?)", [("total", str(jieba.dt.total)), ("force_split", "\n".join(force_split))])
+        conn.commit()
+    finally:
+        conn.close()
+    os.replace(tmp, path)
+
+
+def _install_lazy(path: Path) -> None:
+    """Point jieba (and jieba.posseg, imported without reading its 350k-line tag file) at the SQLite dictionary."""
+    import jieba
+
+    source = LazyDictionary(path)
+    tokenizer = jieba.dt
+    tokenizer.FREQ = _LazyTable(source, 0)
+    tokenizer.total = source.total
+    tokenizer.initialized = True
+    for word in source.force_split:
+        jieba.finalseg.add_force_split(word)
+    original = tokenizer.dictionary
+    tokenizer.dictionary = os.devnull  # jieba.posseg reads the tags of `dictionary` when imported
+    try:
+        import jieba.posseg
+    finally:
+        tokenizer.dictionary = original
+    jieba.posseg.dt.word_tag_tab = _LazyTable(source, 1)
+
+
+def _load_full() -> None:
+    import jieba
+
+    jieba.initialize()
+    for word, freq in jieba_words():
+        jieba.add_word(word, freq=freq)
 
 
 def _jieba():
@@ -30,11 +170,47 @@ def _jieba():
     with _LOCK:
         if not _READY:
             jieba.setLogLevel(logging.WARNING)
-            jieba.initialize()
-            for word, freq in jieba_words():
-                jieba.add_word(word, freq=freq)
-            _READY = True
+            path = dictionary_file()
+            if not path.exists():
+                _load_full()
+                try:
+                    write_dictionary(path)
+                except (OSError, sqlite3.Error) as exc:  # a read-only cache: the full dictionary every time
+                    log.info("could not write the jieba dictionary cache %s: %s", path, exc)
+                _READY = "full"
+            else:
+                _install_lazy(path)
+                _READY = "lazy"
     return jieba
+
+
+def use_full_dictionary() -> None:
+    """Load jieba's whole dictionary now (bulk segmentation: `rag ingest`); same words, faster per lookup."""
+    global _READY
+    with _LOCK:
+        if _READY == "full":
+            return
+        import jieba
+
+        jieba.setLogLevel(logging.WARNING)
+        if _READY == "lazy":  # start again from jieba's own dictionary
+            jieba.dt.initialized = False
+            jieba.dt.FREQ, jieba.dt.total = {}, 0
+        _load_full()
+        if "jieba.posseg" in __import__("sys").modules:
+            import jieba.posseg
+
+            jieba.posseg.dt.load_word_tag(jieba.dt.get_dict_file())
+        path = dictionary_file()
+        if not path.exists():
+            try:
+                write_dictionary(path)
+            except (OSError, sqlite3.Error) as exc:
+                log.info("could not write the jieba dictionary cache %s: %s", path, exc)
+        _READY = "full"
+
+
+# ---------------------------------------------------------------- segmentation
 
 
 def prepare(text: str) -> str:

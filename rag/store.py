@@ -211,15 +211,16 @@ def make_chroma_client(settings: Settings):
 def is_connection_error(exc: BaseException) -> bool:
     """Whether an exception (or its cause) means the server could not be reached."""
     seen = 0
-    while exc is not None and seen < 6:
-        text = f"{type(exc).__name__} {exc}".lower()
-        if isinstance(exc, (ConnectionError, TimeoutError)) or any(
+    current: BaseException | None = exc
+    while current is not None and seen < 6:
+        text = f"{type(current).__name__} {current}".lower()
+        if isinstance(current, (ConnectionError, TimeoutError)) or any(
             word in text for word in ("connection refused", "connecterror", "connect error", "could not connect",
                                       "failed to connect", "remoteprotocolerror", "readtimeout", "connecttimeout",
                                       "name or service not known", "server disconnected", "errno 111")
         ):
             return True
-        exc = exc.__cause__ or exc.__context__
+        current = current.__cause__ or current.__context__
         seen += 1
     return False
 
@@ -276,20 +277,17 @@ class ChunkStore:
             self.seen_generation = self.generation()
 
     def _open(self) -> None:
-        from langchain_chroma import Chroma
-
         settings = self.settings
         self.client = make_chroma_client(settings)
-        # LangChain's Chroma integration creates the collection; reads and writes use it directly
-        # (ids, vectors and metadata in pages), since the vectors are computed by the ingest pipeline.
-        self.vectorstore = Chroma(
-            client=self.client,
-            collection_name=f"{settings.store.collection}_chunks",
+        # The collection as LangChain's Chroma integration creates it (the same call), without importing
+        # LangChain (~0.6 s of every `rag ingest`): reads and writes use the collection directly (ids,
+        # vectors and metadata in pages), since the vectors are computed by the ingest pipeline.
+        self.chunks = self.client.get_or_create_collection(
+            name=f"{settings.store.collection}_chunks",
             embedding_function=None,
-            collection_metadata={"embedding_model": self.model_id},
-            collection_configuration={"hnsw": {"space": "cosine"}},
+            metadata={"embedding_model": self.model_id},
+            configuration={"hnsw": {"space": "cosine"}},
         )
-        self.chunks = self.vectorstore._collection
         stored_model = (self.chunks.metadata or {}).get("embedding_model")
         if stored_model and stored_model != self.model_id:
             raise IndexMismatchError(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-
 from rag.lexicon import label
 from rag.lines import ARTICLE_START, DATE_LINE, DOC_NUMBER, LAW_HEADING, TRAILER_START, heading_kind
 from rag.metadata import is_addressee, read_metadata
@@ -123,10 +122,7 @@ def front_matter(doc: Document, paragraphs: list[tuple[int, int, str]]) -> tuple
         # A document number, a subtitle (——2024年…在…会议上) or a speaker line right below the title.
         while body < len(paragraphs) and body < title_at[-1] + 4:
             text = paragraphs[body][2].strip()
-            if DOC_NUMBER.match(text) or text.startswith(("——", "—", "（", "(")) and len(text) <= 80 and "。" not in text:
-                labels.append((body, label("title")))
-                body += 1
-            elif len(text) <= 30 and re.search(r"(局长|主任|署长|厅长|市长|县长|区长)[\s\u3000]*[\u4e00-\u9fff]{2,4}$", text):
+            if DOC_NUMBER.match(text) or text.startswith(("——", "—", "（", "(")) and len(text) <= 80 and "。" not in text or len(text) <= 30 and re.search(r"(局长|主任|署长|厅长|市长|县长|区长)[\s\u3000]*[\u4e00-\u9fff]{2,4}$", text):
                 labels.append((body, label("title")))
                 body += 1
             else:
@@ -213,6 +209,7 @@ def parse_law(doc: Document) -> Section:
         if law_heading or (text.startswith("#") and not article):
             if law_heading:
                 unit_match = re.match(rf"^第([{CN_NUM}\d]+)([编章节])", bare)
+                assert unit_match is not None  # LAW_HEADING matched the same shape
                 unit = unit_match.group(2)
                 level, kind = LAW_LEVELS[unit], LAW_KINDS[unit]
                 number = chinese_number(unit_match.group(1))

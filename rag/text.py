@@ -94,9 +94,8 @@ def chinese_numeral(number: int) -> str:
         q, number = divmod(number, unit_value)
         if q:
             parts.append(digits[q] + unit)
-        elif parts and number:
-            if parts[-1] != "零":
-                parts.append("零")
+        elif parts and number and parts[-1] != "零":
+            parts.append("零")
     if number:
         parts.append(digits[number])
     return "".join(parts)

@@ -58,35 +58,44 @@ def split_claims(text: str) -> list[str]:
 class Verifier:
     """Retrieves passages for each sentence and gives the verdict of the closest one."""
 
-    def __init__(self, retriever: HybridRetriever, support: Callable[[str, Hit], Support]) -> None:
+    def __init__(self, retriever: HybridRetriever, support: Callable[[str, Hit], Support], min_score: float = 0.0) -> None:
         self.retriever = retriever
         self.support = support
+        self.min_score = min_score  # a passage supports a sentence in `rag verify` only at this score
 
-    def verify_sentence(self, sentence: str) -> Verdict:
+    def judge_passages(self, sentence: str) -> list[tuple[Support, Hit]]:
+        """The support verdict of each of the best passages for the sentence."""
         retrieval = self.retriever.search(sentence, k=PASSAGES, scope_orgs=True)
         hits = list(retrieval.article_hits) + [h for h in retrieval.hits if h.chunk_id not in {a.chunk_id for a in retrieval.article_hits}]
-        judged = [(self.support(sentence, hit), hit) for hit in hits[:PASSAGES]]
-        if not judged:
-            return Verdict(sentence, "unsupported", 0.0, None, ("索引中没有相关段落",))
-        # The passage the sentence restates is the closest one; another passage may support it only
-        # when it is about as close (a figure true of another subject elsewhere does not count).
-        nearest = max(closeness(s) for s, _ in judged)
-        supported = [(s, h) for s, h in judged if s.supported and closeness(s) >= nearest - CLOSE_ENOUGH]
-        if supported:
-            s, h = max(supported, key=lambda pair: pair[0].score)
-            return Verdict(sentence, "supported", s.score, h, ())
-        s, h = max(judged, key=lambda pair: closeness(pair[0]))
-        if s.verdict == "contradicted":
-            return Verdict(sentence, "contradicted", s.score, h, s.reasons)
-        contradicted = [(x, y) for x, y in judged if x.verdict == "contradicted" and closeness(x) >= nearest - CLOSE_ENOUGH]
-        if contradicted:
-            s, h = max(contradicted, key=lambda pair: closeness(pair[0]))
-            return Verdict(sentence, "contradicted", s.score, h, s.reasons)
-        return Verdict(sentence, "unsupported", s.score, h, s.reasons or ("所引材料中没有足够接近的内容",))
+        return [(self.support(sentence, hit), hit) for hit in hits[:PASSAGES]]
+
+    def verify_sentence(self, sentence: str) -> Verdict:
+        return decide(sentence, self.judge_passages(sentence), self.min_score)
 
     def verify(self, text: str) -> Iterator[Verdict]:
         for sentence in split_claims(text):
             yield self.verify_sentence(sentence)
+
+
+def decide(sentence: str, judged: list[tuple[Support, Hit]], min_score: float = 0.0) -> Verdict:
+    """The verdict of a sentence from its passages: the passage it restates is the closest one;
+    another may support it only when about as close (a figure true of another subject elsewhere
+    does not count)."""
+    if not judged:
+        return Verdict(sentence, "unsupported", 0.0, None, ("索引中没有相关段落",))
+    nearest = max(closeness(s) for s, _ in judged)
+    supported = [(s, h) for s, h in judged if s.supported and s.score >= min_score and closeness(s) >= nearest - CLOSE_ENOUGH]
+    if supported:
+        s, h = max(supported, key=lambda pair: pair[0].score)
+        return Verdict(sentence, "supported", s.score, h, ())
+    s, h = max(judged, key=lambda pair: closeness(pair[0]))
+    if s.verdict == "contradicted":
+        return Verdict(sentence, "contradicted", s.score, h, s.reasons)
+    contradicted = [(x, y) for x, y in judged if x.verdict == "contradicted" and closeness(x) >= nearest - CLOSE_ENOUGH]
+    if contradicted:
+        s, h = max(contradicted, key=lambda pair: closeness(pair[0]))
+        return Verdict(sentence, "contradicted", s.score, h, s.reasons)
+    return Verdict(sentence, "unsupported", s.score, h, s.reasons or ("所引材料中没有足够接近的内容",))
 
 
 def closeness(support: Support) -> float:

@@ -1,7 +1,9 @@
 """FAKE OpenAI-compatible chat endpoint for tests: no real model can run here.
 
 It answers /v1/chat/completions (streaming or not) from the numbered passages in the prompt,
-in one of several scripted behaviours: good, bad_citation, refuse, error, timeout.
+in one of several scripted behaviours: good (quotes passage [1]), paraphrase (restates passage [1]
+in other words, faithfully, as a real model writes), alter (restates it with a changed number and
+a flipped obligation), bad_citation, refuse, error, timeout.
 """
 
 from __future__ import annotations
@@ -11,6 +13,25 @@ import re
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+# How the FAKE paraphrasing model words things differently (faithful: same facts, other words).
+PARAPHRASE = (
+    ("自接到", "在收到"), ("之日起十日内", "后的10日内"), ("送交", "交给"), ("应当征求", "需要先听取"),
+    ("报送审计机关前", "报送审计机关之前"), ("一并报送", "一起报送"), ("对审计事项实施审计后", "审计完成以后"),
+    ("应当向", "要向"), ("应当将", "需要把"),
+)
+# How the FAKE altering model changes facts: another time limit, an obligation turned into a prohibition.
+ALTERATIONS = (("十日内", "三十日内"), ("10日内", "30日内"), ("应当征求", "不得征求"), ("需要先听取", "不得听取"))
+
+
+def restate(sentence: str, alter: bool = False) -> str:
+    text = sentence
+    for old, new in PARAPHRASE:
+        text = text.replace(old, new)
+    if alter:
+        for old, new in ALTERATIONS:
+            text = text.replace(old, new)
+    return text
 
 
 class FakeOpenAIServer:
@@ -92,6 +113,10 @@ class FakeOpenAIServer:
         first = passages.get("1", "")
         sentence = re.split(r"(?<=[。；])", first)[0].strip()
         good = f"{sentence}[1]"
+        if self.mode in ("paraphrase", "alter"):
+            sentences = [x for x in re.split(r"(?<=[。；])", re.sub(r"^第[^条\s]+条\s*", "", first)) if x.strip()]
+            rewritten = [restate(x, alter=self.mode == "alter") for x in sentences]
+            return "".join(f"{x.rstrip('。；')}。[1]" for x in rewritten)
         if self.mode == "bad_citation":
             return good + "该局共有999名工作人员，全部取得律师资格。[2]"
         return good

@@ -1,8 +1,14 @@
-"""`rag chat`: one conversation in the terminal; follow-ups, /clear, /export, /quit (FAKE embeddings)."""
+"""`rag chat`: one conversation in the terminal; follow-ups, /clear, /export, /quit (FAKE embeddings; the
+last test runs the real command on the real corpus and is slow)."""
 
 from __future__ import annotations
 
 import io
+import subprocess
+
+import pytest
+from conftest import ROOT
+from test_consistency import VENV_PYTHON, _env
 
 from rag.chat import ChatSession, format_answer, run_chat
 
@@ -51,3 +57,30 @@ def test_format_answer_lists_the_passages(tiny_components):
     answer = tiny_components.assistant.ask("审计法第九十九条")
     text = format_answer(answer)
     assert text.startswith("未在已收录的文件中找到依据。") and "参考段落：" in text
+
+
+@pytest.mark.slow
+def test_rag_chat_from_a_pipe_answers_a_question_and_its_follow_up(corpus_index):
+    """`printf '审计法第五条\\n那第六条呢？\\n' | rag chat --index DIR`: the real command on the real corpus."""
+    index_dir = corpus_index.settings.index_dir
+    done = subprocess.run(
+        [VENV_PYTHON, "-m", "rag", "chat", "--index", str(index_dir)],
+        input="审计法第五条\n那第六条呢？\n", env=_env(index_dir), cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    first, follow = done.stdout.split("问> ")[1:]
+    assert first.startswith("审计法第五条\n第五条 审计机关依照法律规定独立行使审计监督权")
+    assert "依据：\n[1] 《中华人民共和国审计法》 第一章 总则 > 第五条\n" in first
+    assert follow.startswith("那第六条呢？\n（结合上文理解为：审计法第六条）\n第六条 审计机关和审计人员办理审计事项")
+    assert "依据：\n[1] 《中华人民共和国审计法》 第一章 总则 > 第六条\n" in follow
+
+
+def test_asking_an_empty_index_says_to_ingest_first(tmp_path):
+    from conftest import FAKE_ENV
+
+    done = subprocess.run(
+        [VENV_PYTHON, "-m", "rag", "ask", "--index", str(tmp_path / "empty"), "审计法第五条"],
+        env=_env(tmp_path / "empty", FAKE_ENV), cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 0 and done.stdout.startswith("（已收录的法规中没有《审计法》。）")
+    assert "中还没有文件，请先用 rag ingest 收录文件" in done.stderr

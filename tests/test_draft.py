@@ -173,8 +173,16 @@ def test_legal_basis_is_cited(drafter):
 
 
 @pytest.mark.slow
-def test_merging_two_reports_most_recent_first(drafter):
+def test_without_named_reports_a_draft_draws_on_one_organisation(drafter):
+    """Two organisations' reports are indexed: the most recent report's organisation is drafted from, never a mix."""
     draft = drafter.draft("积极推进法治政府建设", 2025)
+    assert draft.sources_used == (REPORT,)
+    assert "县审计局完成审计项目" not in draft.draft
+
+
+@pytest.mark.slow
+def test_merging_two_named_reports_most_recent_first(drafter):
+    draft = drafter.draft("积极推进法治政府建设", 2025, sources=[FIXTURE, REPORT])
     assert draft.sources_used == (REPORT, FIXTURE)
     text = draft.draft
     assert text.index("市审计局深入学习习近平总书记") < text.index("县审计局完成审计项目")

@@ -13,13 +13,12 @@ from rag.evaluation import (
     Prediction,
     citation_pairs,
     eval_setups,
-    evaluate,
     is_correct,
     load_dataset,
-    markdown_table,
     percentile,
     question_sets,
 )
+from rag.experiment import evaluate, markdown_table
 
 DEV = SHARED / "eval" / "qa_dev.jsonl"
 M_KEYS = {"retrieval", "answer_accuracy", "refusal_recall", "false_refusal_rate", "citation_precision", "latency_ms"}
