@@ -109,7 +109,7 @@ def _neighbours(best: Candidate, plan: QueryPlan, params: AnswerParams = AnswerP
     text = best.hit.text
     spans = sentence_spans(text, 0, len(text))
     index = next((i for i, (s, _) in enumerate(spans) if s == best.start), None)
-    if index is None:
+    if index is None or spans[index][1] != best.end:  # unknown, or a lead-in that holds its items already
         return [best]
     part = best.hit.section.split(" > ")[-1] if best.hit.section else ""
     if part in FRONT_MATTER and len(text) <= params.front_matter_chars:

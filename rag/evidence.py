@@ -255,11 +255,23 @@ def _recip(rank: int | None) -> float:
     return 0.0 if rank is None else 1.0 / (1.0 + rank)
 
 
+ITEM_START = re.compile(r"\s*(?:[（(][一二三四五六七八九十]{1,3}[）)]|\d{1,2}[.．、])")
+MAX_ITEMS = 8
+
+
 def candidates(retrieval: Retrieval, top_passages: int) -> list[tuple[Hit, int, int, int, str]]:
-    """(hit, passage rank, start, end, sentence) for every sentence of the top passages."""
+    """(hit, passage rank, start, end, sentence) for every sentence of the top passages; a lead-in
+    (…的种类：) followed by numbered items is one candidate with its items, as it is answered."""
     out = []
     for rank, hit in enumerate(retrieval.hits[:top_passages]):
-        for start, end in sentence_spans(hit.text, 0, len(hit.text)):
+        spans = sentence_spans(hit.text, 0, len(hit.text))
+        for i, (start, end) in enumerate(spans):
+            if hit.text[start:end].rstrip().endswith(("：", ":")):
+                items = 0
+                while i + items + 1 < len(spans) and items < MAX_ITEMS and ITEM_START.match(hit.text[spans[i + items + 1][0] : spans[i + items + 1][1]]):
+                    items += 1
+                if items:
+                    end = spans[i + items][1]
             out.append((hit, rank, start, end, hit.text[start:end]))
     return out
 

@@ -75,3 +75,19 @@ def test_unit_matching(tiny_components):
     assert plan.asked_unit == "名"
     assert unit_matches(plan, "聘请法律顾问1名。") and unit_matches(plan, "共有3人。")
     assert not unit_matches(plan, "开展普法活动20场。")
+
+
+def test_a_lead_in_with_numbered_items_is_one_candidate():
+    from types import SimpleNamespace
+
+    from rag.evidence import candidates
+    from rag.schema import Hit
+
+    text = "第九条 行政强制措施的种类:\n（一）限制公民人身自由；\n（二）查封场所、设施或者财物；\n（三）扣押财物。\n第十条 其他规定。"
+    hit = Hit("c1", "law", "某法", "law", text, "第九条", "第九条", None, 1.0)
+    found = [c[4] for c in candidates(SimpleNamespace(hits=[hit]), 1)]
+    lead = next(c for c in found if c.startswith("第九条"))
+    assert "（一）限制公民人身自由" in lead and "（三）扣押财物" in lead and "第十条" not in lead
+    assert "（二）查封场所、设施或者财物；" in found  # the items stay candidates of their own
+    plain = Hit("c2", "law", "某法", "law", "第五条 审计机关的职责：\n依法审计。\n第六条 其他。", "第五条", "第五条", None, 1.0)
+    assert [c[4] for c in candidates(SimpleNamespace(hits=[plain]), 1)][0] == "第五条 审计机关的职责："  # no items follow
