@@ -113,6 +113,24 @@ def chat(index_dir: Path) -> dict:
     return {"ok": ok, "seconds": round(seconds, 2), "output": done.stdout}
 
 
+def repeated_line_file(work: Path) -> dict:
+    """A 19 MB file of one repeated line (identical chunks are stored once): chunks and the peak memory
+    of `rag ingest` in a clean process (with its worker processes)."""
+    line = "审计机关依法独立行使审计监督权，不受其他行政机关、社会团体和个人的干涉。\n".encode()
+    path = work / "repeated.txt"
+    path.write_bytes(line * (19 * 1024 * 1024 // len(line)))
+    index_dir = work / "index-repeated"
+    started = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "rag", "ingest", "--quiet", str(path)], cwd=ROOT, env=_env(index_dir, ROOT),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - started
+    done = subprocess.run([sys.executable, "-m", "rag", "docs", "--json"], cwd=ROOT, env=_env(index_dir, ROOT), capture_output=True, text=True, check=True)
+    docs = json.loads(done.stdout)
+    return {"bytes": path.stat().st_size, "exit": os.waitstatus_to_exitcode(status), "chunks": docs[0]["chunks"] if docs else 0,
+            "peak_rss_mb": round(usage.ru_maxrss / 1024), "seconds": round(seconds, 1)}
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -189,6 +207,10 @@ def render(report: dict) -> str:
         row(f"{lt['clients']} 个并发 `/ask` 客户端 {lt['seconds']:.0f} 秒，{lt['questions']} 道题轮换；{what}", "≥ 50 答/秒，p95 ≤ 500 ms，无错误",
             f"**{lt['throughput_rps']} 答/秒**，p50 {lt['p50_ms']:.0f} ms，p95 {lt['p95_ms']:.0f} ms，错误 {lt['errors']}/{lt['requests']}",
             "（issue 12 所记：16.9 答/秒，p95 1,422 ms，8 道题轮换）" if before else None)
+    rep = report.get("repeated")
+    if rep:
+        row("19 MB 同一行重复的文件 `rag ingest`", "相同分块只存一次；峰值内存 < 1 GB",
+            f"{rep['chunks']} 块，峰值内存 **{rep['peak_rss_mb']} MB**（{rep['seconds']:.1f} 秒）", "—（issue 15 所记：12,186 块，1.4 GB）" if before else None)
     st = report["stages"]
     lines += ["", "新进程里各阶段用时（秒）：", "", "| 导入 | 设置与部件 | 检索快照 | 第一个回答 | 第二个回答 |", "|---:|---:|---:|---:|---:|",
               f"| {st['imports']:.2f} | {st['parts']:.2f} | {st['snapshot']:.2f} | {st['first_answer']:.2f} | {st['second_answer']:.3f} |", ""]
@@ -215,6 +237,7 @@ def main() -> int:
         index_dir = Path(after["index_dir"])
         report["stages"] = stages(index_dir)
         report["chat"] = chat(index_dir)
+        report["repeated"] = repeated_line_file(work)
         report["load"] = load(index_dir, args.clients, args.seconds, work)
     finally:
         if not args.work:
