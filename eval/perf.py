@@ -131,14 +131,14 @@ def repeated_line_file(work: Path) -> dict:
             "peak_rss_mb": round(usage.ru_maxrss / 1024), "seconds": round(seconds, 1)}
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
 def load(index_dir: Path, clients: int, seconds: float, work: Path) -> dict:
-    port = _free_port()
+    port = free_port()
     log = open(work / "serve.log", "wb")  # noqa: SIM115  (the server writes to it until stopped)
     proc = subprocess.Popen([sys.executable, "-m", "rag", "serve", "--port", str(port)], cwd=ROOT, env=_env(index_dir, ROOT),
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)

@@ -19,7 +19,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -48,12 +47,6 @@ print(json.dumps({"start_s": round(t1 - t0, 2), "snapshot_s": round(t2 - t1, 2),
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _env(url: str, local: Path, embedding: str) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
     env.update(RAG_CHROMA_URL=url, RAG_INDEX_DIR=str(local), RAG_EMBEDDING_MODE=embedding, RAG_SEMANTIC="off",
@@ -75,10 +68,11 @@ def main() -> int:
     parser.add_argument("--work", help="scratch folder (default: a temp dir, removed)")
     args = parser.parse_args()
     from bench import grow_corpus
+    from perf import free_port
 
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="rag-scaleout-"))
     work.mkdir(parents=True, exist_ok=True)
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     chroma = Path(sys.executable).with_name("chroma")
     log = open(work / "chroma.log", "wb")  # noqa: SIM115  (the server writes to it until stopped)

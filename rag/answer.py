@@ -31,7 +31,7 @@ from rag.params import AnswerParams
 from rag.query import QueryPlan, prepare_question, resolve_followup
 from rag.retrieve import HybridRetriever, Retrieval
 from rag.schema import Answer, Hit
-from rag.text import chinese_number, flatten, sentence_spans
+from rag.text import chinese_number, flatten, is_lead_in, sentence_spans
 
 FRONT_MATTER = {label("title"), label("addressee"), label("trailer")}
 
@@ -121,12 +121,12 @@ def _neighbours(best: Candidate, plan: QueryPlan, params: AnswerParams = AnswerP
         s, e = spans[index - 1]
         chosen.insert(0, replace(best, start=s, end=e, text=text[s:e]))
     last = index
-    if not best.text.rstrip().endswith(("：", ":")) and (len(best.text) < params.short_lead or lex.cue("how", plan.question) or plan.is_yes_no) and index + 1 < len(spans):
+    if not is_lead_in(best.text) and (len(best.text) < params.short_lead or lex.cue("how", plan.question) or plan.is_yes_no) and index + 1 < len(spans):
         s, e = spans[index + 1]
         if e - best.start <= params.neighbour_span:
             chosen.append(replace(best, start=s, end=e, text=text[s:e]))
             last = index + 1
-    if chosen[-1].text.rstrip().endswith(("：", ":")):
+    if is_lead_in(chosen[-1].text):
         for s, e in spans[last + 1 : last + 9]:
             chosen.append(replace(best, start=s, end=e, text=text[s:e]))
     return chosen
@@ -160,7 +160,7 @@ def choose_sentences(
         gain = sum(w for t, w in weights.items() if t in candidate.text and t not in covered)
         if runner_up or gain / total >= params.extra_gain:
             # a lead-in (…的种类：) is given with the items it introduces, as the best sentence is
-            added = _neighbours(candidate, plan, params) if candidate.text.rstrip().endswith(("：", ":")) else [candidate]
+            added = _neighbours(candidate, plan, params) if is_lead_in(candidate.text) else [candidate]
             chosen.extend(added)
             covered |= {t for t in weights if any(t in c.text for c in added)}
         runner_up = False

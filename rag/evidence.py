@@ -26,7 +26,7 @@ from rag.query import QueryPlan
 from rag.retrieve import Retrieval, Signals
 from rag.schema import Hit
 from rag.segment import subwords
-from rag.text import CN_NUM, fold, sentence_spans
+from rag.text import CN_NUM, fold, is_lead_in, sentence_spans
 
 ANSWER_MODEL_FILE = DATA_DIR / "answer_model.json"
 ITEMS = re.compile(r"[（(][一二][）)][^（(]+[（(][二三][）)]")  # numbered items (一)…(二)… in a passage
@@ -266,7 +266,7 @@ def candidates(retrieval: Retrieval, top_passages: int) -> list[tuple[Hit, int, 
     for rank, hit in enumerate(retrieval.hits[:top_passages]):
         spans = sentence_spans(hit.text, 0, len(hit.text))
         for i, (start, end) in enumerate(spans):
-            if hit.text[start:end].rstrip().endswith(("：", ":")):
+            if is_lead_in(hit.text[start:end]):
                 items = 0
                 while i + items + 1 < len(spans) and items < MAX_ITEMS and ITEM_START.match(hit.text[spans[i + items + 1][0] : spans[i + items + 1][1]]):
                     items += 1
@@ -336,7 +336,7 @@ def score_candidates(
                 "period_match": float(asks["period"] and bool(patterns["period"].search(folded))),
                 "doc_number_match": float(asks["doc_number"] and bool(patterns["doc_number"].search(text))),
                 "list_match": float(plan.is_list and bool(patterns["enumeration"].search(folded))),
-                "colon_lead": float(plan.is_list and text.rstrip().endswith(("：", ":"))),
+                "colon_lead": float(plan.is_list and is_lead_in(text)),
                 "items_match": float(plan.is_list and bool(ITEMS.search(hit.text))),
                 "yes_no_match": float(plan.is_yes_no and bool(patterns["modal"].search(folded))),
                 "entity_match": float(plan.is_entity and bool(patterns["name"].search(folded))),

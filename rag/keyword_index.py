@@ -269,12 +269,13 @@ class KeywordIndex:
         texts = [self.texts[r] if r >= 0 else added[-1 - r].text for r in order]
         metas = [self.metadatas[r] if r >= 0 else added[-1 - r].metadata for r in order]
         vectors = None
-        old = np.asarray(order) >= 0
+        rows = np.asarray(order)
+        old = rows >= 0
         if (self.vectors is not None or not old.any()) and all(c.vector is not None for c in added):
             dim = self.vectors.shape[1] if self.vectors is not None else len(added[0].vector or ())
             vectors = np.empty((len(order), dim), dtype=np.float32)
             if old.any() and self.vectors is not None:
-                vectors[old] = self.vectors[np.asarray(order)[old]]
+                vectors[old] = self.vectors[rows[old]]
             if added:
                 fresh = _normalized(np.asarray([c.vector for c in added], dtype=np.float32))
                 vectors[~old] = fresh[[-1 - r for r in order if r < 0]]

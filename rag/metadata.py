@@ -17,7 +17,7 @@ from functools import lru_cache
 
 from rag.lexicon import lexicon
 from rag.lines import ARTICLE_START, DATE_LINE, DOC_NUMBER, HEADING_PATTERNS, PAGE_NUMBER
-from rag.text import CN_NUM, chinese_number, display_width, fold
+from rag.text import CN_NUM, chinese_number, display_width, fold, is_lead_in
 
 TITLE_YEAR = re.compile(r"((?:19|20)\d{2}|[〇零一二三四五六七八九]{4})\s*年")
 RANGE = re.compile(r"(?:19|20)\d{2}\s*[—\-–~至－]\s*(?:19|20)\d{2}")
@@ -76,7 +76,7 @@ def is_chrome(line: str) -> bool:
 def is_addressee(line: str) -> bool:
     """`青禾县人民政府：` / `各县（市、区）审计局，局机关各科室：` — who a document is sent to."""
     stripped = line.strip()
-    return stripped.endswith(("：", ":")) and len(stripped) <= 60 and "。" not in stripped
+    return is_lead_in(stripped) and len(stripped) <= 60 and "。" not in stripped
 
 
 def _kind_of_title(title: str) -> str | None:

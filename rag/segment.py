@@ -21,6 +21,7 @@ import logging
 import os
 import re
 import sqlite3
+import sys
 import threading
 from functools import lru_cache
 from pathlib import Path
@@ -133,6 +134,14 @@ def write_dictionary(path: Path) -> None:
     os.replace(tmp, path)
 
 
+def _write_copy(path: Path) -> None:
+    """Write the SQLite copy for the next processes; a read-only cache only means the full dictionary every time."""
+    try:
+        write_dictionary(path)
+    except (OSError, sqlite3.Error) as exc:
+        log.info("could not write the jieba dictionary cache %s: %s", path, exc)
+
+
 def _install_lazy(path: Path) -> None:
     """Point jieba (and jieba.posseg, imported without reading its 350k-line tag file) at the SQLite dictionary."""
     import jieba
@@ -173,10 +182,7 @@ def _jieba():
             path = dictionary_file()
             if not path.exists():
                 _load_full()
-                try:
-                    write_dictionary(path)
-                except (OSError, sqlite3.Error) as exc:  # a read-only cache: the full dictionary every time
-                    log.info("could not write the jieba dictionary cache %s: %s", path, exc)
+                _write_copy(path)
                 _READY = "full"
             else:
                 _install_lazy(path)
@@ -197,16 +203,13 @@ def use_full_dictionary() -> None:
             jieba.dt.initialized = False
             jieba.dt.FREQ, jieba.dt.total = {}, 0
         _load_full()
-        if "jieba.posseg" in __import__("sys").modules:
+        if "jieba.posseg" in sys.modules:
             import jieba.posseg
 
             jieba.posseg.dt.load_word_tag(jieba.dt.get_dict_file())
         path = dictionary_file()
         if not path.exists():
-            try:
-                write_dictionary(path)
-            except (OSError, sqlite3.Error) as exc:
-                log.info("could not write the jieba dictionary cache %s: %s", path, exc)
+            _write_copy(path)
         _READY = "full"
 
 

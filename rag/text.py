@@ -127,6 +127,11 @@ def _strip_span(text: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
+def is_lead_in(text: str) -> bool:
+    """A sentence that ends with a colon (either width) introduces what follows it (…的种类：)."""
+    return text.rstrip().endswith(("：", ":"))
+
+
 def split_sentences(text: str) -> list[str]:
     return [text[s:e] for s, e in sentence_spans(text)]
 

@@ -71,6 +71,16 @@ def isolated_env(tmp_path, monkeypatch):
     yield
 
 
+def stop_process(proc: subprocess.Popen) -> None:
+    """Stop a server a test started (SIGTERM: it stops its embedding workers), killing it if it hangs."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -322,9 +332,4 @@ def chroma_server(tmp_path):
                 pytest.fail("chroma run did not start within 60 s")
             yield url
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_process(proc)

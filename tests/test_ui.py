@@ -12,7 +12,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import REGULATIONS, ROOT, SAMPLE_REPORT, free_port
+from conftest import REGULATIONS, ROOT, SAMPLE_REPORT, free_port, stop_process
 
 ARTIFACTS = ROOT / "tests" / "artifacts"
 CHROMIUM = "/usr/bin/chromium"
@@ -33,16 +33,6 @@ def test_document_text_is_escaped_in_sources_and_verdicts():
     verdicts = verdicts_html([Verdict("<img src=x>句子。", "contradicted", 0.1, hit, ("数字或期限与原文不一致",))])
     assert "<img" not in verdicts and "<script>" not in verdicts and "与原文不符" in verdicts and "共 1 句" in verdicts
     assert choice_to_source("中华人民共和国审计法（audit-law）") == "audit-law" and choice_to_source("全部文件") is None
-
-
-def stop(proc: subprocess.Popen) -> None:
-    """Stop a server this test started (SIGTERM: it stops its embedding workers), killing it if it hangs."""
-    proc.terminate()
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 def wait_http(url: str, timeout: float = 90) -> float:
@@ -82,7 +72,7 @@ def server(tmp_path_factory):
                 pytest.fail(log_path.read_text(encoding="utf-8", errors="replace")[-3000:])
             yield {"url": url, "index_dir": index_dir, "ready_s": time.monotonic() - started, "proc": proc}
         finally:
-            stop(proc)
+            stop_process(proc)
 
 
 @pytest.mark.slow
@@ -265,4 +255,4 @@ def test_auth_is_enforced(tmp_path):
         client = Client(f"http://127.0.0.1:{port}/", auth=("staff", "s3cret"), verbose=False)
         assert client.predict("审计法第一条", api_name="/ask")["refused"] is True  # an empty index has no basis
     finally:
-        stop(proc)
+        stop_process(proc)
