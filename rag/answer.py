@@ -12,14 +12,13 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
-from rag.citations import MARKER, REFUSAL, REFUSAL_HINT, CitationBook, Similarity
+from rag.citations import MARKER, QUOTE_GAP, REFUSAL, REFUSAL_HINT, CitationBook, Similarity
 from rag.config import Settings
 from rag.evidence import (
     AnswerModel,
     Candidate,
     coverage,
     question_parts,
-    question_weights,
     score_candidates,
     unit_matches,
 )
@@ -103,6 +102,22 @@ def _contiguous(text: str, group: list[Candidate]) -> bool:
     return all(not text[a.end : b.start].strip() for a, b in zip(group, group[1:]))
 
 
+def _figure_after(candidate: Candidate, plan: QueryPlan, params: AnswerParams) -> Candidate | None:
+    """For a how-much or how-long question answered by a clause without a figure, the clause right
+    after it when that one gives the figure (…给予警告；拒不改正的，…处5万元以下的罚款)."""
+    if not (plan.is_quantity or plan.is_time) or unit_matches(plan, candidate.text) or is_lead_in(candidate.text):
+        return None
+    text = candidate.hit.text
+    spans = sentence_spans(text, 0, len(text))
+    index = next((i for i, (s, e) in enumerate(spans) if s == candidate.start and e == candidate.end), None)
+    if index is None or index + 1 >= len(spans):
+        return None
+    s, e = spans[index + 1]
+    if e - candidate.start > params.neighbour_span or not unit_matches(plan, text[s:e]):
+        return None
+    return replace(candidate, start=s, end=e, text=text[s:e])
+
+
 def _neighbours(best: Candidate, plan: QueryPlan, params: AnswerParams = AnswerParams()) -> list[Candidate]:
     """A sentence opening with 其中 needs the one before; one ending with ： the items after; a short
     lead sentence, a how-question or a yes/no question the next one (and its items, if it is a lead-in)."""
@@ -121,7 +136,11 @@ def _neighbours(best: Candidate, plan: QueryPlan, params: AnswerParams = AnswerP
         s, e = spans[index - 1]
         chosen.insert(0, replace(best, start=s, end=e, text=text[s:e]))
     last = index
-    if not is_lead_in(best.text) and (len(best.text) < params.short_lead or lex.cue("how", plan.question) or plan.is_yes_no) and index + 1 < len(spans):
+    figure = _figure_after(best, plan, params)
+    if figure is not None:
+        chosen.append(figure)
+        last = index + 1
+    elif not is_lead_in(best.text) and (len(best.text) < params.short_lead or lex.cue("how", plan.question) or plan.is_yes_no) and index + 1 < len(spans):
         s, e = spans[index + 1]
         if e - best.start <= params.neighbour_span:
             chosen.append(replace(best, start=s, end=e, text=text[s:e]))
@@ -133,20 +152,24 @@ def _neighbours(best: Candidate, plan: QueryPlan, params: AnswerParams = AnswerP
 
 
 def choose_sentences(
-    scored: list[Candidate], plan: QueryPlan, weights: dict[str, float], params: AnswerParams, parts: Sequence[dict[str, float]] = ()
+    scored: list[Candidate], plan: QueryPlan, weights: dict[str, float], params: AnswerParams, parts: Sequence[Sequence[Candidate]] = ()
 ) -> list[Candidate]:
     """The best sentence with the neighbours it needs; for each further part of a several-part
-    question the best sentence that answers it; a second sentence where it adds what was asked."""
+    question the sentence the model ranks first for that part (among the question's own leading
+    candidates); a second sentence where it adds what was asked."""
     best = scored[0]
     ratio = params.second_sentence_ratio
     chosen = _neighbours(best, plan, params)
-    for part in parts:
-        if not part or coverage(" ".join(c.text for c in chosen), part) >= params.part_covered:
+    leading = {(c.hit.chunk_id, c.start): c for c in scored[: params.part_options] if c.p >= params.part_ratio * best.p}
+    for ranking in parts:
+        if not ranking:
             continue
-        options = [c for c in scored[:15] if all(c.text != x.text for x in chosen)]
-        pick = max(options, key=lambda c: (coverage(c.text, part), c.p), default=None)
-        if pick is not None and coverage(pick.text, part) >= params.part_pick and pick.p >= params.part_ratio * best.p:
-            chosen.extend(_neighbours(pick, plan, params))
+        top = ranking[0]
+        if any(top.hit.chunk_id == c.hit.chunk_id and c.start <= top.start < c.end or top.text in c.text for c in chosen):
+            continue  # this part is answered by what was chosen already
+        pick = leading.get((top.hit.chunk_id, top.start))
+        if pick is not None:
+            chosen.extend(x for x in _neighbours(pick, plan, params) if all(x.text != c.text for c in chosen))
     covered = {t for t in weights if any(t in c.text for c in chosen)}
     total = sum(weights.values()) or 1.0
     # The runner-up nearly as likely as the best is given too (the scorer cannot tell them apart);
@@ -160,7 +183,8 @@ def choose_sentences(
         gain = sum(w for t, w in weights.items() if t in candidate.text and t not in covered)
         if runner_up or gain / total >= params.extra_gain:
             # a lead-in (…的种类：) is given with the items it introduces, as the best sentence is
-            added = _neighbours(candidate, plan, params) if is_lead_in(candidate.text) else [candidate]
+            figure = _figure_after(candidate, plan, params)
+            added = _neighbours(candidate, plan, params) if is_lead_in(candidate.text) else [candidate] + ([figure] if figure else [])
             chosen.extend(added)
             covered |= {t for t in weights if any(t in c.text for c in added)}
         runner_up = False
@@ -181,8 +205,9 @@ def render_lines(chosen: list[Candidate], book: CitationBook, attribute: bool) -
             text = "　".join(flatten(c.text) for c in group)
         elif _contiguous(hit.text, group):
             text = flatten(hit.text[group[0].start : group[-1].end])
-        else:
-            text = "".join(flatten(c.text) for c in group)
+        else:  # pieces apart in the passage are quoted apart
+            pieces = [flatten(c.text).strip() for c in group]
+            text = QUOTE_GAP.join([p.rstrip("。；") for p in pieces[:-1]] + pieces[-1:])
         prefix = ""
         if hit.article and not text.startswith(hit.article):
             prefix = f"{hit.article}规定："
@@ -406,6 +431,24 @@ class Assistant:
         timings = {"answer": (time.perf_counter() - t0) * 1000, "scoring": analysis.scoring_ms}
         return Answer(question, body, False, tuple(book.citations), timings, tuple(notices)), hits[: self.settings.answer.top_passages]
 
+    def part_rankings(self, analysis: Analysis) -> list[list[Candidate]]:
+        """For each part of a several-part question (…多长？最多能延长多少天？), the candidates as the
+        model ranks them for that part alone; the part keeps the whole question's laws, bodies and years."""
+        plan = analysis.plan
+        pieces = question_parts(plan.question)
+        if not pieces:
+            return []
+        narrowed = replace(analysis.retrieval, hits=tuple(analysis.hits))
+        rankings = []
+        for piece in pieces:
+            sub = self.retriever.plan(piece, analysis.snapshot)
+            sub = replace(sub, laws=plan.laws or sub.laws, orgs=plan.orgs, years=plan.years or sub.years, wants_report=plan.wants_report or sub.wants_report)
+            if not sub.tokens and not sub.grams:
+                continue
+            scored, _, _ = score_candidates(sub, narrowed, analysis.snapshot, self.model, self.settings.answer.top_passages, self.similarity)
+            rankings.append(scored)
+        return rankings
+
     def compose(self, analysis: Analysis, book: CitationBook, best: Candidate | None = None, alone: bool = False) -> str:
         """List answers from structure (a report section's sub-headings, an article's items), else sentences.
 
@@ -430,7 +473,7 @@ class Assistant:
                 article_hits = analysis.snapshot.article(best.hit.source, article_number(best.hit.article)) or [best.hit]
                 return compose_article_answer(article_hits, book, params.max_article_chars)
         ranked = [best] + [c for c in scored if c is not best]
-        parts = [question_weights(plan, analysis.snapshot, part, params) for part in question_parts(plan.question)]
+        parts = [] if alone else self.part_rankings(analysis)
         if not alone and plan.is_quantity and plan.asked_unit and not unit_matches(plan, best.text):
             # A count question: a close runner-up that gives the count in the asked unit answers it.
             counted = next((c for c in ranked[1 : params.count_runners_up] if c.p >= params.count_ratio * best.p and unit_matches(plan, c.text)), None)

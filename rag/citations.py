@@ -26,6 +26,7 @@ from rag.text import CN_NUM, char_ngrams, chinese_number, fold, squash
 REFUSAL = "未在已收录的文件中找到依据。"
 REFUSAL_HINT = "以下是最接近的段落，仅供参考。"
 MARKER = re.compile(r"\[(\d+)\]")
+QUOTE_GAP = "……"  # between quoted pieces of one passage that are not next to each other
 # A sentence with the [n] markers after it, or a sentence without any (which then cites nothing).
 CITED_SENTENCE = re.compile(r"[^。！？；\n]+?[。！？；]?(?:\s*\[\d+\])+|[^。！？；\n\[]+[。！？；]")
 PLACEHOLDER = "【待更新：原为{old}】"
@@ -399,8 +400,13 @@ def check_support(
     similarity: Similarity | None = None,
     model: SupportModel | None = None,
 ) -> Support:
-    """Is `sentence` supported by `passage`? supported / contradicted / unsupported, with a score."""
-    return judge(support_features(sentence, passage, context, similarity), model or SupportModel.load())
+    """Is `sentence` supported by `passage`? supported / contradicted / unsupported, with a score.
+
+    A quotation of pieces apart in the passage (…A……B…) is judged piece by piece: the weakest decides."""
+    model = model or SupportModel.load()
+    pieces = [p for p in sentence.split(QUOTE_GAP) if p.strip()]
+    verdicts = [judge(support_features(p, passage, context, similarity), model) for p in pieces or [sentence]]
+    return min(verdicts, key=lambda v: (v.verdict == "supported", v.score))
 
 
 def sentence_supported(sentence: str, passage: str, similarity: Similarity | None = None) -> bool:

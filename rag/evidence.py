@@ -216,7 +216,8 @@ def _patterns() -> dict[str, re.Pattern[str]]:
     units = sorted(set(lex.count_units + lex.time_units + lex.amount_units), key=len, reverse=True)
     alt = "|".join(re.escape(u) for u in units)
     return {
-        "quantity": re.compile(rf"(?:(?<!\d)\d{{1,3}}(?!\d)(?:\.\d+)?|\d+(?:\.\d+)?|[{CN_NUM}]+)\s*(?:余|多)?\s*(?:{alt})"),
+        # an ordinal (第三十八条, 第5项) is not a quantity
+        "quantity": re.compile(rf"(?:(?<![\d第])\d{{1,3}}(?!\d)(?:\.\d+)?|(?<![\d第])\d+(?:\.\d+)?|(?<![第{CN_NUM}])[{CN_NUM}]+)\s*(?:余|多)?\s*(?:{alt})"),
         "date": re.compile(r"\d{4}\s*年\s*\d{1,2}\s*月(?:\s*\d{1,2}\s*日)?|\d{4}-\d{1,2}-\d{1,2}"),
         "period": re.compile(rf"[{CN_NUM}\d]+\s*(?:个)?(?:工作日|日|天|个月|月|年|小时)(?:内|以内|之内|前|后|起)|之日起|期限"),
         "enumeration": re.compile(r"[^、，。,]+[、,][^、，。,]+[、,]"),
@@ -235,7 +236,7 @@ def unit_matches(plan: QueryPlan, sentence: str) -> bool:
     if not plan.asked_unit:
         return bool(_patterns()["quantity"].search(fold(sentence)))
     units = "|".join(re.escape(u) for u in lexicon().units_like(plan.asked_unit))
-    return bool(re.search(rf"(?:\d+|[{CN_NUM}]+)\s*(?:余|多)?\s*(?:{units})", fold(sentence)))
+    return bool(re.search(rf"(?:(?<![\d第])\d+|(?<![第{CN_NUM}])[{CN_NUM}]+)\s*(?:余|多)?\s*(?:{units})", fold(sentence)))
 
 
 @dataclass(frozen=True)

@@ -61,9 +61,8 @@ class AnswerParams:
     semantic_shortlist: int = 10  # sentences the encoder compares with the question
     second_sentence_ratio: float = 0.75  # a runner-up at least this likely (relative to the best) is given too
     extra_gain: float = 0.2  # a further sentence must add this share of the question's term weight
-    part_covered: float = 0.6  # a part of a several-part question already answered
-    part_pick: float = 0.5  # the coverage of a part a sentence needs to answer it
-    part_ratio: float = 0.1  # ... and its likelihood relative to the best
+    part_options: int = 15  # a part's own best sentence is added when it is among the question's leading candidates
+    part_ratio: float = 0.1  # ... at least this likely relative to the best
     count_runners_up: int = 6  # candidates searched for a count in the asked unit
     count_ratio: float = 0.25  # ... at least this likely relative to the best
     list_heading_coverage: float = 0.5  # a report section the list question names by its heading

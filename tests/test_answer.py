@@ -30,8 +30,9 @@ def assert_cited(answer: Answer) -> None:
     assert ids == list(range(1, len(answer.citations) + 1)) == [c.id for c in answer.citations]
     by_id = {c.id: c for c in answer.citations}
     for line in lines:
-        body = re.sub(r"^第[^条]+条规定：", "", strip_markers(line)).rstrip("。；：")
-        assert any(squash(body) in squash(flatten(by_id[n].text)) for n in markers(line)), line
+        body = re.sub(r"^第[^条]+条规定：", "", strip_markers(line))
+        pieces = [p.rstrip("。；：") for p in body.split("……")]  # pieces apart in the passage are quoted apart
+        assert any(all(squash(p) in squash(flatten(by_id[n].text)) for p in pieces) for n in markers(line)), line
 
 
 # ---------------------------------------------------------------- guards on a tiny index (FAKE embeddings)
@@ -234,6 +235,22 @@ def test_list_question_on_a_law_gives_the_items(assistant):
     answer = assistant.ask("行政处罚的种类有哪些？")
     assert "警告、通报批评" in answer.answer and "行政拘留" in answer.answer
     assert (answer.citations[0].source, answer.citations[0].article) == ("administrative-penalty-law", "第九条")
+
+
+@pytest.mark.slow
+def test_each_part_of_a_two_part_question_is_answered(assistant):
+    answer = assistant.ask("监察机关留置一个人最长多长时间？能延长几次？")
+    assert not answer.refused
+    assert "不得超过三个月" in answer.answer and "延长一次" in answer.answer
+    assert_cited(answer)
+
+
+@pytest.mark.slow
+def test_a_how_much_question_gets_the_clause_with_the_figure(assistant):
+    answer = assistant.ask("被审计单位拖延提供资料，责令改正也不改，对单位最多罚多少钱？")
+    assert not answer.refused
+    assert re.search(r"5万元|五万元", answer.answer), answer.answer
+    assert_cited(answer)
 
 
 @pytest.mark.slow

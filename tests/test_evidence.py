@@ -75,6 +75,10 @@ def test_unit_matching(tiny_components):
     assert plan.asked_unit == "名"
     assert unit_matches(plan, "聘请法律顾问1名。") and unit_matches(plan, "共有3人。")
     assert not unit_matches(plan, "开展普法活动20场。")
+    fine = tiny_components.retriever.plan("最多罚多少钱？")
+    assert unit_matches(fine, "处5万元以下的罚款")
+    assert not unit_matches(fine, "第三十八条 由审计机关责令改正，并给予警告；")  # an ordinal is not a quantity
+    assert not unit_matches(fine, "依照第5条的规定")
 
 
 def test_a_lead_in_with_numbered_items_is_one_candidate():
