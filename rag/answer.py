@@ -182,9 +182,10 @@ def choose_sentences(
             continue
         gain = sum(w for t, w in weights.items() if t in candidate.text and t not in covered)
         if runner_up or gain / total >= params.extra_gain:
-            # a lead-in (…的种类：) is given with the items it introduces, as the best sentence is
             figure = _figure_after(candidate, plan, params)
-            added = _neighbours(candidate, plan, params) if is_lead_in(candidate.text) else [candidate] + ([figure] if figure else [])
+            # a lead-in (…的种类：) or a bare numbered heading (1．重大行政决策集体研究。) is given with what follows, as the best sentence is
+            leads = is_lead_in(candidate.text) or len(candidate.text) < params.short_lead
+            added = _neighbours(candidate, plan, params) if leads else [candidate] + ([figure] if figure else [])
             chosen.extend(added)
             covered |= {t for t in weights if any(t in c.text for c in added)}
         runner_up = False

@@ -220,7 +220,7 @@ def _patterns() -> dict[str, re.Pattern[str]]:
         "quantity": re.compile(rf"(?:(?<![\d第])\d{{1,3}}(?!\d)(?:\.\d+)?|(?<![\d第])\d+(?:\.\d+)?|(?<![第{CN_NUM}])[{CN_NUM}]+)\s*(?:余|多)?\s*(?:{alt})"),
         "date": re.compile(r"\d{4}\s*年\s*\d{1,2}\s*月(?:\s*\d{1,2}\s*日)?|\d{4}-\d{1,2}-\d{1,2}"),
         "period": re.compile(rf"[{CN_NUM}\d]+\s*(?:个)?(?:工作日|日|天|个月|月|年|小时)(?:内|以内|之内|前|后|起)|之日起|期限"),
-        "enumeration": re.compile(r"[^、，。,]+[、,][^、，。,]+[、,]"),
+        "enumeration": re.compile(r"[^、，。,]+[、,][^、，。,]+[、,]|《[^》]+》\s*[、,]?\s*《[^》]+》"),  # A、B、… or 《A》《B》
         "modal": re.compile("|".join(re.escape(w) for w in lex.modality["obligation"] + lex.modality["permission"] + lex.modality["prohibition"] + lex.modality["negation"])),
         "name": re.compile(r"《[^》]+》|[\u4e00-\u9fff]{2,}(?:局|院|所|委员会|办公室|中心|部门|机关|政府|公司|科|股|处)"),
         "full_date": re.compile(rf"(?:\d{{4}}|[〇零一二三四五六七八九]{{4}})\s*年\s*[\d{CN_NUM}]{{1,3}}\s*月(?:\s*[\d{CN_NUM}]{{1,3}}\s*日)?|\d{{4}}-\d{{1,2}}-\d{{1,2}}"),

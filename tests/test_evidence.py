@@ -95,3 +95,31 @@ def test_a_lead_in_with_numbered_items_is_one_candidate():
     assert "（二）查封场所、设施或者财物；" in found  # the items stay candidates of their own
     plain = Hit("c2", "law", "某法", "law", "第五条 审计机关的职责：\n依法审计。\n第六条 其他。", "第五条", "第五条", None, 1.0)
     assert [c[4] for c in candidates(SimpleNamespace(hits=[plain]), 1)][0] == "第五条 审计机关的职责："  # no items follow
+
+
+def test_enumerated_titles_count_as_a_list():
+    from rag.evidence import _patterns
+
+    enumeration = _patterns()["enumeration"]
+    assert enumeration.search("严格依照《中华人民共和国审计法》《中华人民共和国国家审计准则》等法律法规")
+    assert enumeration.search("警告、罚款、没收违法所得")
+    assert not enumeration.search("依照《中华人民共和国审计法》履行职责")
+
+
+def test_a_runner_up_heading_comes_with_the_sentence_after_it():
+    from rag.answer import choose_sentences
+    from rag.evidence import Candidate
+    from rag.params import AnswerParams
+    from rag.query import QueryPlan
+    from rag.schema import Hit
+
+    first = Hit("a", "r", "报告", "report", "二是严格执行重大行政决策集体讨论制度；", "二、", None, 2025, 1.0)
+    text = "1．重大行政决策集体研究。凡涉及重大行政决策的事项，均提交局党组会议集体讨论决定。"
+    second = Hit("b", "r", "报告", "report", text, "1．", None, 2025, 0.9)
+    heading_end = text.index("。") + 1
+    scored = [
+        Candidate(first, 0, 0, len(first.text), first.text, {}, 0.5),
+        Candidate(second, 1, 0, heading_end, text[:heading_end], {}, 0.45),
+    ]
+    chosen = choose_sentences(scored, QueryPlan("重大行政决策是通过什么程序作出的？", ("重大", "决策", "程序")), {"决策": 1.0}, AnswerParams())
+    assert [c.text for c in chosen] == [first.text, text[:heading_end], text[heading_end:]]
