@@ -40,6 +40,7 @@ def question_sets(settings) -> list[QuestionSet]:
         QuestionSet("orgs", root / "tests" / "fixtures" / "orgs" / "qa.jsonl", "train", "ten documents of nine organisations in several shapes"),
         QuestionSet("holdout", own / "qa_holdout.jsonl", "held-out", "written after the first tuning, never fitted on"),
         QuestionSet("stranger", own / "qa_stranger.jsonl", "held-out", "written by a tester who saw no tuning, never fitted on"),
+        QuestionSet("fresh", own / "qa_fresh.jsonl", "held-out", "written later by another tester who saw neither code nor questions, never fitted on"),
     ]
 
 
@@ -62,7 +63,7 @@ def eval_setups(settings) -> list[EvalSetup]:
     many = one + (shared / "eval" / "multi-bureau" / "reports", root / "tests" / "fixtures" / "orgs")
     return [
         EvalSetup("shared", tuple(p for p in one if p.exists()), None, ("dev", "project", "holdout")),
-        EvalSetup("bureaus", tuple(p for p in many if p.exists()), "开封市审计局", ("multi", "paraphrase", "orgs", "stranger")),
+        EvalSetup("bureaus", tuple(p for p in many if p.exists()), "开封市审计局", ("multi", "paraphrase", "orgs", "stranger", "fresh")),
     ]
 
 
