@@ -16,7 +16,7 @@ from rag.schema import DocRecord
 from rag.segment import is_noun, query_tokens, tagged_words
 from rag.text import CN_NUM, char_ngrams, chinese_number, normalize_question, years_in
 
-ARTICLE_REF = re.compile(rf"第\s*([{CN_NUM}\d]+)\s*条")
+ARTICLE_REF = re.compile(rf"(?:第|(?<=[法例》]))\s*([{CN_NUM}\d]+)\s*条")  # 第58条, or right after a law's name: 行政许可法58条
 ASKED_UNIT = re.compile(r"(?:多少|(?<!哪)几)(个工作日|个人|个月|周岁|项|条|名|人|个|部|次|件|天|日|位|家|卷|份|篇|场|批|起|年|月|倍)")
 UNIT_ALIASES = {"个人": "人", "个月": "月"}  # 几个人 counts people, 几个月 months
 LAW_NAME_IN_BOOK = re.compile(r"《([^》]{2,40})》")

@@ -80,7 +80,8 @@ def test_unknown_laws_are_named(catalog):
 
 @pytest.mark.parametrize(
     "question, articles",
-    [("审计法第四十四条", (44,)), ("审计法第44条", (44,)), ("审计法第 44 条", (44,)), ("審計法第五條", (5,)), ("行政处罚法第九条和第十条", (9, 10))],
+    [("审计法第四十四条", (44,)), ("审计法第44条", (44,)), ("审计法第 44 条", (44,)), ("審計法第五條", (5,)), ("行政处罚法第九条和第十条", (9, 10)),
+     ("审计法44条规定了什么", (44,)), ("《中华人民共和国审计法》 44条", (44,)), ("审计法一共有多少条", ())],
 )
 def test_article_references(catalog, question, articles):
     p = plan(question, catalog)
