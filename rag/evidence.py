@@ -213,7 +213,7 @@ def gram_coverage(text: str, weights: dict[str, float]) -> float:
 @lru_cache(maxsize=1)
 def _patterns() -> dict[str, re.Pattern[str]]:
     lex = lexicon()
-    units = sorted(set(lex.count_units + lex.time_units + lex.amount_units), key=len, reverse=True)
+    units = sorted(set(lex.count_units + lex.time_units + lex.amount_units), key=lambda u: (-len(u), u))
     alt = "|".join(re.escape(u) for u in units)
     return {
         # an ordinal (第三十八条, 第5项) is not a quantity

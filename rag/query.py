@@ -100,6 +100,28 @@ def find_laws(text: str, catalog: LawCatalog) -> list[LawAlias]:
     return found
 
 
+def bare_law_names(text: str) -> list[str]:
+    """Law names used without 《》 or an article and cited (民法典规定…, 按照税法…, 政府采购法里…): a jieba
+    word ending in 法 or 法典, with the nouns that name it before it (劳动+合同法, 政府+采购+法)."""
+    docs = lexicon().documents
+    endings, after, before = set(docs["not_law_endings"]), set(docs["law_cited_after"]), set(docs["law_cited_before"])
+    tagged = tagged_words(text)
+    names: list[str] = []
+    for i, (word, _) in enumerate(tagged):
+        if not word.endswith(("法", "法典")) or word[-2:] in endings or word[-3:] in endings:
+            continue
+        start = i
+        while start > 0 and i - start < 3 and tagged[start - 1][0] not in before and (
+            is_noun(tagged[start - 1][1]) or (word == "法" and tagged[start - 1][1].startswith("v"))
+        ):
+            start -= 1
+        name = "".join(w for w, _ in tagged[start : i + 1])
+        cited = (i + 1 < len(tagged) and tagged[i + 1][0] in after) or (start > 0 and tagged[start - 1][0] in before)
+        if len(name) >= 2 and cited:
+            names.append(name)
+    return names
+
+
 def unknown_laws(text: str, catalog: LawCatalog) -> list[str]:
     """Law names the question uses that no indexed law goes by (《政府采购法》, 治安管理处罚法第十条)."""
     kinds = lexicon().documents["law_kinds"]
@@ -110,6 +132,7 @@ def unknown_laws(text: str, catalog: LawCatalog) -> list[str]:
             names.append(name)
     for m in LAW_NAME_WITH_ARTICLE.finditer(text):
         names.append(m.group(1))
+    names.extend(bare_law_names(text))
     out: list[str] = []
     for name in names:
         bare = re.sub(r"^中华人民共和国", "", name)
@@ -181,7 +204,7 @@ def question_grams(question: str) -> tuple[str, ...]:
     """Character bigrams of the question's content (question words removed)."""
     lex = lexicon()
     text = question
-    for word in sorted(lex.frame_words, key=len, reverse=True):
+    for word in sorted(lex.frame_words, key=lambda w: (-len(w), w)):
         if len(word) >= 2:
             text = text.replace(word, " ")
     return tuple(dict.fromkeys(char_ngrams(text)))

@@ -75,6 +75,14 @@ def test_unknown_laws_are_named(catalog):
     assert unknown_laws("治安管理处罚法第十条规定了什么", catalog) == ["治安管理处罚法"]
     assert unknown_laws("《中华人民共和国审计法》第五条", catalog) == []
     assert unknown_laws("为什么审计法第五条这样规定", catalog) == []  # the prefix is not part of the name
+    # named without 《》 or an article, when the question cites it
+    assert unknown_laws("民法典规定的诉讼时效是几年？", catalog) == ["民法典"]
+    assert unknown_laws("按照税法规定要交多少税", catalog) == ["税法"]
+    assert unknown_laws("劳动合同法里试用期最长多久", catalog) == ["劳动合同法"]
+    assert unknown_laws("审计法规定审计机关独立行使审计监督权吗", catalog) == []
+    assert unknown_laws("行政执法中发现案子可能构成犯罪怎么办", catalog) == []  # 执法 is not a law
+    assert unknown_laws("依照本法规定，依法行政是什么", catalog) == []
+    assert unknown_laws("被审计单位违反审计法规定怎么办", catalog) == []
     assert unknown_laws("《法治中国建设规划（2020—2025年）》提出了什么", catalog) == []  # a plan with years, not a law
 
 
@@ -116,3 +124,21 @@ def test_followups(catalog):
     assert resolve("审计法第六条", "审计法第五条") == "审计法第六条"
     # No previous question: nothing to resolve.
     assert resolve("那行政强制呢？", None) == normalize_question("那行政强制呢？")
+
+
+def test_question_analysis_does_not_depend_on_the_hash_seed():
+    """Word lists are sets; anything built from them in order must not follow set order (answers
+    would differ from one process to the next)."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "from rag.query import question_grams; from rag.evidence import _patterns; "
+        "print(question_grams('公职人员的政务处分一共有哪几种？请问具体包括哪些'), _patterns()['quantity'].pattern)"
+    )
+    outputs = {
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env={**os.environ, "PYTHONHASHSEED": seed}).stdout
+        for seed in ("1", "2", "3", "4")
+    }
+    assert len(outputs) == 1
