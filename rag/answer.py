@@ -102,16 +102,26 @@ def _contiguous(text: str, group: list[Candidate]) -> bool:
     return all(not text[a.end : b.start].strip() for a, b in zip(group, group[1:]))
 
 
-def _figure_after(candidate: Candidate, plan: QueryPlan, params: AnswerParams) -> Candidate | None:
+def _sentences_of(candidate: Candidate) -> tuple[list[tuple[int, int]], int | None]:
+    """The sentence spans of the candidate's passage and the candidate's place among them (None: it is
+    not one sentence, e.g. a lead-in that holds its items already)."""
+    text = candidate.hit.text
+    spans = sentence_spans(text, 0, len(text))
+    index = next((i for i, (s, e) in enumerate(spans) if s == candidate.start and e == candidate.end), None)
+    return spans, index
+
+
+def _figure_after(
+    candidate: Candidate, plan: QueryPlan, params: AnswerParams, sentences: tuple[list[tuple[int, int]], int | None] | None = None
+) -> Candidate | None:
     """For a how-much or how-long question answered by a clause without a figure, the clause right
     after it when that one gives the figure (…给予警告；拒不改正的，…处5万元以下的罚款)."""
     if not (plan.is_quantity or plan.is_time) or unit_matches(plan, candidate.text) or is_lead_in(candidate.text):
         return None
-    text = candidate.hit.text
-    spans = sentence_spans(text, 0, len(text))
-    index = next((i for i, (s, e) in enumerate(spans) if s == candidate.start and e == candidate.end), None)
+    spans, index = sentences or _sentences_of(candidate)
     if index is None or index + 1 >= len(spans):
         return None
+    text = candidate.hit.text
     s, e = spans[index + 1]
     if e - candidate.start > params.neighbour_span or not unit_matches(plan, text[s:e]):
         return None
@@ -119,12 +129,12 @@ def _figure_after(candidate: Candidate, plan: QueryPlan, params: AnswerParams) -
 
 
 def _neighbours(best: Candidate, plan: QueryPlan, params: AnswerParams = AnswerParams()) -> list[Candidate]:
-    """A sentence opening with 其中 needs the one before; one ending with ： the items after; a short
-    lead sentence, a how-question or a yes/no question the next one (and its items, if it is a lead-in)."""
+    """A sentence opening with 其中 needs the one before; one ending with ： the items after; a clause
+    without the figure a how-much question asks for, the clause that gives it; a short lead sentence,
+    a how-question or a yes/no question the next one (and its items, if it is a lead-in)."""
     text = best.hit.text
-    spans = sentence_spans(text, 0, len(text))
-    index = next((i for i, (s, _) in enumerate(spans) if s == best.start), None)
-    if index is None or spans[index][1] != best.end:  # unknown, or a lead-in that holds its items already
+    spans, index = _sentences_of(best)
+    if index is None:  # unknown, or a lead-in that holds its items already
         return [best]
     part = best.hit.section.split(" > ")[-1] if best.hit.section else ""
     if part in FRONT_MATTER and len(text) <= params.front_matter_chars:
@@ -136,7 +146,7 @@ def _neighbours(best: Candidate, plan: QueryPlan, params: AnswerParams = AnswerP
         s, e = spans[index - 1]
         chosen.insert(0, replace(best, start=s, end=e, text=text[s:e]))
     last = index
-    figure = _figure_after(best, plan, params)
+    figure = _figure_after(best, plan, params, (spans, index))
     if figure is not None:
         chosen.append(figure)
         last = index + 1
@@ -182,10 +192,13 @@ def choose_sentences(
             continue
         gain = sum(w for t, w in weights.items() if t in candidate.text and t not in covered)
         if runner_up or gain / total >= params.extra_gain:
-            figure = _figure_after(candidate, plan, params)
-            # a lead-in (…的种类：) or a bare numbered heading (1．重大行政决策集体研究。) is given with what follows, as the best sentence is
-            leads = is_lead_in(candidate.text) or len(candidate.text) < params.short_lead
-            added = _neighbours(candidate, plan, params) if leads else [candidate] + ([figure] if figure else [])
+            # a lead-in (…的种类：) or a bare numbered heading (1．重大行政决策集体研究。) is given with what
+            # follows, as the best sentence is; another runner-up with the clause giving the asked figure
+            if is_lead_in(candidate.text) or len(candidate.text) < params.short_lead:
+                added = _neighbours(candidate, plan, params)
+            else:
+                figure = _figure_after(candidate, plan, params)
+                added = [candidate] + ([figure] if figure else [])
             chosen.extend(added)
             covered |= {t for t in weights if any(t in c.text for c in added)}
         runner_up = False

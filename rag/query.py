@@ -108,7 +108,7 @@ def bare_law_names(text: str) -> list[str]:
     tagged = tagged_words(text)
     names: list[str] = []
     for i, (word, _) in enumerate(tagged):
-        if not word.endswith(("法", "法典")) or word[-2:] in endings or word[-3:] in endings:
+        if not word.endswith(("法", "法典")) or word[-2:] in endings:
             continue
         start = i
         while start > 0 and i - start < 3 and tagged[start - 1][0] not in before and (
