@@ -21,6 +21,7 @@ import pickle
 import signal
 import sqlite3
 import threading
+import time
 import zlib
 from abc import ABC, abstractmethod
 from collections import OrderedDict
@@ -444,6 +445,29 @@ class CachedEmbeddings(Embeddings):
         self._path = cache_path
         self._local = threading.local()
         self._ready = False
+        self._setup_lock = threading.Lock()
+
+    SETUP_ATTEMPTS = 100  # x 0.05 s: another process may be setting up the same file
+
+    def _setup(self, conn: sqlite3.Connection) -> None:
+        """WAL mode and the table, once per file and process. Switching the journal mode takes the file's
+        exclusive lock without waiting for it, so threads (or processes) opening a new cache at the same
+        moment got `database is locked`: one thread sets up, under a lock, and retries while another
+        process holds the file; WAL mode is stored in the file, so later connections need nothing."""
+        with self._setup_lock:
+            if self._ready:
+                return
+            for attempt in range(self.SETUP_ATTEMPTS):
+                try:
+                    conn.execute("PRAGMA journal_mode=WAL")
+                    conn.execute("CREATE TABLE IF NOT EXISTS vectors (key TEXT PRIMARY KEY, vec BLOB)")
+                    conn.commit()
+                    break
+                except sqlite3.OperationalError as exc:
+                    if "locked" not in str(exc) or attempt == self.SETUP_ATTEMPTS - 1:
+                        raise
+                    time.sleep(0.05)
+            self._ready = True
 
     def _connect(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -451,11 +475,7 @@ class CachedEmbeddings(Embeddings):
             assert self._path is not None
             self._path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(str(self._path), timeout=30)
-            conn.execute("PRAGMA journal_mode=WAL")
-            if not self._ready:
-                conn.execute("CREATE TABLE IF NOT EXISTS vectors (key TEXT PRIMARY KEY, vec BLOB)")
-                conn.commit()
-                self._ready = True
+            self._setup(conn)
             self._local.conn = conn
         return conn
 

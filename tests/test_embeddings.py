@@ -123,3 +123,29 @@ def test_optional_cross_encoder_reranker(corpus_components, minilm_path):
     assert "rerank" in result.timings_ms
     assert result.hits[0].article == "第五条"  # an article look-up stays first whatever the reranker says
     assert len(result.hits) == 5
+
+
+def test_threads_opening_a_new_cache_at_once_do_not_collide(tmp_path):
+    """The first request threads of a fresh app open the sentence cache together; switching the new
+    file to WAL used to fail at once with `database is locked` for one of them (a lost answer under load)."""
+    import threading
+
+    errors: list[str] = []
+    for trial in range(150):
+        cache = CachedEmbeddings(FakeEmbeddings(), tmp_path / f"cache-{trial}.sqlite")
+        barrier = threading.Barrier(4)
+
+        def ask(n: int, cache=cache, barrier=barrier) -> None:
+            try:
+                barrier.wait()
+                cache.lookup([f"句子{n}"])
+                cache.remember([f"句子{n}"], [[0.0] * 8])
+            except Exception as exc:  # collected: an exception in a thread would not fail the test
+                errors.append(repr(exc))
+
+        threads = [threading.Thread(target=ask, args=(n,)) for n in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert errors == []
