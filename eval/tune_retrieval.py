@@ -1,4 +1,4 @@
-"""Choose the fusion weights of rag/retrieve.py by cross-validated retrieval quality (`make calibrate`).
+"""Choose the fusion weights of rag/retrieve.py (and the keyword weight of scope words) by cross-validated retrieval quality (`make calibrate`).
 
 For every training question (each against the index it was written for), the three ranked lists
 (words, character bigrams, vectors) are computed once; each candidate setting of the weights is
@@ -33,6 +33,8 @@ GRID = {
     "law_boost": (1.0, 2.0, 3.0),
     "report_boost": (1.0, 1.3, 2.0),
 }
+# Settings that change the keyword searches themselves: each value is searched once.
+SEARCH_GRID = {"scope_weight": (1.0, 0.5, 0.2)}
 FOLDS = 5
 
 
@@ -41,6 +43,8 @@ def main() -> int:
     parser.add_argument("--index", default=str(ROOT / "index-eval"))
     parser.add_argument("--out", default=str(RETRIEVAL_PARAMS_FILE))
     parser.add_argument("--report", default=str(ROOT / "eval" / "results" / "retrieval_params.md"))
+    parser.add_argument("--only", action="append", default=[], metavar="NAME",
+                        help="tune only these settings (e.g. --only scope_weight); the others keep their current values")
     args = parser.parse_args()
     settings = load_settings()
     by_name = {s.name: s for s in question_sets(settings)}
@@ -56,17 +60,38 @@ def main() -> int:
                 if not item.refuse and not item.history:
                     items.append((item.sources[0], item, retriever))
     base = RetrievalParams.load(Path(args.out))
-    combos = [dict(zip(GRID, values)) for values in itertools.product(*GRID.values())]
-    current = {key: getattr(base, key) for key in GRID}
+    unknown = set(args.only) - set(GRID) - set(SEARCH_GRID)
+    if unknown:
+        parser.error(f"未知参数：{', '.join(sorted(unknown))}")
+
+    def grid(names: dict) -> dict:
+        return {k: (v if not args.only or k in args.only else (getattr(base, k),)) for k, v in names.items()}
+
+    fusion_grid, search_grid = grid(GRID), grid(SEARCH_GRID)
+    fusion = [dict(zip(fusion_grid, values)) for values in itertools.product(*fusion_grid.values())]
+    searches = [dict(zip(search_grid, values)) for values in itertools.product(*search_grid.values())]
+    current_search = {key: getattr(base, key) for key in SEARCH_GRID}
+    if current_search not in searches:
+        searches.append(current_search)
+    combos = [{**f, **s} for s in searches for f in fusion]
+    current = {key: getattr(base, key) for key in (*GRID, *SEARCH_GRID)}
     if current not in combos:
         combos.append(current)
 
-    # The three rankings do not depend on the weights: search once, fuse per setting (the same
-    # `HybridRetriever.combine` that answers use).
-    searched = []
-    for _, item, retriever in items:
-        result = retriever.search(item.question, k=10)
-        searched.append((retriever, result))
+    # The three rankings do not depend on the fusion weights: search once per search setting, fuse per
+    # setting (the same `HybridRetriever.combine` that answers use).
+    searched: dict[tuple, list] = {}
+    for setting in searches:
+        key = tuple(sorted(setting.items()))
+        runs = []
+        for _, item, retriever in items:
+            original = retriever.params
+            retriever.params = replace(original, **setting)
+            try:
+                runs.append((retriever, retriever.search(item.question, k=10)))
+            finally:
+                retriever.params = original
+        searched[key] = runs
 
     def reciprocal(item, retriever, result, params) -> float:
         words, chars, dense = result.sides
@@ -78,14 +103,15 @@ def main() -> int:
     scores: dict[int, list[float]] = {}
     for n, combo in enumerate(combos):
         params = replace(base, **combo)
-        scores[n] = [reciprocal(item, retriever, result, params) for (_, item, _), (retriever, result) in zip(items, searched)]
+        runs = searched[tuple(sorted((key, combo[key]) for key in SEARCH_GRID))]
+        scores[n] = [reciprocal(item, retriever, result, params) for (_, item, _), (retriever, result) in zip(items, runs)]
     cv_total = 0.0
     for k in range(FOLDS):
         train = [i for i, (g, _, _) in enumerate(items) if fold_of[g] != k]
         test = [i for i, (g, _, _) in enumerate(items) if fold_of[g] == k]
         best = max(scores, key=lambda n: sum(scores[n][i] for i in train))
         cv_total += sum(scores[best][i] for i in test)
-    default_n = next((n for n, c in enumerate(combos) if all(getattr(base, key) == value for key, value in c.items())), None)
+    default_n = next((n for n, c in enumerate(combos) if c == current), None)
     chosen = max(scores, key=lambda n: sum(scores[n]))
     params = replace(base, **combos[chosen])
     mrr = sum(scores[chosen]) / len(items)

@@ -39,8 +39,9 @@ def question_sets(settings) -> list[QuestionSet]:
         QuestionSet("paraphrase", own / "qa_paraphrase.jsonl", "train", "other people's words, headers and trailers, 201 questions"),
         QuestionSet("orgs", root / "tests" / "fixtures" / "orgs" / "qa.jsonl", "train", "ten documents of nine organisations in several shapes"),
         QuestionSet("holdout", own / "qa_holdout.jsonl", "held-out", "written after the first tuning, never fitted on"),
-        QuestionSet("stranger", own / "qa_stranger.jsonl", "held-out", "written by a tester who saw no tuning, never fitted on"),
-        QuestionSet("fresh", own / "qa_fresh.jsonl", "held-out", "written later by another tester who saw neither code nor questions, never fitted on"),
+        QuestionSet("stranger", own / "qa_stranger.jsonl", "train", "written by a tester who saw no tuning (held out until the learned scorer's third round)"),
+        QuestionSet("fresh", own / "qa_fresh.jsonl", "train", "written by another tester who saw neither code nor questions (held out until the third round)"),
+        QuestionSet("fresh2", own / "qa_fresh2.jsonl", "held-out", "written in the third round by a tester who saw neither code nor any question, never fitted on"),
     ]
 
 
@@ -63,7 +64,7 @@ def eval_setups(settings) -> list[EvalSetup]:
     many = one + (shared / "eval" / "multi-bureau" / "reports", root / "tests" / "fixtures" / "orgs")
     return [
         EvalSetup("shared", tuple(p for p in one if p.exists()), None, ("dev", "project", "holdout")),
-        EvalSetup("bureaus", tuple(p for p in many if p.exists()), "开封市审计局", ("multi", "paraphrase", "orgs", "stranger", "fresh")),
+        EvalSetup("bureaus", tuple(p for p in many if p.exists()), "开封市审计局", ("multi", "paraphrase", "orgs", "stranger", "fresh", "fresh2")),
     ]
 
 

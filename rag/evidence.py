@@ -34,7 +34,7 @@ ITEMS = re.compile(r"[（(][一二][）)][^（(]+[（(][二三][）)]")  # numbe
 SENTENCE_FEATURES = (
     "cov_sentence", "cov_context", "cov_heading", "cov_gap",
     "gram_sentence", "gram_context", "gram_gap",
-    "semantic", "semantic_gap",
+    "semantic", "semantic_gap", "semantic_rank",
     "fused_rank", "fused_share", "word_rank", "char_rank", "dense_rank", "dense_score",
     "first_in_passage", "position", "length", "short", "heading_like",
     "quantity_match", "unit_match", "time_match", "date_match", "period_match", "doc_number_match",
@@ -132,16 +132,6 @@ def default_model() -> AnswerModel:
 # ---------------------------------------------------------------- question terms
 
 
-def scope_names(plan: QueryPlan) -> str:
-    """The names the question scopes its search with: laws, organisations and their documents' titles, years."""
-    parts = [law.title + law.alias for law in plan.laws]
-    for entry in plan.orgs.known:
-        parts.append(" ".join(entry.names))
-        parts.extend(entry.titles)
-    parts.extend(str(y) for y in plan.years)
-    return " ".join(parts).lower()
-
-
 def question_weights(plan: QueryPlan, snapshot: KeywordIndex, text: str | None = None, params: AnswerParams | None = None) -> dict[str, float]:
     """IDF weight of each question term (of `text`, a part of the question, when given); frame words,
     single characters and the names the question scopes itself with count for less."""
@@ -153,7 +143,7 @@ def question_weights(plan: QueryPlan, snapshot: KeywordIndex, text: str | None =
     # Sub-tokens of a longer token (行政 in 行政处罚) would count one word twice.
     kept = [t for t in tokens if not any(t != o and t in o and snapshot.document_frequency(o) > 0 for o in tokens)] or tokens
     weights = {t: snapshot.idf(t) for t in kept}
-    names = scope_names(plan)
+    names = plan.scope_names()
     params = params or AnswerParams()
     for term in weights:
         if term in lex.generic_words or len(term) == 1 or re.fullmatch(r"(?:19|20)\d{2}", term):
@@ -217,7 +207,10 @@ def _patterns() -> dict[str, re.Pattern[str]]:
     alt = "|".join(re.escape(u) for u in units)
     return {
         # an ordinal (第三十八条, 第5项) is not a quantity
-        "quantity": re.compile(rf"(?:(?<![\d第])\d{{1,3}}(?!\d)(?:\.\d+)?|(?<![\d第])\d+(?:\.\d+)?|(?<![第{CN_NUM}])[{CN_NUM}]+)\s*(?:余|多)?\s*(?:{alt})"),
+        "quantity": re.compile(
+            rf"(?:(?<![\d第])\d{{1,3}}(?!\d)(?:\.\d+)?|(?<![\d第])\d+(?:\.\d+)?|(?<![第{CN_NUM}])[{CN_NUM}]+)\s*(?:余|多)?\s*(?:{alt})"
+            rf"|[百千万]分之[{CN_NUM}\d]+"  # a share in words: 百分之三, 千分之五
+        ),
         "date": re.compile(r"\d{4}\s*年\s*\d{1,2}\s*月(?:\s*\d{1,2}\s*日)?|\d{4}-\d{1,2}-\d{1,2}"),
         "period": re.compile(rf"[{CN_NUM}\d]+\s*(?:个)?(?:工作日|日|天|个月|月|年|小时)(?:内|以内|之内|前|后|起)|之日起|期限"),
         "enumeration": re.compile(r"[^、，。,]+[、,][^、，。,]+[、,]|《[^》]+》\s*[、,]?\s*《[^》]+》"),  # A、B、… or 《A》《B》
@@ -364,24 +357,23 @@ def score_candidates(
 
 def add_semantic(question: str, raw: list, rows: list[dict[str, float]], model: AnswerModel, similarity: Similarity | None) -> None:
     """The encoder's similarity for the sentences the other features rank highest (a shortlist: the
-    encoder is the slow part); the rest get the shortlist's median, so it neither helps nor hurts them."""
+    encoder is the slow part), its gap to the best and its rank among them; the rest get the
+    shortlist's median and no rank."""
     if similarity is None:  # no encoder: the values the model saw on average, so they neither help nor hurt
         for row in rows:
-            row["semantic"] = model.sentence.mean_of("semantic")
-            row["semantic_gap"] = model.sentence.mean_of("semantic_gap")
+            for name in ("semantic", "semantic_gap", "semantic_rank"):
+                row[name] = model.sentence.mean_of(name)
         return
     neutral = model.sentence.mean_of("semantic")
     first = sorted(range(len(rows)), key=lambda i: -model.sentence.probability(rows[i]))[: model.params.semantic_shortlist]
-    sims = list(similarity(question, [raw[i][4] for i in first]))
+    sims = [float(s) for s in similarity(question, [raw[i][4] for i in first])]
     best = max(sims, default=neutral)
     middle = float(sorted(sims)[len(sims) // 2]) if sims else neutral
     for row in rows:
-        row["semantic"], row["semantic_gap"] = middle, middle - best
-    for i, sim in zip(first, sims):
-        rows[i]["semantic"], rows[i]["semantic_gap"] = float(sim), float(sim) - best
-
-
-
+        row["semantic"], row["semantic_gap"], row["semantic_rank"] = middle, middle - best, 0.0
+    order = sorted(range(len(sims)), key=lambda j: (-sims[j], j))
+    for rank, j in enumerate(order):
+        rows[first[j]].update(semantic=sims[j], semantic_gap=sims[j] - best, semantic_rank=1.0 / (1.0 + rank))
 
 
 def question_features(

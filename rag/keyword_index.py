@@ -120,12 +120,21 @@ class Bm25:
         tid = self.term_id(token)
         return 0 if tid is None else int(self.indptr[tid + 1] - self.indptr[tid])
 
-    def top(self, tokens: list[str], k: int, weight_mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(documents, scores) of the k best documents, best first (bm25s's numpy backend, step by step)."""
-        ids = np.asarray([self.vocab[t] for t in tokens if t in self.vocab], dtype=np.int32)
+    def top(
+        self, tokens: list[str], k: int, weight_mask: np.ndarray | None = None, token_weights: dict[str, float] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(documents, scores) of the k best documents, best first (bm25s's numpy backend, step by step);
+        a token in `token_weights` adds its scores times its weight."""
+        known = [t for t in tokens if t in self.vocab]
+        ids = np.asarray([self.vocab[t] for t in known], dtype=np.int32)
         scores = np.zeros(self.num_docs, dtype=np.float32)
-        for start, end in zip(self.indptr[ids], self.indptr[ids + 1]):
-            np.add.at(scores, self.indices[start:end], self.data[start:end])
+        weights = token_weights or {}
+        for token, start, end in zip(known, self.indptr[ids], self.indptr[ids + 1]):
+            weight = weights.get(token, 1.0)
+            if weight == 1.0:
+                np.add.at(scores, self.indices[start:end], self.data[start:end])
+            elif weight > 0.0:
+                np.add.at(scores, self.indices[start:end], self.data[start:end] * np.float32(weight))
         if weight_mask is not None:
             scores *= weight_mask
         part = np.argpartition(scores, -k)[-k:]
@@ -386,7 +395,7 @@ class KeywordIndex:
 
     # ------------------------------------------------------------ search
 
-    def _search(self, index: Bm25 | None, tokens: list[str], k: int, where: dict | None) -> list[Hit]:
+    def _search(self, index: Bm25 | None, tokens: list[str], k: int, where: dict | None, weights: dict[str, float] | None = None) -> list[Hit]:
         if index is None or not tokens:
             return []
         known = [t for t in tokens if index.term_id(t) is not None]
@@ -396,16 +405,16 @@ class KeywordIndex:
         if weight_mask is not None and not weight_mask.any():
             return []
         k = min(k, len(self.ids))
-        docs, scores = index.top(known, k, weight_mask)
+        docs, scores = index.top(known, k, weight_mask, weights)
         return [self.hit(int(i), float(s)) for i, s in zip(docs, scores) if s > 0]
 
-    def search(self, query_tokens: list[str], k: int, where: dict | None = None) -> list[Hit]:
-        """Word-level BM25 (jieba tokens)."""
-        return self._search(self.words, query_tokens, k, where)
+    def search(self, query_tokens: list[str], k: int, where: dict | None = None, weights: dict[str, float] | None = None) -> list[Hit]:
+        """Word-level BM25 (jieba tokens); `weights` scales some tokens' share of the score."""
+        return self._search(self.words, query_tokens, k, where, weights)
 
-    def search_chars(self, grams: list[str], k: int, where: dict | None = None) -> list[Hit]:
+    def search_chars(self, grams: list[str], k: int, where: dict | None = None, weights: dict[str, float] | None = None) -> list[Hit]:
         """Character-bigram BM25: a rare exact phrase outranks a frequent word."""
-        return self._search(self.chars, grams, k, where)
+        return self._search(self.chars, grams, k, where, weights)
 
     def search_vectors(self, vector: Sequence[float], k: int, where: dict | None = None) -> list[Hit]:
         """Cosine nearest chunks over the snapshot's vectors (embedded mode)."""

@@ -35,6 +35,7 @@ class RetrievalParams:
     law_boost: float = 2.0  # passages of a law the question names (a boost, not a filter: 国家宪法日 is not 宪法)
     bm25_k1: float = 1.2  # bm25s's term-frequency saturation
     bm25_b: float = 0.75  # bm25s's length normalisation
+    scope_weight: float = 1.0  # keyword weight of the words naming an organisation, a year or a named law (filters and boosts act on them already)
     front_matter_documents: int = 2  # documents whose 标题/落款 a title or signature question also gets
 
     @classmethod
@@ -58,7 +59,7 @@ class AnswerParams:
 
     frame_weight: float = 0.3  # a question's frame words and single characters count for less
     name_weight: float = 0.2  # the names a question scopes itself with (a law, an organisation, a year)
-    semantic_shortlist: int = 10  # sentences the encoder compares with the question
+    semantic_shortlist: int = 40  # sentences the encoder compares with the question (about 20 in a question's passages)
     second_sentence_ratio: float = 0.75  # a runner-up at least this likely (relative to the best) is given too
     extra_gain: float = 0.2  # a further sentence must add this share of the question's term weight
     part_options: int = 15  # a part's own best sentence is added when it is among the question's leading candidates

@@ -17,7 +17,8 @@ from rag.segment import is_noun, query_tokens, tagged_words
 from rag.text import CN_NUM, char_ngrams, chinese_number, normalize_question, years_in
 
 ARTICLE_REF = re.compile(rf"(?:第|(?<=[法例》]))\s*([{CN_NUM}\d]+)\s*条")  # 第58条, or right after a law's name: 行政许可法58条
-ASKED_UNIT = re.compile(r"(?:多少|(?<!哪)几)(个工作日|个人|个月|周岁|项|条|名|人|个|部|次|件|天|日|位|家|卷|份|篇|场|批|起|年|月|倍)")
+# 十几个, 几十人 are rough numbers, not questions
+ASKED_UNIT = re.compile(r"(?:多少|(?<![哪十])几(?![十百千万]))(个工作日|个人|个月|周岁|项|条|名|人|个|部|次|件|天|日|位|家|卷|份|篇|场|批|起|年|月|倍)")
 UNIT_ALIASES = {"个人": "人", "个月": "月"}  # 几个人 counts people, 几个月 months
 LAW_NAME_IN_BOOK = re.compile(r"《([^》]{2,40})》")
 LAW_NAME_WITH_ARTICLE = re.compile(rf"([\u4e00-\u9fff]{{2,24}}?(?:法|条例|规定|办法|细则))\s*第\s*[{CN_NUM}\d]+\s*条")
@@ -170,6 +171,16 @@ class QueryPlan:
     is_entity: bool = False
     asked_unit: str | None = None
     focus: tuple[str, ...] = ()
+
+    def scope_names(self, laws: bool = True) -> str:
+        """The names the question scopes its search with: organisations and their documents' titles,
+        years and (with `laws`) the laws it names; lower case."""
+        parts = [law.title + law.alias for law in self.laws] if laws else []
+        for entry in self.orgs.known:
+            parts.append(" ".join(entry.names))
+            parts.extend(entry.titles)
+        parts.extend(str(y) for y in self.years)
+        return " ".join(parts).lower()
 
 
 def question_focus(question: str) -> tuple[str, ...]:

@@ -190,8 +190,9 @@ class HybridRetriever:
         where = and_where(base, scope)
 
         t1 = time.perf_counter()
-        word_hits = snapshot.search(list(plan.tokens), candidates, where)
-        char_hits = snapshot.search_chars(list(plan.grams), candidates, where)
+        word_weights, char_weights = self.scope_weights(plan, params)
+        word_hits = snapshot.search(list(plan.tokens), candidates, where, word_weights)
+        char_hits = snapshot.search_chars(list(plan.grams), candidates, where, char_weights)
         timings["keyword"] = (time.perf_counter() - t1) * 1000
         t2 = time.perf_counter()
         dense_hits: list[Hit] = []
@@ -212,6 +213,20 @@ class HybridRetriever:
             plan, tuple(fused[:k]), tuple(article_hits), tuple(missing), timings, signals, snapshot, scoped_to,
             sides=(tuple(word_hits), tuple(char_hits), tuple(dense_hits)),
         )
+
+    @staticmethod
+    def scope_weights(plan: QueryPlan, params: RetrievalParams) -> tuple[dict[str, float], dict[str, float]]:
+        """Keyword weights of the question's words and bigrams that only name its scope (an organisation,
+        a year, a named law): the scope filter and the boosts act on those already, and short parts
+        (落款, 抬头) full of the organisation's name would otherwise outrank the content."""
+        if params.scope_weight == 1.0:
+            return {}, {}
+        names = plan.scope_names()
+        if not names:
+            return {}, {}
+        words = {t: params.scope_weight for t in plan.tokens if len(t) > 1 and t.lower() in names}
+        grams = {g: params.scope_weight for g in plan.grams if g.lower() in names}
+        return words, grams
 
     def combine(
         self, plan: QueryPlan, word_hits: list[Hit], char_hits: list[Hit], dense_hits: list[Hit], article_hits: list[Hit], params: RetrievalParams

@@ -79,6 +79,12 @@ def test_unit_matching(tiny_components):
     assert unit_matches(fine, "处5万元以下的罚款")
     assert not unit_matches(fine, "第三十八条 由审计机关责令改正，并给予警告；")  # an ordinal is not a quantity
     assert not unit_matches(fine, "依照第5条的规定")
+    # A share written in words is a quantity (百分之三, 百分之一至百分之三).
+    rate = tiny_components.retriever.plan("每天按多少加罚？")
+    assert unit_matches(rate, "每日按罚款数额的百分之三加处罚款") and unit_matches(rate, "按支出额的百分之一至百分之三设置")
+    # 十几个 and 几十 are rough numbers, not the unit asked for.
+    assert tiny_components.retriever.plan("有十几个申请人，要推选几名代表？").asked_unit == "名"
+    assert tiny_components.retriever.plan("几十个单位参加了吗？").asked_unit is None
 
 
 def test_a_lead_in_with_numbered_items_is_one_candidate():

@@ -82,6 +82,31 @@ def test_a_named_organisation_scopes_the_dated_documents(tiny_components):
     assert retriever.search("开展了多少场普法活动", k=8).scoped_to == ()
 
 
+def test_scope_words_weigh_less_in_the_keyword_search(tiny_components):
+    """Words naming the organisation or year the question is scoped to count for `scope_weight`
+    of their keyword score: the filter and the year boost act on them already."""
+    from dataclasses import replace
+
+    retriever = tiny_components.retriever
+    plan = retriever.plan("青禾县审计局2023年开展了多少场普法活动")
+    full = replace(retriever.params, scope_weight=1.0)
+    half = replace(retriever.params, scope_weight=0.5)
+    assert retriever.scope_weights(plan, full) == ({}, {})
+    words, grams = retriever.scope_weights(plan, half)
+    assert {"青禾", "审计局", "2023"} <= set(words) and "普法" not in words and "活动" not in words
+    assert set(words.values()) == {0.5} and grams and "普法" not in grams
+    assert retriever.scope_weights(retriever.plan("开展了多少场普法活动"), half) == ({}, {})  # nothing scoped
+    # The weight scales exactly that token's share of each score.
+    snapshot = retriever.index.snapshot()
+    tokens = ["青禾", "普法"]
+    plain = {h.chunk_id: h.score for h in snapshot.search(tokens, 20)}
+    alone = {h.chunk_id: h.score for h in snapshot.search(["青禾"], 20)}
+    weighted = {h.chunk_id: h.score for h in snapshot.search(tokens, 20, weights={"青禾": 0.5})}
+    assert alone and set(weighted) == set(plain)
+    for chunk, score in weighted.items():
+        assert abs(score - (plain[chunk] - 0.5 * alone.get(chunk, 0.0))) < 1e-4
+
+
 def test_langchain_retriever(tiny_components):
     docs = tiny_components.retriever.as_langchain(k=2).invoke("审计机关独立行使审计监督权")
     assert len(docs) == 2
