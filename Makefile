@@ -39,7 +39,9 @@ test-fast: setup
 
 # Refit the answer model, then the support checker (writes rag/data/*.json and eval/results/).
 calibrate: setup
-	$(BIN)/python eval/tune_retrieval.py --index $(INDEX)-eval
+	# Only the scope-word weight is refitted: searching the whole fusion grid as well cross-validated
+	# worse (MRR 0.818 against 0.844); `eval/tune_retrieval.py` without --only searches it all.
+	$(BIN)/python eval/tune_retrieval.py --index $(INDEX)-eval --only scope_weight
 	$(BIN)/python eval/calibrate.py --index $(INDEX)-eval
 	$(BIN)/python eval/calibrate_support.py --index $(INDEX)-eval
 
