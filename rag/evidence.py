@@ -22,7 +22,7 @@ from rag.citations import passage_context
 from rag.keyword_index import KeywordIndex
 from rag.lexicon import DATA_DIR, label, lexicon
 from rag.params import AnswerParams
-from rag.query import QueryPlan
+from rag.query import QueryPlan, question_parts  # noqa: F401  (question_parts: re-exported)
 from rag.retrieve import Retrieval, Signals
 from rag.schema import Hit
 from rag.segment import subwords
@@ -151,12 +151,6 @@ def question_weights(plan: QueryPlan, snapshot: KeywordIndex, text: str | None =
         elif names and term in names:
             weights[term] *= params.name_weight
     return weights
-
-
-def question_parts(question: str) -> list[str]:
-    """The sub-questions of a question that asks several things (…多少天？最多还能延长多少天？)."""
-    parts = [p.strip() for p in re.split(r"[？?；;]|，(?=(?:那|还|又|以及|并且|另外|同时|最多|最长|最少)\S)", question) if len(p.strip()) >= 4]
-    return parts if len(parts) >= 2 else []
 
 
 def label_cue(question: str, section: str) -> bool:

@@ -221,6 +221,26 @@ def question_grams(question: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(char_ngrams(text)))
 
 
+def question_parts(question: str) -> list[str]:
+    """The sub-questions of a question that asks several things (…多少天？最多还能延长多少天？)."""
+    parts = [p.strip() for p in re.split(r"[？?；;]|，(?=(?:那|还|又|以及|并且|另外|同时|最多|最长|最少)\S)", question) if len(p.strip()) >= 4]
+    return parts if len(parts) >= 2 else []
+
+
+def asked_unit(question: str) -> str | None:
+    """The unit a count question counts in (几名 -> 名); None when it names none, or when its parts
+    ask in different units or one asks without a unit (…最长多长时间？能延长几次？)."""
+    lex = lexicon()
+    units = set()
+    for part in question_parts(question) or [question]:
+        found = ASKED_UNIT.search(part)
+        if found:
+            units.add(UNIT_ALIASES.get(found.group(1), found.group(1)))
+        elif lex.cue("quantity", part):
+            units.add(None)
+    return units.pop() if len(units) == 1 else None
+
+
 def analyze_query(question: str, laws: LawCatalog, orgs: OrgCatalog) -> QueryPlan:
     """The plan of a normalised question."""
     lex = lexicon()
@@ -234,7 +254,6 @@ def analyze_query(question: str, laws: LawCatalog, orgs: OrgCatalog) -> QueryPla
     if laws.pattern is not None:
         masked = laws.pattern.sub(lambda m: "　" * len(m.group(0)), masked)
     mention = orgs.mentions(masked)
-    unit = ASKED_UNIT.search(question)
     report_cue = lex.cue("report", question) or bool(mention.known or mention.unknown or mention.own)
     return QueryPlan(
         question=question,
@@ -251,7 +270,7 @@ def analyze_query(question: str, laws: LawCatalog, orgs: OrgCatalog) -> QueryPla
         is_time=lex.cue("time", question),
         is_yes_no=lex.cue("yes_no", question),
         is_entity=lex.cue("entity", question),
-        asked_unit=UNIT_ALIASES.get(unit.group(1), unit.group(1)) if unit else None,
+        asked_unit=asked_unit(question),
         focus=question_focus(question),
     )
 

@@ -85,6 +85,10 @@ def test_unit_matching(tiny_components):
     # 十几个 and 几十 are rough numbers, not the unit asked for.
     assert tiny_components.retriever.plan("有十几个申请人，要推选几名代表？").asked_unit == "名"
     assert tiny_components.retriever.plan("几十个单位参加了吗？").asked_unit is None
+    # Parts asking in different units (or one without a unit) leave any figure acceptable.
+    two = tiny_components.retriever.plan("留置最长多长时间？能延长几次？")
+    assert two.asked_unit is None and unit_matches(two, "留置时间不得超过三个月")
+    assert tiny_components.retriever.plan("主动公开了几条？依申请公开的有几条？").asked_unit == "条"
 
 
 def test_a_lead_in_with_numbered_items_is_one_candidate():
