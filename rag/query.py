@@ -231,7 +231,7 @@ def asked_unit(question: str) -> str | None:
     """The unit a count question counts in (几名 -> 名); None when it names none, or when its parts
     ask in different units or one asks without a unit (…最长多长时间？能延长几次？)."""
     lex = lexicon()
-    units = set()
+    units: set[str | None] = set()
     for part in question_parts(question) or [question]:
         found = ASKED_UNIT.search(part)
         if found:
