@@ -18,7 +18,6 @@ from rag.evidence import (
     AnswerModel,
     Candidate,
     coverage,
-    question_parts,
     score_candidates,
     unit_matches,
 )
@@ -27,7 +26,7 @@ from rag.lexicon import label, lexicon
 from rag.lines import PAGE_NUMBER
 from rag.orgs import OrgCatalog
 from rag.params import AnswerParams
-from rag.query import QueryPlan, prepare_question, resolve_followup
+from rag.query import QueryPlan, prepare_question, question_parts, resolve_followup
 from rag.retrieve import HybridRetriever, Retrieval
 from rag.schema import Answer, Hit
 from rag.text import chinese_number, flatten, is_lead_in, sentence_spans

@@ -22,7 +22,7 @@ from rag.citations import passage_context
 from rag.keyword_index import KeywordIndex
 from rag.lexicon import DATA_DIR, label, lexicon
 from rag.params import AnswerParams
-from rag.query import QueryPlan, question_parts  # noqa: F401  (question_parts: re-exported)
+from rag.query import QueryPlan, question_parts
 from rag.retrieve import Retrieval, Signals
 from rag.schema import Hit
 from rag.segment import subwords

@@ -172,10 +172,10 @@ class QueryPlan:
     asked_unit: str | None = None
     focus: tuple[str, ...] = ()
 
-    def scope_names(self, laws: bool = True) -> str:
-        """The names the question scopes its search with: organisations and their documents' titles,
-        years and (with `laws`) the laws it names; lower case."""
-        parts = [law.title + law.alias for law in self.laws] if laws else []
+    def scope_names(self) -> str:
+        """The names the question scopes its search with: the laws it names, organisations and their
+        documents' titles, years; lower case."""
+        parts = [law.title + law.alias for law in self.laws]
         for entry in self.orgs.known:
             parts.append(" ".join(entry.names))
             parts.extend(entry.titles)

@@ -13,11 +13,11 @@ from rag.evidence import (
     coverage,
     gram_coverage,
     label_cue,
-    question_parts,
     score_candidates,
     term_credit,
     unit_matches,
 )
+from rag.query import question_parts
 
 
 def test_term_credit_and_coverage():
