@@ -15,6 +15,7 @@ from tqdm import tqdm
 
 from rag.chunking import chunk_document
 from rag.index import Index
+from rag.keyword_index import KeywordIndex
 from rag.lexicon import read_aliases
 from rag.loaders import SUPPORTED_SUFFIXES, LoadError, content_hash, load_document, read_file_bytes
 from rag.schema import DocRecord, FileResult, IngestSummary
@@ -244,6 +245,9 @@ def ingest_paths(
         overrides = store.overrides()
         files, results = discover_files(paths)
         records = {r.source: r for r in store.documents()}  # the writer reads the manifest fresh
+        if previous is None and not records and not index.server_mode:
+            # A new index: the snapshot is built from the chunks written, not read back from the store.
+            previous = KeywordIndex.build([], previous_generation, (), aliases)
         files, duplicates, hashes = drop_duplicate_files(files, list(records.values()), settings.ingest.max_file_bytes)
         results.extend(duplicates)
         sources = assign_sources(files, {r.path: r.source for r in records.values()})

