@@ -23,11 +23,16 @@ from rag.evaluation import eval_setups, setup_components  # noqa: E402
 from rag.ingest import ingest_paths  # noqa: E402
 
 
+# Sentence/passage pairs fitted on: written for fitting, and the first held-out `rag verify` set
+# (moved into training once verify_fresh.jsonl, written by someone who had not seen the checker, replaced it).
+PAIR_FILES = ("support_pairs.jsonl", "verify_pairs.jsonl")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--index", default=str(ROOT / "index-eval"), help="folder of the evaluation indexes")
-    parser.add_argument("--pairs", default=str(ROOT / "eval" / "support_pairs.jsonl"))
-    parser.add_argument("--holdout", default=str(ROOT / "eval" / "verify_holdout.jsonl"))
+    parser.add_argument("--pairs", nargs="+", default=[str(ROOT / "eval" / n) for n in PAIR_FILES], help="training pairs (JSONL)")
+    parser.add_argument("--holdout", default=str(ROOT / "eval" / "verify_fresh.jsonl"), help="held-out sentences, never fitted on")
     parser.add_argument("--out", default=str(SUPPORT_MODEL_FILE))
     parser.add_argument("--report", default=str(ROOT / "eval" / "results" / "support.md"))
     args = parser.parse_args()
@@ -38,7 +43,7 @@ def main() -> int:
     titles = {r.source: r.title for r in everything.index.documents()}
     encoder = everything.sentence_encoder
     similarity = encoder.pair_similarities if encoder is not None else None
-    model, cv = fit_support(load_pairs(Path(args.pairs)), similarity, titles)
+    model, cv = fit_support(load_pairs(*map(Path, args.pairs)), similarity, titles)
     setup = shared
     payload = {
         "about": "Fitted by eval/calibrate_support.py on eval/support_pairs.jsonl (cross-validated by document). "
@@ -52,7 +57,7 @@ def main() -> int:
     ingest_paths(components.index, setup.paths, show_bar=False)
     # The verify threshold is fitted on the training sentences about the shared corpus, judged by retrieval.
     known = {r.source for r in components.index.documents()}
-    train_pairs = [p for p in load_pairs(Path(args.pairs)) if p.source in known]
+    train_pairs = [p for p in load_pairs(*map(Path, args.pairs)) if p.source in known]
     verify_t, verify_fit = fit_verify_threshold(components.verifier, train_pairs)
     payload["verify_threshold"] = verify_t
     payload["verify_fit"] = verify_fit

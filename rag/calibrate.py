@@ -395,13 +395,18 @@ class SupportPair:
     kind: str
 
 
-def load_pairs(path: Path) -> list[SupportPair]:
+def load_pairs(*paths: Path) -> list[SupportPair]:
+    """Labelled (sentence, passage) pairs: `passage`/`label` supported|contradicted, or a checked
+    sentence's `evidence`/`label` faithful|altered (as `rag verify` sets are written)."""
     pairs: list[SupportPair] = []
-    for line in Path(path).read_text(encoding="utf-8").splitlines():
-        if not line.strip():
-            continue
-        raw = json.loads(line)
-        pairs.append(SupportPair(raw["id"], raw["source"], raw["passage"], raw["sentence"], raw["label"] == "supported", raw.get("kind", "")))
+    for path in paths:
+        for line in Path(path).read_text(encoding="utf-8").splitlines():
+            if not line.strip():
+                continue
+            raw = json.loads(line)
+            passage = raw.get("passage") or raw.get("evidence", "")
+            supported = raw["label"] in ("supported", "faithful")
+            pairs.append(SupportPair(raw["id"], raw["source"], passage, raw["sentence"], supported, raw.get("kind", "")))
     return pairs
 
 
