@@ -22,7 +22,6 @@ from rag.config import load_settings  # noqa: E402
 from rag.evaluation import eval_setups, setup_components  # noqa: E402
 from rag.ingest import ingest_paths  # noqa: E402
 
-
 # Sentence/passage pairs fitted on: written for fitting, and the first held-out `rag verify` set
 # (moved into training once verify_fresh.jsonl, written by someone who had not seen the checker, replaced it).
 PAIR_FILES = ("support_pairs.jsonl", "verify_pairs.jsonl")

@@ -583,6 +583,7 @@ class SentenceEncoder:
         self._lock = threading.Lock()
 
     def passage_vectors(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        """Each text's unit vector (memory, then the disk cache, then the model)."""
         memory = self._memory
         out = {t: v for t, v in ((t, memory.get(t)) for t in texts) if v is not None}
         rest = [t for t in dict.fromkeys(texts) if t not in out]
@@ -593,6 +594,7 @@ class SentenceEncoder:
                 vectors = self._passages(missing)
                 self._cache.remember(missing, np.asarray(vectors, dtype=np.float32).tolist())
                 found.update(zip(missing, (np.asarray(v, dtype=np.float32) for v in vectors)))
+            found = {t: _unit(v) for t, v in found.items()}  # kept as unit vectors: a similarity is a dot product
             with self._lock:
                 if len(self._memory) > self.MEMORY_SENTENCES:
                     self._memory = {}
@@ -619,13 +621,14 @@ class SentenceEncoder:
             return []
         query = self.query_vector(question)
         vectors = self.passage_vectors(texts)
-        return [float(_unit(vectors[t]) @ query) for t in texts]
+        return (np.stack([vectors[t] for t in texts]) @ query).tolist()
 
     def pair_similarities(self, sentence: str, texts: Sequence[str]) -> list[float]:
         """Similarity of one sentence to several passages, both sides encoded as passages (symmetric)."""
+        if not texts:
+            return []
         vectors = self.passage_vectors([sentence, *texts])
-        base = _unit(vectors[sentence])
-        return [float(_unit(vectors[t]) @ base) for t in texts]
+        return (np.stack([vectors[t] for t in texts]) @ vectors[sentence]).tolist()
 
 
 class _Named(Embeddings):

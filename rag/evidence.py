@@ -26,7 +26,7 @@ from rag.query import QueryPlan, question_parts
 from rag.retrieve import Retrieval, Signals
 from rag.schema import Hit
 from rag.segment import subwords
-from rag.text import CN_NUM, fold, is_lead_in, sentence_spans
+from rag.text import CN_NUM, fold, fold_lower, is_lead_in, sentence_spans
 
 ANSWER_MODEL_FILE = DATA_DIR / "answer_model.json"
 ITEMS = re.compile(r"[（(][一二][）)][^（(]+[（(][二三][）)]")  # numbered items (一)…(二)… in a passage
@@ -138,7 +138,7 @@ def question_weights(plan: QueryPlan, snapshot: KeywordIndex, text: str | None =
     lex = lexicon()
     tokens = list(dict.fromkeys(plan.tokens))
     if text is not None:
-        folded = fold(text).lower()
+        folded = fold_lower(text)
         tokens = [t for t in tokens if t in folded]
     # Sub-tokens of a longer token (行政 in 行政处罚) would count one word twice.
     kept = [t for t in tokens if not any(t != o and t in o and snapshot.document_frequency(o) > 0 for o in tokens)] or tokens
@@ -179,7 +179,7 @@ def coverage(text: str, weights: dict[str, float]) -> float:
     total = sum(weights.values())
     if total <= 0:
         return 0.0
-    text = fold(text).lower()
+    text = fold_lower(text)
     return sum(w * term_credit(t, text) for t, w in weights.items()) / total
 
 
@@ -187,7 +187,7 @@ def gram_coverage(text: str, weights: dict[str, float]) -> float:
     total = sum(weights.values())
     if total <= 0:
         return 0.0
-    text = fold(text).lower()
+    text = fold_lower(text)
     return sum(w for g, w in weights.items() if g in text) / total
 
 
@@ -292,7 +292,7 @@ def score_candidates(
         if hit.chunk_id not in context_cov:
             ctx = passage_context(hit)
             head = f"{hit.title} {hit.section}"
-            context_cov[hit.chunk_id] = (coverage(ctx, weights), coverage(head, weights), gram_coverage(ctx, grams), 1.0 if any(f in fold(ctx).lower() for f in focus) else 0.0)
+            context_cov[hit.chunk_id] = (coverage(ctx, weights), coverage(head, weights), gram_coverage(ctx, grams), 1.0 if any(f in fold_lower(ctx) for f in focus) else 0.0)
         cov_ctx, cov_head, gram_ctx, focus_ctx = context_cov[hit.chunk_id]
         folded = fold(text)
         signals: Signals = retrieval.signals.get(hit.chunk_id, Signals())
@@ -380,7 +380,7 @@ def question_features(
 ) -> dict[str, float]:
     """Evidence that the documents answer the question at all."""
     hits = retrieval.hits[:6]
-    contexts = [fold(passage_context(h)).lower() for h in hits]
+    contexts = [fold_lower(passage_context(h)) for h in hits]
     total = sum(weights.values()) or 1.0
     missing = {t: w for t, w in weights.items() if not any(t in c for c in contexts)}
     word_top = [cid for cid, s in sorted(retrieval.signals.items(), key=lambda kv: kv[1].word_rank if kv[1].word_rank is not None else 1e9)[:5] if retrieval.signals[cid].word_rank is not None]

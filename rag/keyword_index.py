@@ -127,14 +127,18 @@ class Bm25:
         a token in `token_weights` adds its scores times its weight."""
         known = [t for t in tokens if t in self.vocab]
         ids = np.asarray([self.vocab[t] for t in known], dtype=np.int32)
-        scores = np.zeros(self.num_docs, dtype=np.float32)
         weights = token_weights or {}
+        postings: list[np.ndarray] = []
+        values: list[np.ndarray] = []
         for token, start, end in zip(known, self.indptr[ids], self.indptr[ids + 1]):
             weight = weights.get(token, 1.0)
-            if weight == 1.0:
-                np.add.at(scores, self.indices[start:end], self.data[start:end])
-            elif weight > 0.0:
-                np.add.at(scores, self.indices[start:end], self.data[start:end] * np.float32(weight))
+            if weight > 0.0:
+                postings.append(self.indices[start:end])
+                values.append(self.data[start:end] if weight == 1.0 else self.data[start:end] * np.float32(weight))
+        if postings:  # one pass over all postings (np.add.at per token is several times slower)
+            scores = np.bincount(np.concatenate(postings), weights=np.concatenate(values), minlength=self.num_docs).astype(np.float32)
+        else:
+            scores = np.zeros(self.num_docs, dtype=np.float32)
         if weight_mask is not None:
             scores *= weight_mask
         part = np.argpartition(scores, -k)[-k:]
@@ -222,6 +226,7 @@ class KeywordIndex:
     records: tuple[DocRecord, ...] = ()
     aliases: dict[str, str] = field(default_factory=dict)
     _masks: dict[str, np.ndarray] = field(default_factory=dict, compare=False, repr=False)  # filter masks by filter
+    _hits: dict[int, Hit] = field(default_factory=dict, init=False, compare=False, repr=False)  # each row's hit, built once
 
     @classmethod
     def build(
@@ -331,7 +336,10 @@ class KeywordIndex:
         return list(self.lookups.rows_by_source.get(source, []))
 
     def hit(self, row: int, score: float = 0.0) -> Hit:
-        return hit_from_metadata(self.ids[row], self.texts[row], self.metadatas[row], score)
+        base = self._hits.get(row)
+        if base is None:  # a snapshot never changes: its rows' hits are built once, then rescored
+            base = self._hits[row] = hit_from_metadata(self.ids[row], self.texts[row], self.metadatas[row], 0.0)
+        return base.with_score(score)
 
     # ------------------------------------------------------------ filters
 

@@ -75,7 +75,7 @@ def fuse(ranked_lists: list[tuple[list[Hit], float]], k: int = 20) -> list[Hit]:
         for rank, hit in enumerate(hits):
             scores[hit.chunk_id] = scores.get(hit.chunk_id, 0.0) + weight / (k + rank + 1)
             first.setdefault(hit.chunk_id, hit)
-    return [replace(first[cid], score=s) for cid, s in sorted(scores.items(), key=lambda kv: -kv[1])]
+    return [first[cid].with_score(s) for cid, s in sorted(scores.items(), key=lambda kv: -kv[1])]
 
 
 class HybridRetriever:
@@ -240,7 +240,7 @@ class HybridRetriever:
         if article_hits:
             ids = {h.chunk_id for h in article_hits}
             top = max((h.score for h in fused), default=1.0) * 2
-            fused = [replace(h, score=top) for h in article_hits] + [h for h in fused if h.chunk_id not in ids]
+            fused = [h.with_score(top) for h in article_hits] + [h for h in fused if h.chunk_id not in ids]
         return fused
 
     def add_front_matter(self, snapshot: KeywordIndex, plan: QueryPlan, fused: list[Hit], k: int) -> list[Hit]:
@@ -297,7 +297,7 @@ class HybridRetriever:
                 factor *= params.report_boost
             if plan.years and hit.doc_type != "law" and hit.year in plan.years:
                 factor *= params.year_boost
-            boosted.append(replace(hit, score=hit.score * factor) if factor != 1.0 else hit)
+            boosted.append(hit.with_score(hit.score * factor) if factor != 1.0 else hit)
         return sorted(boosted, key=lambda h: -h.score)
 
     def rerank(self, question: str, hits: list[Hit], keep_first: int = 0) -> list[Hit]:

@@ -120,6 +120,14 @@ class Hit:
     top_section: str | None = None
     issuer: str | None = None
 
+    def with_score(self, score: float) -> Hit:
+        """The same hit with another score (what `dataclasses.replace` does, several times faster: a
+        search rescoring a few hundred candidates per question does it often)."""
+        new = object.__new__(Hit)
+        new.__dict__.update(self.__dict__)
+        new.__dict__["score"] = score
+        return new
+
 
 @dataclass(frozen=True)
 class Citation:

@@ -255,10 +255,15 @@ def query_tokens(text: str) -> list[str]:
 
 def tagged_words(text: str) -> list[tuple[str, str]]:
     """jieba words with their part-of-speech tags."""
+    return list(_tagged(text))
+
+
+@lru_cache(maxsize=64)  # a question is tagged by several of its analyses, at ~1 ms each (HMM)
+def _tagged(text: str) -> tuple[tuple[str, str], ...]:
     _jieba()
     import jieba.posseg
 
-    return [(p.word, p.flag) for p in jieba.posseg.lcut(prepare(text)) if p.word.strip()]
+    return tuple((p.word, p.flag) for p in jieba.posseg.lcut(prepare(text)) if p.word.strip())
 
 
 def is_noun(flag: str) -> bool:

@@ -31,6 +31,13 @@ def fold(text: str) -> str:
     return text.translate(_WIDTH)
 
 
+@lru_cache(maxsize=8192)
+def fold_lower(text: str) -> str:
+    """`fold` and lower-case, remembered: the candidate sentences and passages of one question are
+    matched several times, and the same passages come back for other questions."""
+    return fold(text).lower()
+
+
 @lru_cache(maxsize=1)
 def _t2s():
     from opencc import OpenCC
