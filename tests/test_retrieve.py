@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from rag.retrieve import and_where, build_where, fuse
 from rag.schema import Hit
 
@@ -53,6 +55,15 @@ def test_snapshot_searches(tiny_components):
     assert snapshot.article("sample-audit-law", 99) == []
     vector = tiny_components.embeddings.embed_query("审计机关依照法律规定独立行使审计监督权")
     assert snapshot.search_vectors(vector, 1)[0].article == "第三条"
+    # A row's hit is built once and rescored: each search gets its own object with its own score.
+    first, again = snapshot.hit(0, 1.5), snapshot.hit(0, 2.5)
+    assert first is not again and (first.score, again.score) == (1.5, 2.5)
+    assert replace(first, score=2.5) == again and hash(replace(first, score=2.5)) == hash(again)
+
+
+def test_with_score_is_replace():
+    h = Hit("a", "s", "t", "law", "x", "sec", "第一条", 2024, 1.0, 3, 9, 2, "第一章", "某局")
+    assert h.with_score(0.25) == replace(h, score=0.25) and h.score == 1.0
 
 
 def test_article_look_up_comes_first_and_names_decide_the_law(tiny_components):
