@@ -1,7 +1,7 @@
-"""Fit the support checker (`rag verify`, LLM sentence checks) on eval/support_pairs.jsonl, write it as data.
+"""Fit the support checker (`rag verify`, LLM sentence checks) on eval/support_pairs.jsonl and verify_pairs.jsonl, write it as data.
 
-Cross-validated by document; the threshold keeps altered sentences judged supported at or below 5 %.
-Then `rag verify` is measured on eval/verify_holdout.jsonl (sentences never used to fit), against
+Cross-validated by document; the threshold keeps altered sentences judged supported at or below 10 %.
+Then `rag verify` is measured on eval/verify_fresh.jsonl (sentences never used to fit), against
 the index of the sample report and the laws. Writes rag/data/support_model.json and
 eval/results/support.{md,json}.
 """
@@ -45,7 +45,7 @@ def main() -> int:
     model, cv = fit_support(load_pairs(*map(Path, args.pairs)), similarity, titles)
     setup = shared
     payload = {
-        "about": "Fitted by eval/calibrate_support.py on eval/support_pairs.jsonl (cross-validated by document). "
+        "about": "Fitted by eval/calibrate_support.py on eval/support_pairs.jsonl and eval/verify_pairs.jsonl (cross-validated by document). "
         "Raw logistic weights over the features of rag.citations.support_features; hard mismatches never pass.",
         **model,
         "cv": cv,

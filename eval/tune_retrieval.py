@@ -105,6 +105,10 @@ def main() -> int:
         params = replace(base, **combo)
         runs = searched[tuple(sorted((key, combo[key]) for key in SEARCH_GRID))]
         scores[n] = [reciprocal(item, retriever, result, params) for (_, item, _), (retriever, result) in zip(items, runs)]
+    if len(combos) <= 40:  # a small search: each setting's in-sample MRR, for the record
+        for n, combo in enumerate(combos):
+            changed = {key: value for key, value in combo.items() if value != getattr(base, key)}
+            print(f"MRR {sum(scores[n]) / len(items):.4f}  {json.dumps(changed, ensure_ascii=False) if changed else '(current)'}", file=sys.stderr)
     cv_total = 0.0
     for k in range(FOLDS):
         train = [i for i, (g, _, _) in enumerate(items) if fold_of[g] != k]
