@@ -104,7 +104,7 @@ def _title_score(candidate: str) -> float:
     score = 0.0
     if kind:
         score += 2.0
-    if TITLE_YEAR.search(text):
+    if TITLE_YEAR.search(fold(text)):
         score += 1.0
     if _patterns()["org"].search(text):
         score += 1.0
@@ -161,7 +161,7 @@ def clean_title(title: str) -> str:
 
 
 def title_year(title: str) -> int | None:
-    match = TITLE_YEAR.search(title)
+    match = TITLE_YEAR.search(fold(title))  # ２０２３年 as 2023年
     if not match:
         return None
     year = chinese_number(match.group(1))
@@ -170,7 +170,7 @@ def title_year(title: str) -> int | None:
 
 def issuer_from_title(title: str) -> str | None:
     """The organisation a title starts with: 永春县审计局2024年… / 青禾县审计局关于… / 审计署2024年…"""
-    head = re.split(r"关于|(?:19|20)\d{2}|[〇零一二三四五六七八九]{4}年", title, maxsplit=1)[0]
+    head = re.split(r"关于|(?:19|20)\d{2}|[〇零一二三四五六七八九]{4}年", fold(title), maxsplit=1)[0]
     match = _patterns()["org"].match(head)
     if match and match.end() >= len(head) - 2:
         return match.group(0)
@@ -227,14 +227,14 @@ def _common_org(text: str) -> str | None:
 
 
 def _body_year(text: str) -> int | None:
-    body = RANGE.sub("", text)
+    body = RANGE.sub("", fold(text))
     body = "\n".join(ln for ln in body.split("\n") if not DATE_LINE.match(ln.strip()) and not is_chrome(ln))
     years = Counter(int(y) for y in re.findall(r"((?:19|20)\d{2})\s*年", body[:4000]))
     return years.most_common(1)[0][0] if years else None
 
 
 def _law_year(lines: list[str]) -> int | None:
-    header = "\n".join(lines[:10])
+    header = fold("\n".join(lines[:10]))
     years = [int(y) for y in re.findall(r"((?:19|20)\d{2})年\d{1,2}月\d{1,2}日", header)]
     return max(years) if years else None
 
