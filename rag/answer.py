@@ -24,7 +24,7 @@ from rag.evidence import (
 from rag.keyword_index import KeywordIndex
 from rag.lexicon import label, lexicon
 from rag.lines import PAGE_NUMBER
-from rag.orgs import OrgCatalog
+from rag.orgs import OrgCatalog, title_years
 from rag.params import AnswerParams
 from rag.query import QueryPlan, prepare_question, question_parts, resolve_followup
 from rag.retrieve import HybridRetriever, Retrieval
@@ -264,7 +264,8 @@ def year_guard(plan: QueryPlan, hits: list[Hit], orgs: OrgCatalog, records_years
         return hits, None
 
     def fits(hit: Hit) -> bool:
-        return hit.doc_type == "law" or hit.year in plan.years or any(year_phrase_in(plan.question, y, hit.text) for y in plan.years)
+        named = title_years(hit.title)  # a 2023年工作总结和2024年工作计划 answers for 2024 too
+        return hit.doc_type == "law" or hit.year in plan.years or any(y in named or year_phrase_in(plan.question, y, hit.text) for y in plan.years)
 
     kept = [h for h in hits if fits(h)]
     dated_kept = [h for h in kept if h.doc_type != "law"]

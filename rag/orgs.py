@@ -15,7 +15,7 @@ from functools import lru_cache
 
 from rag.lexicon import lexicon
 from rag.schema import DocRecord
-from rag.text import squash
+from rag.text import fold, squash
 
 NATIONAL = {"审计署": ("国家审计署",)}
 
@@ -100,6 +100,8 @@ def short_forms(issuer: str) -> set[str]:
     if office.endswith("人民政府"):
         names.add(last + "政府")
         names.add("".join(chain) + "政府")
+    if office.endswith("人民政府办公室"):  # 金安区政府办, 六安市金安区政府办
+        names.update({last + "政府办", last + "政府办公室", "".join(chain) + "政府办"})
     return {n for n in names if len(n) >= 3}
 
 
@@ -206,6 +208,11 @@ class OrgCatalog:
         return OrgMention(tuple(known), tuple(dict.fromkeys(unknown)), own, by_place)
 
 
+def title_years(title: str) -> set[int]:
+    """Every year a title names: a 2023年工作总结和2024年工作计划 is about both."""
+    return {int(y) for y in re.findall(r"((?:19|20)\d{2})\s*年", fold(title or ""))}
+
+
 def build_org_catalog(records: list[DocRecord] | tuple[DocRecord, ...], own: str | None = None) -> OrgCatalog:
     """Every issuer of a dated document (reports, notices, other), with its short forms, years and titles."""
     by_issuer: dict[str, list[DocRecord]] = {}
@@ -229,7 +236,7 @@ def build_org_catalog(records: list[DocRecord] | tuple[DocRecord, ...], own: str
             issuer=issuer,
             names=frozenset(squash(n) for n in short_forms(issuer)),
             places=frozenset(place_names),
-            years=tuple(sorted({d.year for d in docs if d.year})),
+            years=tuple(sorted({d.year for d in docs if d.year} | {y for d in docs for y in title_years(d.title)})),
             titles=tuple(d.title for d in docs),
         )
         entries.append(entry)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.orgs import build_org_catalog, place_chain, short_forms
+from rag.orgs import build_org_catalog, place_chain, short_forms, title_years
 from rag.schema import DocRecord
 
 
@@ -87,3 +87,34 @@ def test_our_bureau_means_the_users_organisation(catalog):
     assert without.own and without.known == ()  # no RAG_ORG: 我局 names no one in particular
     # RAG_ORG may be given in a short form of an indexed issuer.
     assert build_org_catalog(RECORDS, own="花都审计局").own_issuer == "广州市花都区审计局"
+
+
+def test_government_offices_by_their_usual_short_name_and_years_named_in_titles():
+    """区政府办 is how people name a 区人民政府办公室; a 2023年工作总结和2024年工作计划 is about 2024 too."""
+    assert short_forms("六安市金安区人民政府办公室") >= {"金安区政府办", "六安市金安区政府办", "金安区政府办公室"}
+    records = RECORDS + [
+        record("jinan-2023", "六安市金安区人民政府办公室", 2023),
+        record("deyang-2023", "德阳市审计局", 2023, title="德阳市审计局2023年工作总结和2024年工作计划"),
+    ]
+    catalog = build_org_catalog(records)
+    mention = catalog.mentions("金安区政府办2023年立项督办了多少件事？")
+    assert [e.issuer for e in mention.known] == ["六安市金安区人民政府办公室"] and not mention.unknown
+    deyang = catalog.entry("德阳市审计局")
+    assert deyang is not None and deyang.years == (2023, 2024)
+    assert title_years("德阳市审计局２０２３年工作总结和2024年工作计划") == {2023, 2024}
+
+
+def test_a_year_named_in_a_title_passes_the_year_guard():
+    from rag.answer import year_guard
+    from rag.query import analyze_query, build_law_catalog
+    from rag.schema import Hit
+
+    plan_doc = record("deyang-2023", "德阳市审计局", 2023, title="德阳市审计局2023年工作总结和2024年工作计划")
+    catalog = build_org_catalog([plan_doc])
+    laws = build_law_catalog([plan_doc], {})
+    hit = Hit("deyang-2023:9", "deyang-2023", plan_doc.title, "report", "计划安排审计项目48个。", "二、2024年工作计划", None, 2023, 1.0,
+              issuer="德阳市审计局")
+    kept, refusal = year_guard(analyze_query("德阳审计局2024年打算安排多少个审计项目？", laws, catalog), [hit], catalog, [2023])
+    assert kept == [hit] and refusal is None
+    kept, refusal = year_guard(analyze_query("德阳审计局2021年完成了多少个审计项目？", laws, catalog), [hit], catalog, [2023])
+    assert kept == [] and refusal is not None and "2021年" in refusal and "2023年、2024年" in refusal
