@@ -246,8 +246,8 @@ def year_phrase_in(question: str, year: int, text: str, chars: int = AnswerParam
     """The question's year with the words after it (2023年度区级预算) occurs in the passage."""
     from rag.text import squash
 
-    q, t = squash(question), squash(text)
-    for m in re.finditer(rf"{year}年度?", q):
+    q, t = (re.sub(r"年度", "年", squash(x)) for x in (question, text))  # 2022年度审计 = 2022年审计
+    for m in re.finditer(rf"{year}年", q):
         phrase = q[m.start() : m.end() + chars]
         if len(phrase) > len(m.group(0)) and phrase in t:
             return True

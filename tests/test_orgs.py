@@ -118,3 +118,13 @@ def test_a_year_named_in_a_title_passes_the_year_guard():
     assert kept == [hit] and refusal is None
     kept, refusal = year_guard(analyze_query("德阳审计局2021年完成了多少个审计项目？", laws, catalog), [hit], catalog, [2023])
     assert kept == [] and refusal is not None and "2021年" in refusal and "2023年、2024年" in refusal
+
+
+def test_a_year_phrase_matches_with_or_without_du():
+    """`对2022年审计查出来的问题` in a 2023 report that says `2022年度审计查出的216个问题`: the report states
+    the question's year phrase, so the year guard keeps it."""
+    from rag.answer import year_phrase_in
+
+    assert year_phrase_in("吴兴审计局对2022年审计查出来的问题整改了多少？", 2022, "对2022年度审计查出的216个问题开展跟踪督促")
+    assert year_phrase_in("2023年度区级预算执行得怎样？", 2023, "审计2023年区级预算执行情况")
+    assert not year_phrase_in("2022年审计了多少个项目？", 2022, "2023年审计了45个项目")
