@@ -20,9 +20,6 @@ ARTICLE_REF = re.compile(rf"(?:第|(?<=[法例》]))\s*([{CN_NUM}\d]+)\s*条")  
 # 十几个, 几十人 are rough numbers, not questions
 ASKED_UNIT = re.compile(r"(?:多少|(?<![哪十])几(?![十百千万]))(个工作日|个人|个月|周岁|项|条|名|人|个|部|次|件|天|日|位|家|卷|份|篇|场|批|起|年|月|倍)")
 UNIT_ALIASES = {"个人": "人", "个月": "月"}  # 几个人 counts people, 几个月 months
-# A question asking for a sum of money (多少钱, 罚款最多多少, 花了多少): answered in 元 / 万元 / 亿元. Words
-# that also precede shares or counts (投资, 资金: 比投资估算多出多少) are left out.
-ASKED_MONEY = re.compile(r"多少(?:钱|万元|亿元|元)|(?:花了|花费|罚款|罚金|金额|费用)[^，,。？?；;]{0,6}?多少(?![个项条名人次件天日位家卷份篇场批起年月倍%])")
 LAW_NAME_IN_BOOK = re.compile(r"《([^》]{2,40})》")
 LAW_NAME_WITH_ARTICLE = re.compile(rf"([\u4e00-\u9fff]{{2,24}}?(?:法|条例|规定|办法|细则))\s*第\s*[{CN_NUM}\d]+\s*条")
 MAX_FOLLOWUP_CORE = 14
@@ -239,8 +236,6 @@ def asked_unit(question: str) -> str | None:
         found = ASKED_UNIT.search(part)
         if found:
             units.add(UNIT_ALIASES.get(found.group(1), found.group(1)))
-        elif ASKED_MONEY.search(part):
-            units.add("元")
         elif lex.cue("quantity", part):
             units.add(None)
     return units.pop() if len(units) == 1 else None

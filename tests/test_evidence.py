@@ -89,11 +89,6 @@ def test_unit_matching(tiny_components):
     two = tiny_components.retriever.plan("留置最长多长时间？能延长几次？")
     assert two.asked_unit is None and unit_matches(two, "留置时间不得超过三个月")
     assert tiny_components.retriever.plan("主动公开了几条？依申请公开的有几条？").asked_unit == "条"
-    # A sum of money is asked in 元 (万元, 亿元 too); a share of an investment is not a sum.
-    assert fine.asked_unit == "元" and tiny_components.retriever.plan("分析室建设花了多少钱？").asked_unit == "元"
-    assert not unit_matches(fine, "运用数据分析形成疑点线索230条，核实问题78个。")
-    assert unit_matches(fine, "对法人或者其他组织处以三千元以下罚款") and unit_matches(fine, "涉及金额1.2亿元")
-    assert tiny_components.retriever.plan("投资概算比投资估算多出多少要报告？").asked_unit is None
 
 
 def test_a_lead_in_with_numbered_items_is_one_candidate():
