@@ -24,7 +24,8 @@ from rag.evidence import (
 from rag.keyword_index import KeywordIndex
 from rag.lexicon import label, lexicon
 from rag.lines import PAGE_NUMBER
-from rag.orgs import OrgCatalog, title_years
+from rag.metadata import title_years
+from rag.orgs import OrgCatalog
 from rag.params import AnswerParams
 from rag.query import QueryPlan, prepare_question, question_parts, resolve_followup
 from rag.retrieve import HybridRetriever, Retrieval

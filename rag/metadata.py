@@ -168,6 +168,12 @@ def title_year(title: str) -> int | None:
     return year if year and 1900 <= year <= 2100 else None
 
 
+def title_years(title: str) -> set[int]:
+    """Every year a title names: a 2023年工作总结和2024年工作计划 is about both."""
+    years = (chinese_number(m.group(1)) for m in TITLE_YEAR.finditer(fold(title or "")))
+    return {y for y in years if y and 1900 <= y <= 2100}
+
+
 def issuer_from_title(title: str) -> str | None:
     """The organisation a title starts with: 永春县审计局2024年… / 青禾县审计局关于… / 审计署2024年…"""
     head = re.split(r"关于|(?:19|20)\d{2}|[〇零一二三四五六七八九]{4}年", fold(title), maxsplit=1)[0]

@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from rag.lexicon import lexicon
+from rag.metadata import title_years
 from rag.schema import DocRecord
-from rag.text import fold, squash
+from rag.text import squash
 
 NATIONAL = {"审计署": ("国家审计署",)}
 
@@ -206,11 +207,6 @@ class OrgCatalog:
             if own_entry is not None and own_entry not in known:
                 known.append(own_entry)
         return OrgMention(tuple(known), tuple(dict.fromkeys(unknown)), own, by_place)
-
-
-def title_years(title: str) -> set[int]:
-    """Every year a title names: a 2023年工作总结和2024年工作计划 is about both."""
-    return {int(y) for y in re.findall(r"((?:19|20)\d{2})\s*年", fold(title or ""))}
 
 
 def build_org_catalog(records: list[DocRecord] | tuple[DocRecord, ...], own: str | None = None) -> OrgCatalog:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from rag.orgs import build_org_catalog, place_chain, short_forms, title_years
+from rag.metadata import title_years
+from rag.orgs import build_org_catalog, place_chain, short_forms
 from rag.schema import DocRecord
 
 
