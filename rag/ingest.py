@@ -18,7 +18,7 @@ from rag.index import Index
 from rag.keyword_index import KeywordIndex
 from rag.lexicon import read_aliases
 from rag.loaders import SUPPORTED_SUFFIXES, LoadError, content_hash, load_document, read_file_bytes
-from rag.schema import DocRecord, FileResult, IngestSummary
+from rag.schema import PARSER_VERSION, DocRecord, FileResult, IngestSummary
 from rag.segment import tokenize, use_full_dictionary
 from rag.store import (
     PreparedDocument,
@@ -305,7 +305,7 @@ def ingest_paths(
                 bar.set_postfix_str(file.name[:30])
                 try:
                     record = records.get(source)
-                    if record is not None and record.content_hash == hashes.get(file) and record.path == str(file):
+                    if record is not None and record.content_hash == hashes.get(file) and record.path == str(file) and record.parser == PARSER_VERSION:
                         results.append(FileResult(str(file), "unchanged", source, record.chunks, record.chars))
                     else:
                         data = read_file_bytes(file, settings.ingest.max_file_bytes)

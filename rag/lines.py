@@ -11,7 +11,8 @@ from rag.text import CN_NUM
 
 # Headings of official documents, in both widths: 一、 （一） 1． （1）
 HEADING_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("L1", re.compile(rf"^[一二三四五六七八九十]{{1,3}}[、．.](?![{CN_NUM}\d])")),
+    # 一、 followed by a number is a list or a broken line (一、二级), unless the number is a year (一、2024年工作总结).
+    ("L1", re.compile(rf"^[一二三四五六七八九十]{{1,3}}[、．.](?:(?=(?:[12１２][0-9０-９]{{3}}|[〇零一二三四五六七八九]{{4}})\s*年)|(?![{CN_NUM}\d]))")),
     ("L2", re.compile(r"^[（(][一二三四五六七八九十]{1,3}[）)]")),
     ("L3", re.compile(r"^\d{1,2}(?:[．.、](?![\d.．])|\s*[．]\s*)")),
     ("L4", re.compile(r"^[（(]\d{1,2}[）)]")),

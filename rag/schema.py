@@ -11,6 +11,11 @@ DOC_TYPE_BY_LABEL = {label: kind for kind, label in DOC_TYPE_LABELS.items()}
 STATUS_LABELS = {"added": "新增", "updated": "更新", "unchanged": "未变", "removed": "移除", "failed": "失败", "skipped": "跳过"}
 
 
+# The version of loading, structure and chunking: records written by an older one are chunked again
+# on the next ingest even when the file is unchanged (a fix to the parser reaches existing indexes).
+PARSER_VERSION = 1
+
+
 @dataclass(frozen=True)
 class Document:
     """A cleaned document read from a file; `text` is what every char span points into."""
@@ -88,6 +93,7 @@ class DocRecord:
     chunks: int
     chars: int
     overridden: tuple[str, ...] = ()  # fields the user set with `rag docs --set`
+    parser: int = 0  # PARSER_VERSION of the code that chunked it: an older one is chunked again
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -26,7 +26,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from rag.config import Settings
-from rag.schema import DOC_TYPES, Chunk, DocRecord, Document, Hit
+from rag.schema import DOC_TYPES, PARSER_VERSION, Chunk, DocRecord, Document, Hit
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +99,7 @@ def record_of(doc: Document, chunks: int, overridden: tuple[str, ...] = ()) -> D
         chunks=chunks,
         chars=len(doc.text),
         overridden=overridden,
+        parser=PARSER_VERSION,
     )
 
 

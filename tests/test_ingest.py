@@ -18,6 +18,7 @@ from conftest import REGULATIONS, ROOT, SAMPLE_REPORT, SHARED_CORPUS, TINY_DOCUM
 from rag.cli import main as cli
 from rag.config import load_settings
 from rag.ingest import assign_sources, delete_source, ingest_paths, safe_filename, save_uploads, set_metadata
+from rag.schema import PARSER_VERSION
 from rag.store import OverrideError, parse_override
 
 FULL_WIDTH = "某县审计局2024年工作报告\n一、总体情况\n全年办理审计项目１２个，其中专项审计３个。\n二、存在问题\n人员不足。\n"
@@ -51,6 +52,24 @@ def test_incremental_runs_and_the_forward_only_generation(fake_components, tmp_p
     numbers = [counter(g) for g in generations]
     assert numbers == sorted(numbers) and len(set(generations)) == len(generations)
     assert index.check().ok  # deleting a name that is not indexed leaves no stale snapshot behind
+
+
+def test_documents_chunked_by_an_older_parser_are_chunked_again(fake_components, tmp_path, monkeypatch):
+    """A fix to loading or structure reaches an existing index: records carry the parser version, and
+    an unchanged file whose record is older is chunked again (once)."""
+    import rag.ingest
+
+    folder = write_documents(tmp_path / "docs", {"qinghe.txt": TINY_DOCUMENTS["qinghe-audit-bureau-2023-report.txt"]})
+    index = fake_components.index
+    ingest_paths(index, [folder], show_bar=False)
+    assert [r.parser for r in index.documents()] == [PARSER_VERSION]
+    monkeypatch.setattr(rag.ingest, "PARSER_VERSION", PARSER_VERSION + 1)
+    monkeypatch.setattr(rag.store, "PARSER_VERSION", PARSER_VERSION + 1)
+    newer = ingest_paths(index, [folder], show_bar=False)
+    assert [r.status for r in newer.results] == ["updated"]
+    assert [r.parser for r in index.documents()] == [PARSER_VERSION + 1]
+    again = ingest_paths(index, [folder], show_bar=False)
+    assert [r.status for r in again.results] == ["unchanged"]
 
 
 def test_a_new_index_builds_its_snapshot_from_the_chunks_written(fake_components, tmp_path):

@@ -102,6 +102,28 @@ def test_headings_in_both_widths():
     assert "12.4宪法周" in text[three.start : three.end]  # body text of 2．, not a heading
 
 
+def test_a_top_heading_may_start_with_a_year_but_not_with_another_number():
+    """一、2024年工作总结 / 二、２０２５年工作计划 / 四、二〇二四年工作打算 are headings (a summary and a plan
+    must not share one section); 一、二级 and 二、3项 at a line start are not."""
+    text = "\n".join(
+        [
+            "一、2024年工作总结",
+            "（一）审计监督。全年开课14次。",
+            "二、２０２５年工作计划",
+            "（一）继续办好夜校。全年开课不少于16次。",
+            "三、二〇二六年工作打算",
+            "继续推进。",
+            "四、存在的问题",
+            "二、三级审计人员不足。",
+        ]
+    )
+    tree = split_into_sections(make_doc(text))
+    assert [c.heading for c in tree.children] == ["一、2024年工作总结", "二、２０２５年工作计划", "三、二〇二六年工作打算", "四、存在的问题"]
+    assert "16次" in text[tree.children[1].start : tree.children[1].end]
+    assert "14次" not in text[tree.children[1].start : tree.children[1].end]
+    assert "二、三级" in text[tree.children[3].start : tree.children[3].end]  # body of 四、, not a fifth heading
+
+
 def test_law_articles_chapters_and_items():
     text = "第一章 总则\n第一条 为了规范审计工作，制定本法。\n第二条 审计的种类：\n（一）预算审计；\n（二）经济责任审计。\n第二章 附则\n第三条 本法自公布之日起施行。\n"
     doc = make_doc(text, doc_type="law", title="中华人民共和国示例法")
