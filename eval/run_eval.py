@@ -3,8 +3,8 @@ baseline and the Chatchat-style peer; tables, a plot and the items in eval/resul
 
 Sets and setups come from `rag.evaluation` (question_sets, eval_setups): the sample report and the
 laws alone (dev, project, holdout), or with other bureaus' reports for a user at 开封市审计局 (multi,
-paraphrase, orgs, stranger, fresh, fresh2). The answer model was fitted on the training sets only (make calibrate,
-cross-validated figures in eval/results/calibration.md); holdout and fresh2 were never fitted on.
+paraphrase, orgs, stranger, fresh, fresh2, fresh3). The answer model was fitted on the training sets only (make calibrate,
+cross-validated figures in eval/results/calibration.md); holdout and fresh3 were never fitted on.
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ from rag.params import AnswerParams
 from rag.query import QueryPlan, prepare_question, question_parts, resolve_followup
 from rag.retrieve import HybridRetriever, Retrieval
 from rag.schema import Answer, Hit
-from rag.text import chinese_number, flatten, is_lead_in, sentence_spans
+from rag.text import CN_NUM, chinese_number, flatten, is_lead_in, sentence_spans
 
 FRONT_MATTER = {label("title"), label("addressee"), label("trailer")}
 
@@ -243,6 +243,19 @@ def counts_what_was_asked(plan: QueryPlan, body: str) -> bool:
     return unit_matches(plan, MARKER.sub("", body))
 
 
+MONTH_DAY = re.compile(rf"[\d０-９{CN_NUM}]{{1,3}}\s*月\s*[\d０-９{CN_NUM}]{{1,3}}\s*[日号]|\d{{4}}\s*[-./]\s*\d{{1,2}}\s*[-./]\s*\d{{1,2}}")
+
+
+def names_a_day(text: str) -> bool:
+    return bool(MONTH_DAY.search(text))
+
+
+def gives_the_day_asked(plan: QueryPlan, body: str) -> bool:
+    """A question for a day (哪天, 几月几日, 落款日期) is answered only with a month and day (rule for the
+    category of date questions whose passages give none, README)."""
+    return not lexicon().cue("day", plan.question) or names_a_day(MARKER.sub("", body))
+
+
 def year_phrase_in(question: str, year: int, text: str, chars: int = AnswerParams.year_phrase_chars) -> bool:
     """The question's year with the words after it (2023年度区级预算) occurs in the passage."""
     from rag.text import squash
@@ -436,12 +449,16 @@ class Assistant:
             timings = {"answer": (time.perf_counter() - t0) * 1000}
             return Answer(question, body, False, tuple(book.citations), timings, tuple(notices)), list(analysis.retrieval.article_hits)
         body = self.compose(analysis, book)
+        missing = None
         if not counts_what_was_asked(analysis.plan, body):
+            missing = f"以“{analysis.plan.asked_unit}”计的数目"
+        elif not gives_the_day_asked(analysis.plan, body):
+            missing = "具体日期"
+        if missing:
             near = CitationBook()
             for hit in analysis.retrieval.hits[:3]:
                 near.cite(hit)
-            unit = analysis.plan.asked_unit
-            message = f"{REFUSAL}找到的段落没有给出以“{unit}”计的数目。{REFUSAL_HINT}"
+            message = f"{REFUSAL}找到的段落没有给出{missing}。{REFUSAL_HINT}"
             return Answer(question, message, True, tuple(near.citations), {"answer": (time.perf_counter() - t0) * 1000}, tuple(notices)), []
         timings = {"answer": (time.perf_counter() - t0) * 1000, "scoring": analysis.scoring_ms}
         return Answer(question, body, False, tuple(book.citations), timings, tuple(notices)), hits[: self.settings.answer.top_passages]
@@ -494,6 +511,11 @@ class Assistant:
             counted = next((c for c in ranked[1 : params.count_runners_up] if c.p >= params.count_ratio * best.p and unit_matches(plan, c.text)), None)
             if counted is not None:
                 ranked = [counted] + [c for c in ranked if c is not counted]
+        elif not alone and lexicon().cue("day", plan.question) and not names_a_day(best.text):
+            # A question for a day: likewise a close runner-up that names one.
+            dated = next((c for c in ranked[1 : params.count_runners_up] if c.p >= params.count_ratio * best.p and names_a_day(c.text)), None)
+            if dated is not None:
+                ranked = [dated] + [c for c in ranked if c is not dated]
         chosen = _neighbours(ranked[0], plan, params) if alone else choose_sentences(ranked, plan, weights, params, parts)
         return render_lines(chosen, book, attribute)
 

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from rag.evaluation import EvalItem, load_dataset, run_system, summarize, system_predictor
-from rag.evidence import QUESTION_FEATURES, SENTENCE_FEATURES, AnswerModel, Logistic
+from rag.evidence import QUESTION_FEATURE_SIGNS, QUESTION_FEATURES, SENTENCE_FEATURES, AnswerModel, Logistic
 from rag.text import squash
 
 MAX_FALSE_REFUSALS = 0.03
@@ -141,6 +141,34 @@ def fit_logistic(rows: Sequence[dict[str, float]], labels: Sequence[int], names:
     return Logistic(tuple(names), tuple(float(w) for w in model.coef_[0]), float(model.intercept_[0]), tuple(float(m) for m in mean), tuple(float(s) for s in scale))
 
 
+def fit_signed_logistic(
+    rows: Sequence[dict[str, float]], labels: Sequence[int], names: Sequence[str], c: float, signs: Mapping[str, int]
+) -> Logistic:
+    """The balanced L2 logistic regression of `fit_logistic`, with each weight in `signs` kept at or above
+    (1) or at or below (-1) zero (scipy L-BFGS-B on the same objective as scikit-learn's)."""
+    from scipy.optimize import minimize
+
+    x = _matrix(rows, names)
+    y = np.asarray(labels, dtype=np.float64)
+    mean = x.mean(axis=0)
+    scale = x.std(axis=0)
+    scale[scale < 1e-9] = 1.0
+    z = (x - mean) / scale
+    n, positives = len(y), float(y.sum())
+    weight = np.where(y == 1, n / (2 * max(positives, 1.0)), n / (2 * max(n - positives, 1.0)))
+
+    def loss(params: np.ndarray) -> tuple[float, np.ndarray]:
+        w, b = params[:-1], params[-1]
+        s = z @ w + b
+        logloss = y * np.logaddexp(0.0, -s) + (1 - y) * np.logaddexp(0.0, s)
+        residual = (1.0 / (1.0 + np.exp(-s)) - y) * weight
+        return 0.5 * float(w @ w) + c * float((weight * logloss).sum()), np.append(w + c * (z.T @ residual), c * residual.sum())
+
+    bounds = [(0.0, None) if signs.get(name) == 1 else (None, 0.0) if signs.get(name) == -1 else (None, None) for name in names]
+    params = minimize(loss, np.zeros(len(names) + 1), jac=True, method="L-BFGS-B", bounds=bounds + [(None, None)]).x
+    return Logistic(tuple(names), tuple(float(v) for v in params[:-1]), float(params[-1]), tuple(float(m) for m in mean), tuple(float(v) for v in scale))
+
+
 def fit_ranker(items: Sequence[ItemData], names: Sequence[str], c: float) -> Logistic:
     """A conditional logit (softmax over each question's candidates) for the ranking, then a
     one-feature logistic regression on its score for a calibrated probability per candidate."""
@@ -226,7 +254,7 @@ def fit_models(train: Sequence[ItemData], c: float | None = None) -> tuple[Logis
     qlabels = [int(d.answerable) for d in model_items]
     if len(set(qlabels)) < 2:
         raise ValueError("训练集中需要同时有可回答和应拒答的问题")
-    answerable = fit_logistic(qrows, qlabels, QUESTION_FEATURES, 1.0, balanced=True)
+    answerable = fit_signed_logistic(qrows, qlabels, QUESTION_FEATURES, 1.0, QUESTION_FEATURE_SIGNS)
     threshold = refusal_threshold([answerable.probability(q) for q, y in zip(qrows, qlabels) if y])
     return sentence, answerable, threshold
 

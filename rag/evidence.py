@@ -47,6 +47,15 @@ QUESTION_FEATURES = (
     "best_semantic", "top_fused", "sides_agree", "top5_overlap", "missing_mass", "max_missing_idf",
     "focus_missing", "n_terms", "is_quantity", "is_list", "is_yes_no", "wants_report", "best_unit_match",
 )
+# The direction each piece of evidence can only push the answerability model in: more coverage,
+# similarity or agreement never makes an answer less likely, more of the question missing from the
+# passages never more. Fitting within these signs keeps correlated features from taking weights of
+# the wrong sign (missing_mass once counted for an answer); the question-type cues are free.
+QUESTION_FEATURE_SIGNS = {
+    "best_p": 1, "best_cov_context": 1, "best_cov_sentence": 1, "best_gram_sentence": 1, "best_semantic": 1,
+    "top_fused": 1, "sides_agree": 1, "top5_overlap": 1, "best_unit_match": 1,
+    "missing_mass": -1, "max_missing_idf": -1, "focus_missing": -1,
+}
 
 Similarity = Callable[[str, Sequence[str]], Sequence[float]]
 

@@ -133,3 +133,27 @@ def test_a_runner_up_heading_comes_with_the_sentence_after_it():
     ]
     chosen = choose_sentences(scored, QueryPlan("重大行政决策是通过什么程序作出的？", ("重大", "决策", "程序")), {"决策": 1.0}, AnswerParams())
     assert [c.text for c in chosen] == [first.text, text[:heading_end], text[heading_end:]]
+
+
+def test_the_answerability_fit_keeps_each_weight_on_its_side():
+    """Two collinear features (coverage, and the share of the question missing, which moves with it):
+    unconstrained, the noisy one can take a weight of the wrong sign; within the signs it cannot, and
+    the fit still separates the classes."""
+    import random
+
+    from rag.calibrate import fit_logistic, fit_signed_logistic
+
+    rng = random.Random(7)
+    rows, labels = [], []
+    for i in range(400):
+        y = i % 2
+        cover = rng.gauss(0.7 if y else 0.4, 0.15)
+        rows.append({"best_cov_sentence": cover, "missing_mass": 1.0 - cover + rng.gauss(0.05 * y, 0.02)})
+        labels.append(y)
+    names = ("best_cov_sentence", "missing_mass")
+    free = fit_logistic(rows, labels, names, 1.0, balanced=True)
+    signed = fit_signed_logistic(rows, labels, names, 1.0, {"best_cov_sentence": 1, "missing_mass": -1})
+    assert free.weights[1] > 0  # the wrong sign: more missing, more answerable
+    assert signed.weights[0] > 0 and signed.weights[1] <= 0
+    correct = sum((signed.probability(r) >= 0.5) == bool(y) for r, y in zip(rows, labels))
+    assert correct / len(rows) > 0.8
