@@ -196,19 +196,62 @@ def _name_supported(name: str, context: str) -> bool:
 
 # ---------------------------------------------------------------- obligation and negation
 
-def polarity(text: str) -> dict[str, bool]:
-    """Which of obligation / permission / prohibition / negation a clause expresses (jieba words)."""
+UPWARD, DOWNWARD = frozenset({"at_least", "over"}), frozenset({"at_most", "under"})
+
+
+def bounds(text: str) -> tuple[frozenset[str], str]:
+    """The directions a clause bounds a figure in (at_most: 不得超过/最多/以内, at_least: 不得少于/至少,
+    over: 超过, under: 少于) and the clause without its bound words: 不得超过 is a limit, not a prohibition."""
     modality = lexicon().modality
-    tokens = words(text)
+    found: set[str] = set()
+    rest = text
+    for name in ("at_most", "at_least", "over", "under"):  # the negated forms first: 不超过 is at most, not over
+        for word in sorted(modality[name], key=len, reverse=True):
+            if word in rest:
+                found.add(name)
+                rest = rest.replace(word, "　")
+    return frozenset(found), rest
+
+
+def polarity(text: str) -> dict[str, bool]:
+    """Which of obligation / permission / prohibition / negation a clause expresses (jieba words), its
+    bound words set apart; `negative` is a prohibition or a negation (不得收取 and 不收取 agree)."""
+    modality = lexicon().modality
+    _, rest = bounds(text)
+    tokens = words(rest)
     joined = "".join(tokens)
-    out = {name: False for name in ("obligation", "permission", "prohibition", "negation")}
-    for name in ("prohibition",):
-        out[name] = any(w in joined for w in modality[name])
     token_set = set(tokens)
+    out = {"prohibition": any(w in joined for w in modality["prohibition"])}
     out["obligation"] = any(w in token_set for w in modality["obligation"])
     out["permission"] = any(w in token_set for w in modality["permission"])
     out["negation"] = any(w in token_set for w in modality["negation"]) and not out["prohibition"]
+    out["negative"] = out["prohibition"] or out["negation"]
+    out["must"] = out["obligation"] or out["prohibition"]
     return out
+
+
+CONDITION = re.compile(r"^(.{2,}?的)[，,]\s*(.{4,})$")
+
+
+def split_condition(text: str) -> tuple[str, str]:
+    """(condition, main clause) of `…的，…` (没有造成危害后果的，不予处罚); ("", text) without one."""
+    found = CONDITION.match(text.strip())
+    return (found.group(1), found.group(2)) if found else ("", text)
+
+
+def negativity_disagrees(claim: str, clause: str) -> bool:
+    """The main clauses differ in negativity (不得, 不, 未被, 没有 against none), or both name a condition
+    and the conditions do: 没有造成危害后果的，不予处罚 is compared part by part."""
+    (mine_if, mine), (theirs_if, theirs) = split_condition(claim), split_condition(clause)
+    if polarity(mine)["negative"] != polarity(theirs)["negative"]:
+        return True
+    return bool(mine_if and theirs_if) and polarity(mine_if)["negative"] != polarity(theirs_if)["negative"]
+
+
+def bounds_disagree(claim: str, clause: str) -> bool:
+    """One says at most (or under) where the other says at least (or over)."""
+    mine, theirs = bounds(claim)[0], bounds(clause)[0]
+    return bool(mine and theirs) and ((mine <= UPWARD and theirs <= DOWNWARD) or (mine <= DOWNWARD and theirs <= UPWARD))
 
 
 def clauses(text: str) -> list[str]:
@@ -368,15 +411,15 @@ def support_features(sentence: str, passage: str, context: str = "", similarity:
     feats["name_mismatch"] = 1.0 if any(not _name_supported(n, squashed) for n in names(claim)) else 0.0
     # Obligation and negation are compared with the clause the sentence restates, when it is clear which.
     aligned = _bigram_overlap(claim, clause) >= ALIGNED
+    # Negative against positive (不得 or 不 against neither), opposite bounds (不超过 against 超过), or may
+    # against must (可以 against 应当/不得) disagree; 不得收取 ~ 不收取 and 至少两人 ~ 不得少于两人 agree.
     mine, theirs = polarity(claim), polarity(clause)
-    feats["negation_mismatch"] = 1.0 if aligned and mine["negation"] != theirs["negation"] and not feats["quote"] else 0.0
-    modal = ("obligation", "permission", "prohibition")
-    feats["modality_mismatch"] = (
-        1.0 if aligned and not feats["quote"] and (mine["prohibition"] != theirs["prohibition"] or (
-            (mine["obligation"] and not mine["permission"] and theirs["permission"] and not theirs["obligation"])
-            or (mine["permission"] and not mine["obligation"] and theirs["obligation"] and not theirs["permission"])
-        )) and any(mine[m] or theirs[m] for m in modal) else 0.0
-    )
+    differs = aligned and not feats["quote"]
+    feats["negation_mismatch"] = 1.0 if differs and (negativity_disagrees(claim, clause) or bounds_disagree(claim, clause)) else 0.0
+    feats["modality_mismatch"] = 1.0 if differs and (
+        (mine["permission"] and not mine["must"] and theirs["must"] and not theirs["permission"])
+        or (mine["must"] and not mine["permission"] and theirs["permission"] and not theirs["must"])
+    ) else 0.0
     return feats
 
 

@@ -66,7 +66,7 @@ def test_a_quotation_is_supported():
     [
         ("被审计单位应当自接到审计组的审计报告之日起十五日内，将其书面意见送交审计组。", LAW, "数字"),
         ("开封市审计局主动公开各类政府信息545条。", REPORT, "数字"),
-        ("被审计单位不需要将书面意见送交审计组。", LAW, "应当/可以/不得"),
+        ("被审计单位不需要将书面意见送交审计组。", LAW, "肯定与否定"),  # 不需要 negates 应当
         ("被审计单位可以自接到审计组的审计报告之日起十日内，将其书面意见送交审计组。", LAW, "应当/可以/不得"),
         ("审计组对审计事项实施审计后，可以向审计机关提出审计组的审计报告。", LAW, "应当/可以/不得"),
         ("南安市审计局主动公开各类政府信息554条。", REPORT, "名称"),
@@ -77,6 +77,41 @@ def test_a_changed_number_obligation_negation_name_or_date_is_not_supported(sent
     support = check_support(sentence, passage)
     assert not support.supported
     assert support.verdict == "contradicted" and any(reason in r for r in support.reasons), support
+
+
+PENALTY = "第三十三条 违法行为轻微并及时改正，没有造成危害后果的，不予行政处罚。"
+FEES = "第八十七条 行政复议机关受理行政复议申请，不得向申请人收取任何费用。"
+DETENTION = "第四十八条 留置时间不得超过三个月。在特殊情况下，可以延长一次，延长时间不得超过三个月。"
+INSPECTORS = "第三十九条 调查、检查时，执法人员不得少于两人，并应当出示证件。"
+
+
+@pytest.mark.parametrize(
+    "sentence, passage",
+    [
+        ("行政复议机关受理行政复议申请，不会向申请人收取任何费用。", FEES),  # 不会 ~ 不得: both negative
+        ("行政复议机关受理复议申请，申请人无须缴纳任何费用。", FEES),
+        ("违法行为轻微并及时改正、没有造成危害后果的，不会受到行政处罚。", PENALTY),  # the condition's 没有 is not the consequence's
+        ("留置最多三个月，特殊情况下可以延长一次，延长也最多三个月。", DETENTION),  # 最多 ~ 不得超过: a bound
+        ("调查、检查时，执法人员至少要有两人。", INSPECTORS),  # 至少 ~ 不得少于
+    ],
+)
+def test_everyday_negations_and_bounds_agree_with_the_law(sentence, passage):
+    features = check_support(sentence, passage).features
+    assert features["negation_mismatch"] == 0.0 and features["modality_mismatch"] == 0.0, features
+
+
+@pytest.mark.parametrize(
+    "sentence, passage",
+    [
+        ("违法行为轻微并及时改正，没有造成危害后果的，应当给予行政处罚。", PENALTY),  # the consequence flipped, the condition kept
+        ("违法行为轻微并及时改正，造成危害后果的，不予行政处罚。", PENALTY),  # the condition flipped
+        ("留置时间可以超过三个月。", DETENTION),  # over against at most
+        ("行政复议机关受理行政复议申请，可以向申请人收取费用。", FEES),
+    ],
+)
+def test_a_flipped_consequence_condition_or_bound_is_contradicted(sentence, passage):
+    support = check_support(sentence, passage)
+    assert not support.supported and support.verdict == "contradicted", support
 
 
 def test_an_unrelated_sentence_is_unsupported():
