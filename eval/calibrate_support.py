@@ -45,7 +45,7 @@ def main() -> int:
     model, cv = fit_support(load_pairs(*map(Path, args.pairs)), similarity, titles)
     setup = shared
     payload = {
-        "about": "Fitted by eval/calibrate_support.py on eval/support_pairs.jsonl and eval/verify_pairs.jsonl (cross-validated by document). "
+        "about": "Fitted by eval/calibrate_support.py on eval/support_pairs.jsonl, eval/verify_pairs.jsonl and eval/verify_fresh.jsonl (cross-validated by document). "
         "Raw logistic weights over the features of rag.citations.support_features; hard mismatches never pass.",
         **model,
         "cv": cv,
