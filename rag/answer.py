@@ -511,11 +511,6 @@ class Assistant:
             counted = next((c for c in ranked[1 : params.count_runners_up] if c.p >= params.count_ratio * best.p and unit_matches(plan, c.text)), None)
             if counted is not None:
                 ranked = [counted] + [c for c in ranked if c is not counted]
-        elif not alone and lexicon().cue("day", plan.question) and not names_a_day(best.text):
-            # A question for a day: likewise a close runner-up that names one.
-            dated = next((c for c in ranked[1 : params.count_runners_up] if c.p >= params.count_ratio * best.p and names_a_day(c.text)), None)
-            if dated is not None:
-                ranked = [dated] + [c for c in ranked if c is not dated]
         chosen = _neighbours(ranked[0], plan, params) if alone else choose_sentences(ranked, plan, weights, params, parts)
         return render_lines(chosen, book, attribute)
 

@@ -358,17 +358,22 @@ def score_candidates(
     return scored, weights, question_features(plan, scored, retrieval, weights, similarity is not None, model.answerable.mean_of)
 
 
+def shortlist_score(row: dict[str, float]) -> float:
+    return row["cov_sentence"] + row["gram_sentence"] + row["fused_rank"]
+
+
 def add_semantic(question: str, raw: list, rows: list[dict[str, float]], model: AnswerModel, similarity: Similarity | None) -> None:
-    """The encoder's similarity for the sentences the other features rank highest (a shortlist: the
-    encoder is the slow part), its gap to the best and its rank among them; the rest get the
-    shortlist's median and no rank."""
+    """The encoder's similarity for a shortlist of sentences (the encoder is the slow part): those
+    that cover most of the question's words and bigrams in the best-ranked passages — a fixed order,
+    not the fitted model's, so that `make calibrate` gives the same model when run again —; its gap to
+    the best and its rank among them; the rest get the shortlist's median and no rank."""
     if similarity is None:  # no encoder: the values the model saw on average, so they neither help nor hurt
         for row in rows:
             for name in ("semantic", "semantic_gap", "semantic_rank"):
                 row[name] = model.sentence.mean_of(name)
         return
     neutral = model.sentence.mean_of("semantic")
-    first = sorted(range(len(rows)), key=lambda i: -model.sentence.probability(rows[i]))[: model.params.semantic_shortlist]
+    first = sorted(range(len(rows)), key=lambda i: (-shortlist_score(rows[i]), i))[: model.params.semantic_shortlist]
     sims = [float(s) for s in similarity(question, [raw[i][4] for i in first])]
     best = max(sims, default=neutral)
     middle = float(sorted(sims)[len(sims) // 2]) if sims else neutral

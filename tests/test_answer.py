@@ -128,7 +128,8 @@ def test_composition_quotes_and_cites_the_best_sentence(eager, question, fact, s
 
 def test_a_question_for_a_day_is_answered_with_a_day_or_refused(eager):
     """The rule for date questions (README): a day asked for (哪天, 几月几日, 日期) is given as a month and
-    day, or the answer says the passages give none; a nearer sentence without one is not the answer."""
+    day, or the answer says the passages give none — not the date of something else (the 落款 of a report
+    asked about an activity it does not date)."""
     dated = eager.ask("青禾县审计局2023年的报告落款日期是哪天？")
     assert not dated.refused and "2024年1月15日" in dated.answer, dated.answer
     undated = eager.ask("岚江市审计局2024年的普法活动是哪一天开展的？")

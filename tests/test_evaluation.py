@@ -57,7 +57,7 @@ def test_load_dataset(tmp_path):
 
 def test_question_sets_and_setups(fake_settings):
     sets = {s.name: s for s in question_sets(fake_settings)}
-    assert {"dev", "project", "multi", "paraphrase", "orgs", "holdout", "stranger", "fresh", "fresh2", "fresh3"} <= set(sets)
+    assert {"dev", "project", "multi", "paraphrase", "orgs", "holdout", "stranger", "fresh", "fresh2", "fresh3", "fresh4"} <= set(sets)
     assert all(s.path.exists() for s in sets.values()), [s.path for s in sets.values() if not s.path.exists()]
     assert {s.role for s in sets.values()} == {"train", "held-out"} and sets["holdout"].role == "held-out"
     shared, bureaus = eval_setups(fake_settings)
