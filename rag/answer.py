@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
-from rag.citations import MARKER, QUOTE_GAP, REFUSAL, REFUSAL_HINT, CitationBook, Similarity
+from rag.citations import MARKER, QUOTE_GAP, REFUSAL, REFUSAL_HINT, CitationBook, Similarity, dates
 from rag.config import Settings
 from rag.evidence import (
     AnswerModel,
@@ -30,7 +30,7 @@ from rag.params import AnswerParams
 from rag.query import QueryPlan, prepare_question, question_parts, resolve_followup
 from rag.retrieve import HybridRetriever, Retrieval
 from rag.schema import Answer, Hit
-from rag.text import CN_NUM, chinese_number, flatten, is_lead_in, sentence_spans
+from rag.text import chinese_number, flatten, is_lead_in, sentence_spans
 
 FRONT_MATTER = {label("title"), label("addressee"), label("trailer")}
 
@@ -243,11 +243,8 @@ def counts_what_was_asked(plan: QueryPlan, body: str) -> bool:
     return unit_matches(plan, MARKER.sub("", body))
 
 
-MONTH_DAY = re.compile(rf"[\d０-９{CN_NUM}]{{1,3}}\s*月\s*[\d０-９{CN_NUM}]{{1,3}}\s*[日号]|\d{{4}}\s*[-./]\s*\d{{1,2}}\s*[-./]\s*\d{{1,2}}")
-
-
 def names_a_day(text: str) -> bool:
-    return bool(MONTH_DAY.search(text))
+    return any(month and day for _, month, day in dates(text))
 
 
 def gives_the_day_asked(plan: QueryPlan, body: str) -> bool:

@@ -127,15 +127,20 @@ def _matrix(rows: Sequence[dict[str, float]], names: Sequence[str]) -> np.ndarra
     return np.array([[r.get(n, 0.0) for n in names] for r in rows], dtype=np.float64)
 
 
+def _standard(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each feature's mean and spread (1 where it does not vary), for standardised fits."""
+    scale = x.std(axis=0)
+    scale[scale < 1e-9] = 1.0
+    return x.mean(axis=0), scale
+
+
 def fit_logistic(rows: Sequence[dict[str, float]], labels: Sequence[int], names: Sequence[str], c: float, balanced: bool = False) -> Logistic:
     """A standardised L2 logistic regression (scikit-learn), stored as plain numbers."""
     from sklearn.linear_model import LogisticRegression
 
     x = _matrix(rows, names)
     y = np.asarray(labels)
-    mean = x.mean(axis=0)
-    scale = x.std(axis=0)
-    scale[scale < 1e-9] = 1.0
+    mean, scale = _standard(x)
     model = LogisticRegression(C=c, max_iter=2000, class_weight="balanced" if balanced else None)
     model.fit((x - mean) / scale, y)
     return Logistic(tuple(names), tuple(float(w) for w in model.coef_[0]), float(model.intercept_[0]), tuple(float(m) for m in mean), tuple(float(s) for s in scale))
@@ -150,9 +155,7 @@ def fit_signed_logistic(
 
     x = _matrix(rows, names)
     y = np.asarray(labels, dtype=np.float64)
-    mean = x.mean(axis=0)
-    scale = x.std(axis=0)
-    scale[scale < 1e-9] = 1.0
+    mean, scale = _standard(x)
     z = (x - mean) / scale
     n, positives = len(y), float(y.sum())
     weight = np.where(y == 1, n / (2 * max(positives, 1.0)), n / (2 * max(n - positives, 1.0)))
@@ -176,10 +179,7 @@ def fit_ranker(items: Sequence[ItemData], names: Sequence[str], c: float) -> Log
     from sklearn.linear_model import LogisticRegression
 
     usable = [d for d in items if d.rows and any(d.labels)]
-    x = np.vstack([_matrix(d.rows, names) for d in usable])
-    mean = x.mean(axis=0)
-    scale = x.std(axis=0)
-    scale[scale < 1e-9] = 1.0
+    mean, scale = _standard(np.vstack([_matrix(d.rows, names) for d in usable]))
     groups = [((_matrix(d.rows, names) - mean) / scale, np.asarray(d.labels, dtype=np.float64)) for d in usable]
     lam = 1.0 / c
 

@@ -101,7 +101,8 @@ def _quantity_pattern() -> re.Pattern[str]:
 
 
 DATE = re.compile(rf"((?:19|20)\d{{2}}|[〇零一二三四五六七八九]{{4}})\s*年(?:\s*(\d{{1,2}}|[{CN_NUM}]{{1,3}})\s*月)?(?:\s*(\d{{1,2}}|[{CN_NUM}]{{1,3}})\s*日)?")
-MONTH_DAY = re.compile(rf"(?<!\d)(\d{{1,2}}|[{CN_NUM}]{{1,3}})\s*月\s*(\d{{1,2}}|[{CN_NUM}]{{1,3}})\s*日")
+MONTH_DAY = re.compile(rf"(?<!\d)(\d{{1,2}}|[{CN_NUM}]{{1,3}})\s*月\s*(\d{{1,2}}|[{CN_NUM}]{{1,3}})\s*[日号]")
+NUMERIC_DATE = re.compile(r"(?<!\d)((?:19|20)\d{2})\s*[-./]\s*(\d{1,2})\s*[-./]\s*(\d{1,2})(?!\d)")  # 2024-01-26 (web copies)
 ARTICLE = re.compile(rf"第\s*([{CN_NUM}\d]+)\s*条")
 TITLE = re.compile(r"《([^》]{2,60})》")
 UNIT_FAMILY = {"天": "日", "日内": "日", "工作日": "个工作日", "人": "名", "位": "名", "％": "%", "百分之": "%"}
@@ -135,7 +136,8 @@ def quantities(text: str) -> set[tuple[float, str]]:
 
 
 def dates(text: str) -> set[tuple[int | None, int | None, int | None]]:
-    """(year, month, day) of each date; a date without a year (每年3月31日前) has year None."""
+    """(year, month, day) of each date (2025年2月12日, 二〇二四年三月, 2024-01-26); a date without a year
+    (每年3月31日前, 12月4号) has year None."""
     out: set[tuple[int | None, int | None, int | None]] = set()
     folded = fold(text)
     full: list[tuple[int, int]] = []
@@ -146,6 +148,10 @@ def dates(text: str) -> set[tuple[int | None, int | None, int | None]]:
         if year and 1900 <= year <= 2100:
             out.add((year, month, day))
             full.append(m.span())
+    for m in NUMERIC_DATE.finditer(folded):
+        month, day = int(m.group(2)), int(m.group(3))
+        if 1 <= month <= 12 and 1 <= day <= 31:
+            out.add((int(m.group(1)), month, day))
     for m in MONTH_DAY.finditer(folded):
         if any(s <= m.start() < e for s, e in full):
             continue

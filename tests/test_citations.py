@@ -52,6 +52,8 @@ def test_exact_facts_are_read_in_any_notation():
     assert quantities("三人") == quantities("3名")
     assert quantities("2024年") == set()  # a year is a date, not a quantity
     assert dates("2024年3月1日") == {(2024, 3, 1)} and dates("二〇二三年") == {(2023, None, None)}
+    assert dates("每年12月4号") == {(None, 12, 4)} and dates("发布时间：2024-01-26 10:32") == {(2024, 1, 26)}
+    assert dates("13月40日") == set()
     assert articles("第四十四条和第5条") == {44, 5}
     assert quotes("据《某报告》，全年 公开554条。[1]", "其中全年公开554条。其他") and not quotes("全年公开555条。", REPORT)
 
