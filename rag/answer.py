@@ -235,12 +235,24 @@ def render_lines(chosen: list[Candidate], book: CitationBook, attribute: bool) -
 # ---------------------------------------------------------------- guards
 
 
+AMOUNT_ASKED = {"元": "金额", "%": "比例（百分数）"}
+
+
 def counts_what_was_asked(plan: QueryPlan, body: str) -> bool:
-    """A count question (多少名, 几个) is answered only with a number in the unit it counts in (rule for
-    the category of count questions whose documents count something else, README)."""
-    if not plan.is_quantity or not plan.asked_unit or plan.asked_unit not in lexicon().count_units:
+    """A count question (多少名, 几个) is answered only with a number in the unit it counts in, a
+    question for money only with an amount, one for a rate only with a percentage (rule for the
+    category of questions whose documents count something else, README)."""
+    if not plan.is_quantity or not plan.asked_unit:
+        return True
+    if plan.asked_unit not in lexicon().count_units and plan.asked_unit not in AMOUNT_ASKED:
         return True
     return unit_matches(plan, MARKER.sub("", body))
+
+
+def what_was_asked(plan: QueryPlan) -> str:
+    """The thing a refused count question asked for, for the refusal message."""
+    unit = plan.asked_unit or ""
+    return AMOUNT_ASKED.get(unit) or f"以“{unit}”计的数目"
 
 
 def names_a_day(text: str) -> bool:
@@ -448,7 +460,7 @@ class Assistant:
         body = self.compose(analysis, book)
         missing = None
         if not counts_what_was_asked(analysis.plan, body):
-            missing = f"以“{analysis.plan.asked_unit}”计的数目"
+            missing = what_was_asked(analysis.plan)
         elif not gives_the_day_asked(analysis.plan, body):
             missing = "具体日期"
         if missing:

@@ -70,7 +70,8 @@ def group_of(item: EvalItem, folds: int) -> str:
 
 def candidate_labels(assistant, analysis, item: EvalItem) -> list[int]:
     """1 for a candidate whose answer (composed around it as the best sentence) holds every expected
-    string and cites an expected document; when no candidate does, 1 for those holding any."""
+    string and cites an expected document — of those, the ones whose own text holds them, when any
+    does —; when no candidate's answer holds them all, 1 for those holding any."""
     from rag.citations import CitationBook
 
     if item.refuse:
@@ -84,7 +85,13 @@ def candidate_labels(assistant, analysis, item: EvalItem) -> list[int]:
         found = [squash(c) in text for c in item.contains]
         full.append(int(cited and all(found)))
         partial.append(int(cited and any(found) and candidate.hit.source in item.sources))
-    return full if any(full) else partial
+    if any(full):
+        # The sentences that hold the answer themselves, when some do: a heading or an article's lead
+        # whose composed answer happens to take in the next sentence would teach the ranker to prefer
+        # first and short sentences, and at answer time the next sentence is not always the one.
+        own = [int(y and all(squash(c) in squash(candidate.text) for c in item.contains)) for y, candidate in zip(full, analysis.scored)]
+        return own if any(own) else full
+    return partial
 
 
 def extract(assistant, sets: Mapping[str, Sequence[EvalItem]], progress: Callable[[int, int], None] | None = None, setup: int = 0) -> list[ItemData]:

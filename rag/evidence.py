@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from rag.citations import passage_context
+from rag.citations import dates, passage_context
 from rag.keyword_index import KeywordIndex
 from rag.lexicon import DATA_DIR, label, lexicon
 from rag.params import AnswerParams
@@ -35,6 +35,7 @@ SENTENCE_FEATURES = (
     "cov_sentence", "cov_context", "cov_heading", "cov_gap",
     "gram_sentence", "gram_context", "gram_gap",
     "semantic", "semantic_gap", "semantic_rank",
+    "cov_passage_gap", "gram_passage_gap", "semantic_passage_gap",
     "fused_rank", "fused_share", "word_rank", "char_rank", "dense_rank", "dense_score",
     "first_in_passage", "position", "length", "short", "heading_like",
     "quantity_match", "unit_match", "time_match", "date_match", "period_match", "doc_number_match",
@@ -169,8 +170,13 @@ def label_cue(question: str, section: str) -> bool:
     return any(cue in question for cue in cues)
 
 
-def gram_weights(plan: QueryPlan, snapshot: KeywordIndex) -> dict[str, float]:
-    return {g: snapshot.char_idf(g) for g in plan.grams}
+def gram_weights(plan: QueryPlan, snapshot: KeywordIndex, params: AnswerParams | None = None) -> dict[str, float]:
+    """IDF weight of each question bigram; the bigrams of the names the question scopes itself with
+    (an organisation, a year, a named law) count for less, as their words do: the scope filter has
+    acted on them, and within the right document they only point at its title and signature."""
+    names = plan.scope_names()
+    factor = (params or AnswerParams()).name_weight
+    return {g: snapshot.char_idf(g) * (factor if names and g.lower() in names else 1.0) for g in plan.grams}
 
 
 def term_credit(term: str, text: str) -> float:
@@ -203,6 +209,9 @@ def gram_coverage(text: str, weights: dict[str, float]) -> float:
 # ---------------------------------------------------------------- sentence properties
 
 
+CALENDAR_YEAR = r"(?<!\d)(?:19|20)\d{2}\s*年"  # 2024年 names a year; it counts nothing
+
+
 @lru_cache(maxsize=1)
 def _patterns() -> dict[str, re.Pattern[str]]:
     lex = lexicon()
@@ -211,7 +220,7 @@ def _patterns() -> dict[str, re.Pattern[str]]:
     return {
         # an ordinal (第三十八条, 第5项) is not a quantity
         "quantity": re.compile(
-            rf"(?:(?<![\d第])\d{{1,3}}(?!\d)(?:\.\d+)?|(?<![\d第])\d+(?:\.\d+)?|(?<![第{CN_NUM}])[{CN_NUM}]+)\s*(?:余|多)?\s*(?:{alt})"
+            rf"(?!{CALENDAR_YEAR})(?:(?<![\d第])\d{{1,3}}(?!\d)(?:\.\d+)?|(?<![\d第])\d+(?:\.\d+)?|(?<![第{CN_NUM}])[{CN_NUM}]+)\s*(?:余|多)?\s*(?:{alt})"
             rf"|[百千万]分之[{CN_NUM}\d]+"  # a share in words: 百分之三, 千分之五
         ),
         "date": re.compile(r"\d{4}\s*年\s*\d{1,2}\s*月(?:\s*\d{1,2}\s*日)?|\d{4}-\d{1,2}-\d{1,2}"),
@@ -231,8 +240,12 @@ def unit_matches(plan: QueryPlan, sentence: str) -> bool:
         return True
     if not plan.asked_unit:
         return bool(_patterns()["quantity"].search(fold(sentence)))
-    units = "|".join(re.escape(u) for u in lexicon().units_like(plan.asked_unit))
-    return bool(re.search(rf"(?:(?<![\d第])\d+|(?<![第{CN_NUM}])[{CN_NUM}]+)\s*(?:余|多)?\s*(?:{units})", fold(sentence)))
+    like = lexicon().units_like(plan.asked_unit)
+    units = "|".join(re.escape(u) for u in like)
+    folded = fold(sentence)
+    if "%" in like and re.search(rf"百分之[{CN_NUM}\d]", folded):
+        return True
+    return bool(re.search(rf"(?!{CALENDAR_YEAR})(?:(?<![\d第])\d+(?:\.\d+)?|(?<![第{CN_NUM}])[{CN_NUM}]+)\s*(?:余|多)?\s*(?:{units})", folded))
 
 
 @dataclass(frozen=True)
@@ -256,11 +269,31 @@ ITEM_START = re.compile(r"\s*(?:[（(][一二三四五六七八九十]{1,3}[）)
 MAX_ITEMS = 8
 
 
+def section_years(hit: Hit) -> set[int]:
+    """The years a passage's heading path names (二、2025年工作计划, 四、二〇二五年工作打算)."""
+    return {year for year, _, _ in dates(hit.section) if year} if hit.section else set()
+
+
+def plans_a_later_year(hit: Hit, years: Sequence[int]) -> bool:
+    """A report's section about a later year than every year the question names — the plan of a
+    `2024年工作总结和2025年工作计划` — says what is to be done, not what was done in the year asked."""
+    if not years or hit.doc_type == "law":
+        return False
+    named = section_years(hit)
+    return bool(named) and min(named) > max(years)
+
+
 def candidates(retrieval: Retrieval, top_passages: int) -> list[tuple[Hit, int, int, int, str]]:
     """(hit, passage rank, start, end, sentence) for every sentence of the top passages; a lead-in
-    (…的种类：) followed by numbered items is one candidate with its items, as it is answered."""
+    (…的种类：) followed by numbered items is one candidate with its items, as it is answered. A
+    question naming a year does not draw on a later year's plan, unless it asks about plans, while
+    other passages remain (rule, README)."""
     out = []
-    for rank, hit in enumerate(retrieval.hits[:top_passages]):
+    hits = list(retrieval.hits[:top_passages])
+    asks_plans = lexicon().cue("plan", retrieval.plan.question)
+    kept = [h for h in hits if asks_plans or not plans_a_later_year(h, retrieval.plan.years)]
+    for hit in kept or hits:
+        rank = hits.index(hit)
         spans = sentence_spans(hit.text, 0, len(hit.text))
         for i, (start, end) in enumerate(spans):
             if is_lead_in(hit.text[start:end]):
@@ -283,7 +316,7 @@ def score_candidates(
 ) -> tuple[list[Candidate], dict[str, float], dict[str, float]]:
     """Candidates sorted by probability, the question's term weights and its question-level features."""
     weights = question_weights(plan, snapshot, params=model.params)
-    grams = gram_weights(plan, snapshot)
+    grams = gram_weights(plan, snapshot, model.params)
     part_weights = [question_weights(plan, snapshot, part, model.params) for part in question_parts(plan.question)]
     raw = candidates(retrieval, top_passages)
     if not raw:
@@ -353,9 +386,26 @@ def score_candidates(
         row["cov_gap"] = row["cov_sentence"] - best_cov
         row["gram_gap"] = row["gram_sentence"] - best_gram
     add_semantic(plan.question, raw, rows, model, similarity)
+    add_passage_gaps(raw, rows)
     scored = [Candidate(hit, rank, start, end, text, row, model.sentence.probability(row)) for (hit, rank, start, end, text), row in zip(raw, rows)]
     scored.sort(key=lambda c: -c.p)
     return scored, weights, question_features(plan, scored, retrieval, weights, similarity is not None, model.answerable.mean_of)
+
+
+PASSAGE_GAPS = (("cov_sentence", "cov_passage_gap"), ("gram_sentence", "gram_passage_gap"), ("semantic", "semantic_passage_gap"))
+
+
+def add_passage_gaps(raw: list, rows: list[dict[str, float]]) -> None:
+    """How far each sentence falls behind the best sentence of its own passage: the passage-level
+    evidence is the same for all its sentences, so these say which of them answers."""
+    by_passage: dict[str, list[int]] = {}
+    for i, (hit, *_rest) in enumerate(raw):
+        by_passage.setdefault(hit.chunk_id, []).append(i)
+    for members in by_passage.values():
+        for name, gap in PASSAGE_GAPS:
+            best = max(rows[i][name] for i in members)
+            for i in members:
+                rows[i][gap] = rows[i][name] - best
 
 
 def shortlist_score(row: dict[str, float]) -> float:

@@ -228,7 +228,7 @@ def question_parts(question: str) -> list[str]:
 
 
 def asked_unit(question: str) -> str | None:
-    """The unit a count question counts in (几名 -> 名); None when it names none, or when its parts
+    """The unit a count question counts in (几名 -> 名; 元 for money, % for a share); None when it names none, or when its parts
     ask in different units or one asks without a unit (…最长多长时间？能延长几次？)."""
     lex = lexicon()
     units: set[str | None] = set()
@@ -236,6 +236,10 @@ def asked_unit(question: str) -> str | None:
         found = ASKED_UNIT.search(part)
         if found:
             units.add(UNIT_ALIASES.get(found.group(1), found.group(1)))
+        elif lex.cue("share", part):  # 整改率是多少: a percentage (before money: 资金使用率 asks a share)
+            units.add("%")
+        elif lex.cue("money", part):  # 花了多少经费: an amount of money
+            units.add("元")
         elif lex.cue("quantity", part):
             units.add(None)
     return units.pop() if len(units) == 1 else None
@@ -266,7 +270,7 @@ def analyze_query(question: str, laws: LawCatalog, orgs: OrgCatalog) -> QueryPla
         orgs=mention,
         wants_report=report_cue and not (found_laws and not mention.named),
         is_list=lex.cue("list", question),
-        is_quantity=lex.cue("quantity", question),
+        is_quantity=lex.cue("quantity", question) or bool(ASKED_UNIT.search(question)),  # 几份, 几批: any unit asked
         is_time=lex.cue("time", question),
         is_yes_no=lex.cue("yes_no", question),
         is_entity=lex.cue("entity", question),

@@ -137,6 +137,17 @@ def test_a_question_for_a_day_is_answered_with_a_day_or_refused(eager):
     assert undated.citations  # the closest passages are still shown
 
 
+def test_money_and_rate_questions_are_answered_with_an_amount_or_a_share_or_refused(eager):
+    """The rule for count questions (README) covers money (多少经费 -> 元) and rates (整改率 -> %):
+    the counts in the passage are not the amount or share asked for."""
+    spent = eager.ask("青禾县审计局2023年普法一共花了多少经费？")
+    assert spent.refused and "金额" in spent.answer, spent.answer
+    rate = eager.ask("岚江市审计局2024年行政复议案件的纠错率是多少？")
+    assert rate.refused and "比例" in rate.answer, rate.answer
+    count = eager.ask("岚江市审计局2024年办理了几件行政复议案件？")
+    assert not count.refused and "3件" in count.answer
+
+
 def test_stream_yields_text_then_the_answer(tiny_assistant):
     parts = list(tiny_assistant.stream("审计法第三条"))
     assert isinstance(parts[-1], Answer) and all(isinstance(p, str) for p in parts[:-1])

@@ -10,8 +10,10 @@ from rag.evidence import (
     SENTENCE_FEATURES,
     AnswerModel,
     Logistic,
+    add_passage_gaps,
     coverage,
     gram_coverage,
+    gram_weights,
     label_cue,
     score_candidates,
     term_credit,
@@ -91,6 +93,62 @@ def test_unit_matching(tiny_components):
     assert tiny_components.retriever.plan("主动公开了几条？依申请公开的有几条？").asked_unit == "条"
 
 
+def test_money_and_share_questions_ask_for_their_units(tiny_components):
+    plan = tiny_components.retriever.plan
+    spent = plan("青禾县审计局2023年普法一共花了多少经费？")
+    assert spent.asked_unit == "元"
+    assert unit_matches(spent, "投入普法经费3.5万元") and not unit_matches(spent, "开展普法活动12场")
+    rate = plan("审计发现问题的整改率是多少？")
+    assert rate.asked_unit == "%"
+    assert unit_matches(rate, "整改率达92.5%") and unit_matches(rate, "整改率为百分之九十")
+    assert not unit_matches(rate, "整改问题金额1.2亿元")
+    # 资金使用率 asks a share, not money.
+    assert plan("专项资金使用率是多少？").asked_unit == "%"
+    # 份 and 件 count the same things (几份申请 ~ 14件).
+    assert unit_matches(plan("收到几份公开申请？"), "收到政府信息公开申请14件")
+    assert unit_matches(plan("被申请复议了几起？"), "行政复议案件1件")
+
+
+def test_a_calendar_year_is_not_a_quantity(tiny_components):
+    """2024年 names a year: a sentence that only dates itself gives no count."""
+    plan = tiny_components.retriever.plan("一共办了多少？")
+    assert plan.asked_unit is None
+    assert not unit_matches(plan, "2024年，岚江市审计局坚持依法审计。")
+    assert unit_matches(plan, "2024年，岚江市审计局开展普法活动20场。")
+    assert unit_matches(tiny_components.retriever.plan("时效是几年？"), "违法行为在二年内未被发现的")
+
+
+def test_scope_name_bigrams_count_for_less(tiny_components):
+    """The bigrams of the organisation and year a question names weigh what its scope words weigh:
+    inside the right document they only point at its title and signature."""
+    retrieval = tiny_components.retriever.search("青禾县审计局2023年开展了多少场普法活动？", k=8)
+    params = AnswerModel.load().params
+    weights = gram_weights(retrieval.plan, retrieval.snapshot, params)
+    idf = retrieval.snapshot.char_idf
+    assert "青禾" in weights and weights["青禾"] == idf("青禾") * params.name_weight
+    assert weights["普法"] == idf("普法")
+    scored, _, _ = score_candidates(retrieval.plan, retrieval, retrieval.snapshot, AnswerModel.load(), 6)
+    title = next(c for c in scored if c.text.startswith("青禾县审计局2023年法治政府建设情况报告"))
+    fact = next(c for c in scored if "普法活动12场" in c.text)
+    assert fact.features["gram_sentence"] > title.features["gram_sentence"]
+
+
+def test_passage_gaps_compare_sentences_within_their_passage():
+    from types import SimpleNamespace
+
+    one, two = SimpleNamespace(chunk_id="a"), SimpleNamespace(chunk_id="b")
+    raw = [(one, 0, 0, 5, "x"), (one, 0, 5, 9, "y"), (two, 1, 0, 4, "z")]
+    rows = [
+        {"cov_sentence": 0.2, "gram_sentence": 0.1, "semantic": 0.9},
+        {"cov_sentence": 0.6, "gram_sentence": 0.4, "semantic": 0.8},
+        {"cov_sentence": 0.1, "gram_sentence": 0.0, "semantic": 0.7},
+    ]
+    add_passage_gaps(raw, rows)
+    assert [round(r["cov_passage_gap"], 6) for r in rows] == [-0.4, 0.0, 0.0]
+    assert [round(r["gram_passage_gap"], 6) for r in rows] == [-0.3, 0.0, 0.0]
+    assert [round(r["semantic_passage_gap"], 6) for r in rows] == [0.0, -0.1, 0.0]
+
+
 def test_a_lead_in_with_numbered_items_is_one_candidate():
     from types import SimpleNamespace
 
@@ -99,12 +157,12 @@ def test_a_lead_in_with_numbered_items_is_one_candidate():
 
     text = "第九条 行政强制措施的种类:\n（一）限制公民人身自由；\n（二）查封场所、设施或者财物；\n（三）扣押财物。\n第十条 其他规定。"
     hit = Hit("c1", "law", "某法", "law", text, "第九条", "第九条", None, 1.0)
-    found = [c[4] for c in candidates(SimpleNamespace(hits=[hit]), 1)]
+    found = [c[4] for c in candidates(SimpleNamespace(hits=[hit], plan=SimpleNamespace(question="", years=())), 1)]
     lead = next(c for c in found if c.startswith("第九条"))
     assert "（一）限制公民人身自由" in lead and "（三）扣押财物" in lead and "第十条" not in lead
     assert "（二）查封场所、设施或者财物；" in found  # the items stay candidates of their own
     plain = Hit("c2", "law", "某法", "law", "第五条 审计机关的职责：\n依法审计。\n第六条 其他。", "第五条", "第五条", None, 1.0)
-    assert [c[4] for c in candidates(SimpleNamespace(hits=[plain]), 1)][0] == "第五条 审计机关的职责："  # no items follow
+    assert [c[4] for c in candidates(SimpleNamespace(hits=[plain], plan=SimpleNamespace(question="", years=())), 1)][0] == "第五条 审计机关的职责："  # no items follow
 
 
 def test_enumerated_titles_count_as_a_list():
@@ -157,3 +215,60 @@ def test_the_answerability_fit_keeps_each_weight_on_its_side():
     assert signed.weights[0] > 0 and signed.weights[1] <= 0
     correct = sum((signed.probability(r) >= 0.5) == bool(y) for r, y in zip(rows, labels))
     assert correct / len(rows) > 0.8
+
+
+def test_calibration_labels_the_sentence_that_holds_the_answer(tiny_components):
+    """A heading whose composed answer takes in the next sentence is not labelled right when a
+    sentence holds the answer itself: such labels taught the ranker to prefer first, short sentences."""
+    from rag.calibrate import candidate_labels
+    from rag.citations import CitationBook
+    from rag.evaluation import EvalItem
+    from rag.text import squash
+
+    tiny_assistant = tiny_components.assistant
+    question = "青禾县审计局2023年主动公开了多少条政府信息？"
+    analysis = tiny_assistant.analyze(question, tiny_assistant.retriever.search(question), [])
+    item = EvalItem("t1", question, ("qinghe-audit-bureau-2023-report",), ("52条",), False)
+    labels = candidate_labels(tiny_assistant, analysis, item)
+    texts = [c.text for c in analysis.scored]
+    assert [t for t, y in zip(texts, labels) if y] == ["全年主动公开政府信息52条。"]
+    heading = next(c for c in analysis.scored if c.text.startswith("（二）推进政务公开"))
+    composed = tiny_assistant.compose(analysis, CitationBook(), best=heading, alone=True)
+    assert "52条" in squash(composed)  # the old labels counted it right
+    refuse = EvalItem("t2", question, (), (), True)
+    assert candidate_labels(tiny_assistant, analysis, refuse) == [0] * len(texts)
+
+
+def test_a_count_in_any_unit_is_a_quantity_question(tiny_components):
+    """几份, 几批, 几卷: a count is asked whatever the unit, not only for the units the cue list names."""
+    for question in ("收到了几份申请？", "分几批完成？", "一共有几卷档案？"):
+        plan = tiny_components.retriever.plan(question)
+        assert plan.is_quantity and plan.asked_unit, question
+
+
+def test_a_question_naming_a_year_does_not_draw_on_a_later_years_plan():
+    """A `2024年工作总结和2025年工作计划`: the 2025 plan does not answer what was done in 2024, unless
+    the question asks about plans; the rule only narrows while other passages remain."""
+    from types import SimpleNamespace
+
+    from rag.evidence import candidates, plans_a_later_year
+    from rag.schema import Hit
+
+    def hit(cid: str, section: str, text: str, doc_type: str = "report") -> Hit:
+        return Hit(cid, "tianxin", "某区审计局2024年工作总结和2025年工作计划", doc_type, text, section, None, 2024, 1.0)
+
+    done = hit("a", "一、2024年工作总结 > （三）加强队伍建设", "办好审计夜校，全年开课14次。")
+    plan = hit("b", "二、二〇二五年工作计划 > （六）加强审计队伍建设", "继续办好审计夜校，全年开课不少于16次。")
+    assert plans_a_later_year(plan, [2024]) and not plans_a_later_year(done, [2024])
+    assert not plans_a_later_year(plan, [2025]) and not plans_a_later_year(plan, [2024, 2025]) and not plans_a_later_year(plan, [])
+    assert not plans_a_later_year(hit("c", "第二章 2030年目标", "…", "law"), [2024])
+
+    def texts(question: str, years: tuple[int, ...], hits: list[Hit]) -> list[str]:
+        retrieval = SimpleNamespace(hits=hits, plan=SimpleNamespace(question=question, years=years))
+        return [text for *_rest, text in candidates(retrieval, 6)]
+
+    asked = "2024年审计夜校一共开了多少次课？"
+    assert texts(asked, (2024,), [plan, done]) == ["办好审计夜校，全年开课14次。"]
+    assert texts(asked, (2024,), [plan]) == ["继续办好审计夜校，全年开课不少于16次。"]  # nothing else: kept
+    assert len(texts("2024年的总结里，下一步打算开多少次课？", (2024,), [plan, done])) == 2
+    assert len(texts("审计夜校开了多少次课？", (), [plan, done])) == 2
