@@ -5,7 +5,8 @@ a candidate is positive when it comes from an expected document and holds an exp
 Two logistic models are fitted (scikit-learn), with k-fold cross-validation grouped by document:
 - the sentence scorer (which candidate answers the question);
 - the answerability model (does any candidate answer it), whose refusal threshold is the largest
-  that keeps cross-validated false refusals at or below the target (3 %).
+  that keeps cross-validated false refusals at or below the target (2 %: questions in other people's
+  words are refused more often than the training folds show, and refusal recall has room to spare).
 Cross-validated end-to-end metrics are measured by answering each held-out fold with the models
 fitted on the other folds. The fitted weights are written as data (`rag/data/answer_model.json`).
 """
@@ -26,7 +27,7 @@ from rag.evaluation import EvalItem, load_dataset, run_system, summarize, system
 from rag.evidence import QUESTION_FEATURE_SIGNS, QUESTION_FEATURES, SENTENCE_FEATURES, AnswerModel, Logistic
 from rag.text import squash
 
-MAX_FALSE_REFUSALS = 0.03
+MAX_FALSE_REFUSALS = 0.02  # 3 % until round 6: pooled CV 0.850 -> 0.862, refusal recall 0.947 -> 0.915
 FOLDS = 5
 C_GRID = (0.1, 1.0, 10.0)
 P_DEPENDENT = ("best_p", "second_p", "margin", "best_unit_match")
