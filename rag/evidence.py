@@ -222,6 +222,7 @@ def _patterns() -> dict[str, re.Pattern[str]]:
         "quantity": re.compile(
             rf"(?!{CALENDAR_YEAR})(?:(?<![\d第])\d{{1,3}}(?!\d)(?:\.\d+)?|(?<![\d第])\d+(?:\.\d+)?|(?<![第{CN_NUM}])[{CN_NUM}]+)\s*(?:余|多)?\s*(?:{alt})"
             rf"|[百千万]分之[{CN_NUM}\d]+"  # a share in words: 百分之三, 千分之五
+            rf"|(?<![第{CN_NUM}\d])[{CN_NUM}\d]{{1,3}}分之[{CN_NUM}\d]+"  # a fraction: 三分之二, 2分之1
         ),
         "date": re.compile(r"\d{4}\s*年\s*\d{1,2}\s*月(?:\s*\d{1,2}\s*日)?|\d{4}-\d{1,2}-\d{1,2}"),
         "period": re.compile(rf"[{CN_NUM}\d]+\s*(?:个)?(?:工作日|日|天|个月|月|年|小时)(?:内|以内|之内|前|后|起)|之日起|期限"),

@@ -234,7 +234,9 @@ def asked_unit(question: str) -> str | None:
     units: set[str | None] = set()
     for part in question_parts(question) or [question]:
         found = ASKED_UNIT.search(part)
-        if found:
+        if found and found.group(1) == "个" and lex.cue("people", part[found.end() : found.end() + 5]):
+            units.add("人")  # 几个代表: people, counted in 人, 名 or 位
+        elif found:
             units.add(UNIT_ALIASES.get(found.group(1), found.group(1)))
         elif lex.cue("share", part):  # 整改率是多少: a percentage (before money: 资金使用率 asks a share)
             units.add("%")

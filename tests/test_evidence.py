@@ -107,6 +107,13 @@ def test_money_and_share_questions_ask_for_their_units(tiny_components):
     # 份 and 件 count the same things (几份申请 ~ 14件).
     assert unit_matches(plan("收到几份公开申请？"), "收到政府信息公开申请14件")
     assert unit_matches(plan("被申请复议了几起？"), "行政复议案件1件")
+    # 几个代表 counts people (5人, 1至5名), 几个审计项目 does not.
+    delegates = plan("要推选几个代表？")
+    assert delegates.asked_unit == "人" and unit_matches(delegates, "推选1至5名代表") and unit_matches(delegates, "不得超过5人")
+    assert plan("完成了几个审计项目？").asked_unit == "个" and not unit_matches(plan("完成了几个审计项目？"), "聘请2名同志")
+    # A fraction is a quantity (三分之二以上); an ordinal is not.
+    votes = plan("要多少代表赞成才能通过？")
+    assert unit_matches(votes, "由全体代表的三分之二以上的多数通过") and not unit_matches(votes, "依照第三章的规定")
 
 
 def test_a_calendar_year_is_not_a_quantity(tiny_components):
