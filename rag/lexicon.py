@@ -41,11 +41,10 @@ class Lexicon:
         return token in self.frame_words or bool(self.ask_prefix.match(token))
 
     def units_like(self, unit: str) -> tuple[str, ...]:
-        """Units that count the same thing as `unit` (名 ~ 人 ~ 位)."""
-        for group in self.same_units:
-            if unit in group:
-                return group
-        return (unit,)
+        """Units that count the same thing as `unit` (名 ~ 人 ~ 位): every group it is in, so that
+        件 ~ 个 and 件 ~ 起 without 个 ~ 起 (几个项目 is not answered by 一起复议案件)."""
+        found = tuple(dict.fromkeys(u for group in self.same_units if unit in group for u in group))
+        return found or (unit,)
 
     def cue(self, name: str, text: str) -> bool:
         return bool(self.cues[name].search(text))

@@ -20,6 +20,8 @@ ARTICLE_REF = re.compile(rf"(?:第|(?<=[法例》]))\s*([{CN_NUM}\d]+)\s*条")  
 # 十几个, 几十人 are rough numbers, not questions
 ASKED_UNIT = re.compile(r"(?:多少|(?<![哪十])几(?![十百千万]))(个工作日|个人|个月|周岁|项|条|名|人|个|部|次|件|天|日|位|家|卷|份|篇|场|批|起|年|月|倍)")
 UNIT_ALIASES = {"个人": "人", "个月": "月"}  # 几个人 counts people, 几个月 months
+SHARE_ASKED = re.compile(r"占[^，。？?；;]{0,16}?(?:多少|几成|百分之几|比例|比重)")  # 财政资金占总投资多少: a share
+PEOPLE_AFTER = re.compile(r"^[\u4e00-\u9fff]{0,3}[人员](?![\u4e00-\u9fff]{0,1}[项件个])")  # 几个代理人, 几个工作人员
 LAW_NAME_IN_BOOK = re.compile(r"《([^》]{2,40})》")
 LAW_NAME_WITH_ARTICLE = re.compile(rf"([\u4e00-\u9fff]{{2,24}}?(?:法|条例|规定|办法|细则))\s*第\s*[{CN_NUM}\d]+\s*条")
 MAX_FOLLOWUP_CORE = 14
@@ -234,11 +236,12 @@ def asked_unit(question: str) -> str | None:
     units: set[str | None] = set()
     for part in question_parts(question) or [question]:
         found = ASKED_UNIT.search(part)
-        if found and found.group(1) == "个" and lex.cue("people", part[found.end() : found.end() + 5]):
-            units.add("人")  # 几个代表: people, counted in 人, 名 or 位
+        after = part[found.end() : found.end() + 5] if found else ""
+        if found and found.group(1) == "个" and (lex.cue("people", after) or PEOPLE_AFTER.match(after)):
+            units.add("人")  # 几个代表, 几个代理人: people, counted in 人, 名 or 位
         elif found:
             units.add(UNIT_ALIASES.get(found.group(1), found.group(1)))
-        elif lex.cue("share", part):  # 整改率是多少: a percentage (before money: 资金使用率 asks a share)
+        elif lex.cue("share", part) or SHARE_ASKED.search(part):  # 整改率是多少: a percentage (before money: 资金使用率 asks a share)
             units.add("%")
         elif lex.cue("money", part):  # 花了多少经费: an amount of money
             units.add("元")

@@ -111,6 +111,12 @@ def test_money_and_share_questions_ask_for_their_units(tiny_components):
     delegates = plan("要推选几个代表？")
     assert delegates.asked_unit == "人" and unit_matches(delegates, "推选1至5名代表") and unit_matches(delegates, "不得超过5人")
     assert plan("完成了几个审计项目？").asked_unit == "个" and not unit_matches(plan("完成了几个审计项目？"), "聘请2名同志")
+    assert plan("最多能委托几个代理人？").asked_unit == "人"  # any noun for people: 代理人, 工作人员
+    # 件 is like 个 and like 起, 个 is not like 起: 几个项目 is not answered by 未发生一起复议案件.
+    assert unit_matches(plan("完成了几个审计项目？"), "完成审计项目43件")
+    assert not unit_matches(plan("完成了几个审计项目？"), "全年未发生一起复议案件")
+    # X占Y多少 asks a share.
+    assert plan("财政资金占总投资多少算政府投资为主？").asked_unit == "%"
     # A fraction is a quantity (三分之二以上); an ordinal is not.
     votes = plan("要多少代表赞成才能通过？")
     assert unit_matches(votes, "由全体代表的三分之二以上的多数通过") and not unit_matches(votes, "依照第三章的规定")
