@@ -22,7 +22,8 @@ def _alternation(words: list[str] | tuple[str, ...] | frozenset[str]) -> str:
 
 @dataclass(frozen=True)
 class Lexicon:
-    stopwords: frozenset[str]
+    stopwords: frozenset[str]  # not search terms
+    general_words: frozenset[str]  # say little of what a sentence claims: the stopwords and the informative ones
     frame_words: frozenset[str]
     generic_words: frozenset[str]
     ask_prefix: re.Pattern[str]
@@ -73,7 +74,8 @@ def lexicon() -> Lexicon:
     with open(LEXICON_FILE, "rb") as f:
         data = tomllib.load(f)
     stop = data["stopwords"]
-    stopwords = (_bm25s_stopwords() | frozenset(stop["extra"])) - frozenset(stop["keep"])
+    general = (_bm25s_stopwords() | frozenset(stop["extra"])) - frozenset(stop["keep"])
+    stopwords = general - frozenset(stop.get("informative", ()))
     question = data["question"]
     cues = data["cues"]
     cue_patterns = {name: re.compile(_alternation(words)) for name, words in cues.items()}
@@ -86,6 +88,7 @@ def lexicon() -> Lexicon:
     documents = data["documents"]
     return Lexicon(
         stopwords=stopwords,
+        general_words=general,
         frame_words=frozenset(question["frame"]),
         generic_words=frozenset(question["generic"]),
         ask_prefix=re.compile("^(?:" + _alternation(question["ask_prefixes"]) + ")"),

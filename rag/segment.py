@@ -272,7 +272,7 @@ def is_noun(flag: str) -> bool:
 
 def content_nouns(text: str) -> list[str]:
     """The nouns of a text (two characters or more): the words that say what it is about."""
-    stop = lexicon().stopwords
+    stop = lexicon().general_words
     return [w for w, flag in tagged_words(text) if is_noun(flag) and len(w) >= 2 and w not in stop]
 
 
@@ -283,6 +283,6 @@ def subwords(term: str) -> tuple[str, ...]:
 
 
 def content_words(sentence: str) -> list[str]:
-    """Words of two characters or more that are not stopwords or bare numbers."""
-    stop = lexicon().stopwords
+    """Words of two characters or more that are not general words (stopwords, 必须, 直接 …) or bare numbers."""
+    stop = lexicon().general_words
     return [t for t in tokenize(sentence) if len(t) >= 2 and t not in stop and not re.fullmatch(r"[\d.%]+", t)]

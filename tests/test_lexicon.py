@@ -15,6 +15,40 @@ def test_stopwords_keep_the_words_that_carry_legal_meaning():
         assert word not in stop
 
 
+def test_informative_stopwords_are_search_terms_but_not_claim_words():
+    """bm25s's list drops 直接, 个人, 立即 — words that decide which article answers (直接向人民法院提起
+    诉讼). Those in 0.5-10 % of the laws' articles (eval/stopword_keep.py) are searched; the support
+    check still reads them as general words, like 必须."""
+    lex = lexicon()
+    for word in ("直接", "个人", "立即", "重大"):
+        assert word not in lex.stopwords and word in lex.general_words
+    assert "或者" in lex.stopwords and "的" in lex.stopwords  # in more articles: still a stopword
+    assert "直接" in tokenize("公民直接向人民法院提起诉讼") and "直接" in query_tokens("直接去法院起诉要多久？")
+    assert "直接" not in content_words("公民直接向人民法院提起诉讼")
+
+
+def test_the_informative_list_is_what_the_script_computes():
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    regulations = root.parent / "shared" / "corpus" / "regulations"
+    if not regulations.is_dir():
+        pytest.skip("../shared/corpus is not here")
+    sys.path.insert(0, str(root / "eval"))
+    try:
+        from stopword_keep import informative
+    finally:
+        sys.path.remove(str(root / "eval"))
+    import tomllib
+
+    from rag.lexicon import LEXICON_FILE
+
+    with open(LEXICON_FILE, "rb") as f:
+        stored = tomllib.load(f)["stopwords"]["informative"]
+    assert stored == informative(regulations)
+
+
 def test_question_words_cues_and_units():
     lex = lexicon()
     assert lex.is_question_word("多少") and lex.is_question_word("哪些") and lex.is_question_word("如何")
