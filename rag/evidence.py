@@ -244,7 +244,9 @@ def unit_matches(plan: QueryPlan, sentence: str) -> bool:
     like = lexicon().units_like(plan.asked_unit)
     units = "|".join(re.escape(u) for u in like)
     folded = fold(sentence)
-    if "%" in like and re.search(rf"百分之[{CN_NUM}\d]", folded):
+    # A share in words answers a share; a sum of money may be given as a share of another sum too
+    # (每日按罚款数额的百分之三加处罚款), but a rate is not answered by a sum.
+    if ("%" in like or "元" in like) and re.search(rf"百分之[{CN_NUM}\d]|\d(?:\.\d+)?\s*[%％]", folded):
         return True
     return bool(re.search(rf"(?!{CALENDAR_YEAR})(?:(?<![\d第])\d+(?:\.\d+)?|(?<![第{CN_NUM}])[{CN_NUM}]+)\s*(?:余|多)?\s*(?:{units})", folded))
 

@@ -98,6 +98,9 @@ def test_money_and_share_questions_ask_for_their_units(tiny_components):
     spent = plan("青禾县审计局2023年普法一共花了多少经费？")
     assert spent.asked_unit == "元"
     assert unit_matches(spent, "投入普法经费3.5万元") and not unit_matches(spent, "开展普法活动12场")
+    # A sum may be a share of another sum; a rate is not answered by a sum.
+    late = plan("罚款到期不交，每天能加罚多少？")
+    assert late.asked_unit == "元" and unit_matches(late, "每日按罚款数额的百分之三加处罚款")
     rate = plan("审计发现问题的整改率是多少？")
     assert rate.asked_unit == "%"
     assert unit_matches(rate, "整改率达92.5%") and unit_matches(rate, "整改率为百分之九十")
