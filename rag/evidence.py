@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from rag.citations import dates, passage_context
+from rag.citations import passage_context
 from rag.keyword_index import KeywordIndex
 from rag.lexicon import DATA_DIR, label, lexicon
 from rag.params import AnswerParams
@@ -272,31 +272,11 @@ ITEM_START = re.compile(r"\s*(?:[（(][一二三四五六七八九十]{1,3}[）)
 MAX_ITEMS = 8
 
 
-def section_years(hit: Hit) -> set[int]:
-    """The years a passage's heading path names (二、2025年工作计划, 四、二〇二五年工作打算)."""
-    return {year for year, _, _ in dates(hit.section) if year} if hit.section else set()
-
-
-def plans_a_later_year(hit: Hit, years: Sequence[int]) -> bool:
-    """A report's section about a later year than every year the question names — the plan of a
-    `2024年工作总结和2025年工作计划` — says what is to be done, not what was done in the year asked."""
-    if not years or hit.doc_type == "law":
-        return False
-    named = section_years(hit)
-    return bool(named) and min(named) > max(years)
-
-
 def candidates(retrieval: Retrieval, top_passages: int) -> list[tuple[Hit, int, int, int, str]]:
     """(hit, passage rank, start, end, sentence) for every sentence of the top passages; a lead-in
-    (…的种类：) followed by numbered items is one candidate with its items, as it is answered. A
-    question naming a year does not draw on a later year's plan, unless it asks about plans, while
-    other passages remain (rule, README)."""
+    (…的种类：) followed by numbered items is one candidate with its items, as it is answered."""
     out = []
-    hits = list(retrieval.hits[:top_passages])
-    asks_plans = lexicon().cue("plan", retrieval.plan.question)
-    kept = [h for h in hits if asks_plans or not plans_a_later_year(h, retrieval.plan.years)]
-    for hit in kept or hits:
-        rank = hits.index(hit)
+    for rank, hit in enumerate(retrieval.hits[:top_passages]):
         spans = sentence_spans(hit.text, 0, len(hit.text))
         for i, (start, end) in enumerate(spans):
             if is_lead_in(hit.text[start:end]):

@@ -173,12 +173,12 @@ def test_a_lead_in_with_numbered_items_is_one_candidate():
 
     text = "第九条 行政强制措施的种类:\n（一）限制公民人身自由；\n（二）查封场所、设施或者财物；\n（三）扣押财物。\n第十条 其他规定。"
     hit = Hit("c1", "law", "某法", "law", text, "第九条", "第九条", None, 1.0)
-    found = [c[4] for c in candidates(SimpleNamespace(hits=[hit], plan=SimpleNamespace(question="", years=())), 1)]
+    found = [c[4] for c in candidates(SimpleNamespace(hits=[hit]), 1)]
     lead = next(c for c in found if c.startswith("第九条"))
     assert "（一）限制公民人身自由" in lead and "（三）扣押财物" in lead and "第十条" not in lead
     assert "（二）查封场所、设施或者财物；" in found  # the items stay candidates of their own
     plain = Hit("c2", "law", "某法", "law", "第五条 审计机关的职责：\n依法审计。\n第六条 其他。", "第五条", "第五条", None, 1.0)
-    assert [c[4] for c in candidates(SimpleNamespace(hits=[plain], plan=SimpleNamespace(question="", years=())), 1)][0] == "第五条 审计机关的职责："  # no items follow
+    assert [c[4] for c in candidates(SimpleNamespace(hits=[plain]), 1)][0] == "第五条 审计机关的职责："  # no items follow
 
 
 def test_enumerated_titles_count_as_a_list():
@@ -260,31 +260,3 @@ def test_a_count_in_any_unit_is_a_quantity_question(tiny_components):
     for question in ("收到了几份申请？", "分几批完成？", "一共有几卷档案？"):
         plan = tiny_components.retriever.plan(question)
         assert plan.is_quantity and plan.asked_unit, question
-
-
-def test_a_question_naming_a_year_does_not_draw_on_a_later_years_plan():
-    """A `2024年工作总结和2025年工作计划`: the 2025 plan does not answer what was done in 2024, unless
-    the question asks about plans; the rule only narrows while other passages remain."""
-    from types import SimpleNamespace
-
-    from rag.evidence import candidates, plans_a_later_year
-    from rag.schema import Hit
-
-    def hit(cid: str, section: str, text: str, doc_type: str = "report") -> Hit:
-        return Hit(cid, "tianxin", "某区审计局2024年工作总结和2025年工作计划", doc_type, text, section, None, 2024, 1.0)
-
-    done = hit("a", "一、2024年工作总结 > （三）加强队伍建设", "办好审计夜校，全年开课14次。")
-    plan = hit("b", "二、二〇二五年工作计划 > （六）加强审计队伍建设", "继续办好审计夜校，全年开课不少于16次。")
-    assert plans_a_later_year(plan, [2024]) and not plans_a_later_year(done, [2024])
-    assert not plans_a_later_year(plan, [2025]) and not plans_a_later_year(plan, [2024, 2025]) and not plans_a_later_year(plan, [])
-    assert not plans_a_later_year(hit("c", "第二章 2030年目标", "…", "law"), [2024])
-
-    def texts(question: str, years: tuple[int, ...], hits: list[Hit]) -> list[str]:
-        retrieval = SimpleNamespace(hits=hits, plan=SimpleNamespace(question=question, years=years))
-        return [text for *_rest, text in candidates(retrieval, 6)]
-
-    asked = "2024年审计夜校一共开了多少次课？"
-    assert texts(asked, (2024,), [plan, done]) == ["办好审计夜校，全年开课14次。"]
-    assert texts(asked, (2024,), [plan]) == ["继续办好审计夜校，全年开课不少于16次。"]  # nothing else: kept
-    assert len(texts("2024年的总结里，下一步打算开多少次课？", (2024,), [plan, done])) == 2
-    assert len(texts("审计夜校开了多少次课？", (), [plan, done])) == 2
