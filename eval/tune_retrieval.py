@@ -32,6 +32,8 @@ GRID = {
     "rrf_k": (10, 20, 40),
     "law_boost": (1.0, 2.0, 3.0),
     "report_boost": (1.0, 1.3, 2.0),
+    "quantity_boost": (1.0, 1.5, 2.0, 3.0, 4.0),
+    "period_boost": (1.0, 1.5, 2.0, 3.0),
 }
 # Settings that change the keyword searches themselves: each value is searched once.
 SEARCH_GRID = {"scope_weight": (1.0, 0.5, 0.2)}

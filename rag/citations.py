@@ -108,7 +108,7 @@ TITLE = re.compile(r"《([^》]{2,60})》")
 UNIT_FAMILY = {"天": "日", "日内": "日", "工作日": "个工作日", "人": "名", "位": "名", "％": "%", "百分之": "%"}
 
 
-def _family(unit: str) -> str:
+def unit_family(unit: str) -> str:
     for group in lexicon().same_units:
         if unit in group:
             return group[0]
@@ -131,7 +131,7 @@ def quantities(text: str) -> set[tuple[float, str]]:
         value = float(raw) if re.fullmatch(r"\d+(?:\.\d+)?", raw) else chinese_number(raw)
         if value is None:
             continue
-        found.add((float(value), _family(unit)))
+        found.add((float(value), unit_family(unit)))
     return found
 
 

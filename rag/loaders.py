@@ -9,7 +9,7 @@ import unicodedata
 from pathlib import Path
 
 from rag.lines import DATE_LINE, heading_kind, is_structural_line
-from rag.metadata import read_metadata
+from rag.metadata import ends_like_title, read_metadata
 from rag.schema import Document
 from rag.text import CJK, display_width
 
@@ -189,8 +189,11 @@ def reflow_lines(text: str) -> str:
         ends_clause = line.endswith(tuple(TERMINAL_PUNCT))
         # A heading line without a full stop is a heading of its own (the body follows on the next line).
         standalone_heading = current == line and heading_kind(line) is not None and "。" not in line
+        # The title and its subtitle (——…会议上) at the top stand alone: a speaker or an addressee follows.
+        top_title = len(paragraphs) < 4 and current == line and (ends_like_title(line) or line.startswith("——"))
         if (
             standalone_heading
+            or top_title
             or nxt is None
             or short
             or (is_structural_line(nxt) and (ends_clause or short or heading_kind(current) is not None))

@@ -91,6 +91,26 @@ def _kind_of_title(title: str) -> str | None:
     return None
 
 
+def ends_like_title(line: str) -> bool:
+    """A line that is a title by itself: a kind word at its end (报告, 总结, 通知, 条例 …), no sentence
+    punctuation. PDF reflow keeps such a line at the top of a document apart from the subtitle and
+    speaker lines that follow it."""
+    text = line.strip()
+    if not 6 <= len(text) <= 60 or re.search(r"[，。；：,;:]", text):
+        return False
+    core = re.sub(r"[（(][^）)]*[）)]$", "", text)
+    p = _patterns()
+    return any(p[name].search(core) for name in ("report_end", "notice_end", "law_end"))
+
+
+def fuller_issuer(issuer: str, lines: list[str]) -> str:
+    """岐州市郦城区司法局 for 郦城区司法局 when a line of the document (its 落款, a letterhead) names the
+    organisation alone with more of its places."""
+    longer = [ln.strip() for ln in lines if ln.strip().endswith(issuer) and len(ln.strip()) > len(issuer)]
+    longer = [name for name in longer if _patterns()["org_line"].match(name) and len(name) <= len(issuer) + 8]
+    return Counter(longer).most_common(1)[0][0] if longer else issuer
+
+
 def _title_score(candidate: str) -> float:
     """How much a line reads like a document title (0: not at all)."""
     text = candidate.strip()
@@ -140,6 +160,8 @@ def find_title(lines: list[str]) -> tuple[str, tuple[int, ...]]:
                 and not DOC_NUMBER.match(second)
                 and _kind_of_title(second) is not None
                 and _kind_of_title(stripped) is None
+                and not second.startswith("关于")  # a title of its own below a letterhead
+                and not re.search(r"文件(?:[（(][^）)]*[）)])?$", stripped)
             ):
                 options.append((stripped + second, (i, nxt)))
         for text, numbers in options:
@@ -227,6 +249,15 @@ def _source_line_issuer(lines: list[str]) -> str | None:
     return None
 
 
+def _speaker_issuer(lines: list[str]) -> str | None:
+    """The speaker's organisation under the title of a report given at a meeting (`XX县审计局局长　周立衡`)."""
+    for line in lines[:TOP_LINES]:
+        match = re.match(r"^(.{3,24}?)(?:党组书记、)?(?:副?局长|审计长|副?主任|副?厅长)[\s\u3000]*[\u4e00-\u9fff]{2,4}$", line.strip())
+        if match and _patterns()["org_line"].match(match.group(1)):
+            return match.group(1)
+    return None
+
+
 def _common_org(text: str) -> str | None:
     orgs = Counter(m.group(0) for m in _patterns()["org"].finditer(text[:3000]))
     return orgs.most_common(1)[0][0] if orgs else None
@@ -272,7 +303,8 @@ def read_metadata(text: str) -> Metadata:
         issuer = _law_issuer(lines)
         year = title_year(title) or _law_year(lines)
     else:
-        issuer = issuer_from_title(title) or signature(lines) or _source_line_issuer(lines) or _common_org(text)
+        issuer = issuer_from_title(title) or signature(lines) or _source_line_issuer(lines) or _speaker_issuer(lines) or _common_org(text)
+        issuer = fuller_issuer(issuer, lines) if issuer else None
         year = title_year(title) or _body_year(text)
     if not title:
         title = synthetic_title(text, doc_type, issuer, year)

@@ -37,6 +37,8 @@ class RetrievalParams:
     bm25_b: float = 0.75  # bm25s's length normalisation
     scope_weight: float = 1.0  # keyword weight of the words naming an organisation, a year or a named law (filters and boosts act on them already)
     front_matter_documents: int = 2  # documents whose 标题/落款 a title or signature question also gets
+    quantity_boost: float = 1.0  # passages that state a quantity in the unit a count question asks for (几个 -> 个, 项, 件)
+    period_boost: float = 1.0  # passages that state a period (十日, 六个月) when a question asks how long without a unit (多久, 期限)
 
     @classmethod
     def load(cls, path: Path | None = None) -> RetrievalParams:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from rag.citations import quantities, unit_family
 from rag.config import Settings
 from rag.index import Index
 from rag.keyword_index import KeywordIndex
@@ -259,18 +260,23 @@ class HybridRetriever:
             named = {e.issuer for e in plan.orgs.known}
             dated = sorted((r for r in snapshot.records if r.doc_type != "law"), key=lambda r: (r.issuer in named, r.year or 0), reverse=True)
             sources = [r.source for r in dated[: self.params.front_matter_documents]]
-        present = {h.chunk_id for h in fused[:k]}
-        extra = [
+        parts = [
             snapshot.hit(row, fused[0].score if fused else 1.0)
             for source in sources
             for row in snapshot.rows_of(source)
-            if snapshot.metadatas[row].get("section") in wanted and snapshot.ids[row] not in present
+            if snapshot.metadatas[row].get("section") in wanted
         ]
+        if not parts:
+            return fused
+        # The parts go right after the first passages; one already there stays, one ranked lower moves up.
+        keep = max(1, k - len(parts))
+        head = fused[:keep]
+        present = {h.chunk_id for h in head}
+        extra = [p for p in parts if p.chunk_id not in present]
         if not extra:
             return fused
-        keep = max(1, k - len(extra))
-        head = fused[:keep]
-        return head + extra + [h for h in fused[keep:] if h.chunk_id not in {e.chunk_id for e in extra}]
+        moved = {e.chunk_id for e in extra}
+        return head + extra + [h for h in fused[keep:] if h.chunk_id not in moved]
 
     @staticmethod
     def _signals(word_hits: list[Hit], char_hits: list[Hit], dense_hits: list[Hit]) -> dict[str, Signals]:
@@ -289,6 +295,9 @@ class HybridRetriever:
         params = params or self.params
         boosted: list[Hit] = []
         named_laws = {law.source for law in plan.laws}
+        lex = lexicon()
+        wanted_units = {unit_family(u) for u in lex.units_like(plan.asked_unit)} if plan.asked_unit else set()
+        periods = {unit_family(u) for u in lex.time_units} if not plan.asked_unit and lex.cue("period", plan.question) else set()
         for hit in hits:
             factor = 1.0
             if hit.source in named_laws:
@@ -297,6 +306,10 @@ class HybridRetriever:
                 factor *= params.report_boost
             if plan.years and hit.doc_type != "law" and hit.year in plan.years:
                 factor *= params.year_boost
+            if wanted_units and params.quantity_boost != 1.0 and any(unit in wanted_units for _, unit in quantities(hit.text)):
+                factor *= params.quantity_boost
+            if periods and params.period_boost != 1.0 and any(unit in periods for _, unit in quantities(hit.text)):
+                factor *= params.period_boost
             boosted.append(hit.with_score(hit.score * factor) if factor != 1.0 else hit)
         return sorted(boosted, key=lambda h: -h.score)
 

@@ -14,7 +14,7 @@ STATUS_LABELS = {"added": "新增", "updated": "更新", "unchanged": "未变", 
 # The version of loading, structure, chunking and keyword tokenization (2: informative stopwords kept):
 # records written by an older one are chunked again
 # on the next ingest even when the file is unchanged (a fix to the parser reaches existing indexes).
-PARSER_VERSION = 2
+PARSER_VERSION = 3
 
 
 @dataclass(frozen=True)

@@ -66,6 +66,39 @@ def test_pdf_title_broken_over_two_lines_with_page_numbers():
     assert m.title_lines == (0, 1)
 
 
+def test_pdf_work_report_under_a_meeting_letterhead_with_subtitle_and_speaker():
+    # A report given at a meeting, exported from PDF: every page starts with the meeting's letterhead,
+    # lines break at the page width, the title is followed by a ——subtitle and the speaker line.
+    body = (
+        "东岭县第九届人大常委会第八次会议文件（三）\n"
+        "关于东岭县2023年度县级预算执行和其他财政收支的审计工作报告\n"
+        "——2024年8月26日在东岭县第九届人民代表大会常务委员会第八次会议上\n"
+        "东岭县审计局局长　林书远\n"
+        "主任、各位副主任、各位委员：\n"
+        "我受县人民政府委托，向县人大常委会报告2023年度县级预算执行和其\n"
+        "他财政收支的审计情况，请予审议。全年共组织实施审计项目17个，查出\n"
+        "主要问题金额2.35亿元，提出审计建议51条，向有关部门移送问题线索\n"
+        "4件。\n- 1 -\n东岭县第九届人大常委会第八次会议文件（三）\n"
+        "一、县级财政管理审计情况\n审计了县财政局具体组织县级预算执行和编制县\n"
+        "级决算草案情况，县级一般公共预算收入总计21.42亿元，支出总计20.9\n"
+        "6亿元，结转下年0.46亿元。部分非税收入未编入年初预算，涉及金额1\n"
+        ".2亿元。\n二、审计建议\n严格预算管理。\n- 2 -\n"
+    )
+    m = meta(body)
+    assert m.title == "关于东岭县2023年度县级预算执行和其他财政收支的审计工作报告"
+    assert (m.doc_type, m.issuer, m.year) == ("report", "东岭县审计局", 2023)
+
+
+def test_issuer_takes_the_fuller_name_of_the_signature():
+    m = meta(
+        "南屿区司法局2024年法治政府建设年度报告\n"
+        "2024年，南屿区司法局坚持依法行政，现将有关情况报告如下。\n"
+        "一、主要举措\n全年办理行政复议案件36件。\n二、存在问题\n队伍力量不足。\n"
+        "岚州市南屿区司法局\n2025年1月20日\n"
+    )
+    assert (m.title, m.issuer, m.year) == ("南屿区司法局2024年法治政府建设年度报告", "岚州市南屿区司法局", 2024)
+
+
 def test_half_width_punctuation():
     m = meta(
         "东川县审计局2024年法治政府建设工作情况报告\n"

@@ -118,6 +118,39 @@ def test_scope_words_weigh_less_in_the_keyword_search(tiny_components):
         assert abs(score - (plain[chunk] - 0.5 * alone.get(chunk, 0.0))) < 1e-4
 
 
+def test_a_count_question_prefers_passages_that_state_a_count_in_its_unit(tiny_components):
+    """`quantity_boost`: 几个/多少个 asks for a number of 个 (or 项, 件 …); a passage that states one gets
+    the boost, one that states only days or money does not, and a question without a unit boosts nothing.
+    `period_boost`: the same for a question that asks how long without a unit."""
+    retriever = tiny_components.retriever
+    params = replace(retriever.params, quantity_boost=2.0, period_boost=1.0, year_boost=1.0, report_boost=1.0, law_boost=1.0)
+
+    def passage(chunk_id: str, text: str) -> Hit:
+        return Hit(chunk_id, "r", "t", "report", text, "", 2024, None, 1.0)
+
+    hits = [
+        passage("days", "审计组应当在十日内提交报告。"),
+        passage("money", "查出问题金额3.6亿元。"),
+        passage("count", "全年共完成审计项目28个，其中经济责任审计9项。"),
+    ]
+    count = retriever.plan("桐山区审计局2023年一共做完了多少个审计项目？")
+    assert count.asked_unit == "个"
+    boosted = retriever._apply_hints(hits, count, params)
+    assert [h.chunk_id for h in boosted][0] == "count" and boosted[0].score == 2.0
+    assert {h.chunk_id: h.score for h in boosted[1:]} == {"days": 1.0, "money": 1.0}
+    money = retriever.plan("2023年查出的问题金额有多少钱？")
+    assert [h.chunk_id for h in retriever._apply_hints(hits, money, params)][0] == "money"
+    plain = retriever.plan("审计组怎么提交报告？")
+    assert all(h.score == 1.0 for h in retriever._apply_hints(hits, plain, params))
+    assert all(h.score == 1.0 for h in retriever._apply_hints(hits, count, replace(params, quantity_boost=1.0)))
+    # 多久 / 期限 without a unit asks for a period: `period_boost` acts, `quantity_boost` does not.
+    period = retriever.plan("审计组提交报告的期限是多久？")
+    assert period.asked_unit is None
+    assert all(h.score == 1.0 for h in retriever._apply_hints(hits, period, params))
+    timed = retriever._apply_hints(hits, period, replace(params, period_boost=1.5))
+    assert timed[0].chunk_id == "days" and timed[0].score == 1.5 and {h.score for h in timed[1:]} == {1.0}
+
+
 def test_langchain_retriever(tiny_components):
     docs = tiny_components.retriever.as_langchain(k=2).invoke("审计机关独立行使审计监督权")
     assert len(docs) == 2
