@@ -276,6 +276,27 @@ def refusal_threshold(answerable_probabilities: Sequence[float], max_false: floa
     return float(ordered[allowed]) - 1e-6 if allowed < len(ordered) else 0.0
 
 
+def fold_of_groups(data: Sequence[ItemData], folds: int = FOLDS) -> dict[str, int]:
+    """The fold of each document group (stable: by the hash of the group name)."""
+    groups = sorted({d.group for d in data})
+    return {g: i % folds for i, g in enumerate(sorted(groups, key=lambda g: hashlib.sha1(g.encode()).hexdigest()))}
+
+
+def out_of_fold_threshold(train: Sequence[ItemData], c: float, folds: int = FOLDS) -> float:
+    """The refusal threshold from out-of-fold probabilities within `train`, chosen the way the final
+    model's is (in-sample probabilities are optimistic: a threshold set on them refuses more later)."""
+    order = fold_of_groups(train, folds)
+    probabilities: list[float] = []
+    for k in range(folds):
+        inner = [d for d in train if order[d.group] != k]
+        rest = [d for d in train if order[d.group] == k and d.stage == "model" and d.answerable]
+        if not rest:
+            continue
+        sentence, answerable, _ = fit_models(inner, c)
+        probabilities.extend(answerable.probability(with_sentence_probabilities(d, sentence)) for d in rest)
+    return refusal_threshold(probabilities)
+
+
 def cross_validate(
     assistants: Sequence,
     data: Sequence[ItemData],
@@ -284,8 +305,7 @@ def cross_validate(
     progress: Callable[[str], None] | None = None,
 ) -> tuple[dict[str, dict], float, dict]:
     """Cross-validated end-to-end metrics per set; the refusal threshold from out-of-fold probabilities."""
-    groups = sorted({d.group for d in data})
-    order = {g: i % folds for i, g in enumerate(sorted(groups, key=lambda g: hashlib.sha1(g.encode()).hexdigest()))}
+    order = fold_of_groups(data, folds)
     originals = [a.model for a in assistants]
     original = originals[0]
     oof: list[tuple[float, bool]] = []
@@ -297,7 +317,9 @@ def cross_validate(
             test = [d for d in data if order[d.group] == k]
             if not test:
                 continue
-            sentence, answerable, threshold = fit_models(train)
+            c = choose_c(train)
+            sentence, answerable, _ = fit_models(train, c)
+            threshold = out_of_fold_threshold(train, c, folds)
             top1.append(top1_accuracy(test, sentence) * max(1, sum(1 for d in test if d.stage == "model" and d.answerable and any(d.labels))))
             for d in test:
                 if d.stage == "model":

@@ -22,7 +22,7 @@ from rag.citations import passage_context
 from rag.keyword_index import KeywordIndex
 from rag.lexicon import DATA_DIR, label, lexicon
 from rag.params import AnswerParams
-from rag.query import QueryPlan, question_parts
+from rag.query import QueryPlan, counted_noun, question_parts
 from rag.retrieve import Retrieval, Signals
 from rag.schema import Hit
 from rag.segment import subwords
@@ -47,6 +47,7 @@ QUESTION_FEATURES = (
     "best_p", "second_p", "margin", "best_cov_context", "best_cov_sentence", "best_gram_sentence",
     "best_semantic", "top_fused", "sides_agree", "top5_overlap", "missing_mass", "max_missing_idf",
     "focus_missing", "n_terms", "is_quantity", "is_list", "is_yes_no", "wants_report", "best_unit_match",
+    "count_noun_missing",
 )
 # The direction each piece of evidence can only push the answerability model in: more coverage,
 # similarity or agreement never makes an answer less likely, more of the question missing from the
@@ -55,7 +56,7 @@ QUESTION_FEATURES = (
 QUESTION_FEATURE_SIGNS = {
     "best_p": 1, "best_cov_context": 1, "best_cov_sentence": 1, "best_gram_sentence": 1, "best_semantic": 1,
     "top_fused": 1, "sides_agree": 1, "top5_overlap": 1, "best_unit_match": 1,
-    "missing_mass": -1, "max_missing_idf": -1, "focus_missing": -1,
+    "missing_mass": -1, "max_missing_idf": -1, "focus_missing": -1, "count_noun_missing": -1,
 }
 
 Similarity = Callable[[str, Sequence[str]], Sequence[float]]
@@ -232,6 +233,31 @@ def _patterns() -> dict[str, re.Pattern[str]]:
         "full_date": re.compile(rf"(?:\d{{4}}|[〇零一二三四五六七八九]{{4}})\s*年\s*[\d{CN_NUM}]{{1,3}}\s*月(?:\s*[\d{CN_NUM}]{{1,3}}\s*日)?|\d{{4}}-\d{{1,2}}-\d{{1,2}}"),
         "doc_number": re.compile(r"[\u4e00-\u9fff]{1,10}\s*[〔\[（(【]\s*(?:19|20)\d{2}\s*[〕\]）)】]\s*\d+\s*号"),
     }
+
+
+def count_beside_noun(plan: QueryPlan, sentence: str) -> float | None:
+    """For a count question that names what it counts (多少个审计项目): the share of that noun's
+    character bigrams found right beside a number in the asked unit (审计项目28个, 28个审计项目);
+    None for other questions. `未发生一起复议案件` gives little of `几起行政处罚案件`."""
+    noun = counted_noun(plan.question) if plan.is_quantity and plan.asked_unit else None
+    if not noun:
+        return None
+    grams = {noun[i : i + 2] for i in range(len(noun) - 1)}
+    units = "|".join(re.escape(u) for u in lexicon().units_like(plan.asked_unit))
+    folded = fold(sentence)
+    best = 0.0
+    for m in re.finditer(rf"(?!{CALENDAR_YEAR})(?:(?<![\d第])\d+(?:\.\d+)?|(?<![第{CN_NUM}])[{CN_NUM}]+)\s*(?:余|多)?\s*(?:{units})", folded):
+        window = folded[max(0, m.start() - 10) : m.end() + 8]
+        best = max(best, sum(1 for g in grams if g in window) / len(grams))
+    return best
+
+
+def count_noun_missing(plan: QueryPlan, scored: Sequence[Candidate]) -> float:
+    """How much of what a count question counts no candidate sentence gives beside a count (0 when
+    the question names nothing after its count)."""
+    shares = [count_beside_noun(plan, c.text) for c in scored]
+    known = [s for s in shares if s is not None]
+    return 1.0 - max(known) if known else 0.0
 
 
 def unit_matches(plan: QueryPlan, sentence: str) -> bool:
@@ -455,4 +481,5 @@ def question_features(
         "is_yes_no": float(plan.is_yes_no),
         "wants_report": float(plan.wants_report),
         "best_unit_match": best.features.get("unit_match", 0.0) if best else 0.0,
+        "count_noun_missing": count_noun_missing(plan, scored),
     }

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 import re
 import statistics
 import unicodedata
 from pathlib import Path
 
-from rag.lines import DATE_LINE, heading_kind, is_structural_line
+from rag.lines import DATE_LINE, PAGE_NUMBER, heading_kind, is_structural_line
 from rag.metadata import ends_like_title, read_metadata
 from rag.schema import Document
 from rag.text import CJK, display_width
@@ -173,9 +174,43 @@ def needs_reflow(text: str) -> bool:
     return wrapped / len(lines) > 0.3
 
 
+def _page_numbers(raw: list[str]) -> set[int]:
+    """Line numbers of page numbers: `— 3 —`, `- 12 -`, or a bare number between blank lines."""
+    found: set[int] = set()
+    for i, line in enumerate(raw):
+        text = line.strip()
+        if not PAGE_NUMBER.match(text) or not re.search(r"\d", text):
+            continue
+        decorated = bool(re.search(r"[—\-–－]", text))
+        apart = (i == 0 or not raw[i - 1].strip()) and (i + 1 >= len(raw) or not raw[i + 1].strip())
+        if decorated or apart:
+            found.add(i)
+    return found
+
+
+def drop_page_furniture(raw: list[str]) -> list[str]:
+    """Without the page numbers of a PDF export and the running header or footer beside them (a line
+    that repeats and sits next to a page number): a sentence or a number the page break cut joins up
+    again (`涉及金额2` … `- 1 -` … `XX会议文件（五）` … `146万元`). Other occurrences of that line stay."""
+    pages = _page_numbers(raw)
+    if not pages:
+        return raw
+    filled = [i for i, line in enumerate(raw) if line.strip()]
+    counts = Counter(raw[i].strip() for i in filled)
+    drop = set(pages)
+    for n, i in enumerate(filled):
+        text = raw[i].strip()
+        if i in pages or counts[text] < 2 or len(text) > 40 or "|" in text:
+            continue
+        neighbours = [filled[m] for m in (n - 1, n + 1) if 0 <= m < len(filled)]
+        if any(j in pages for j in neighbours):
+            drop.add(i)
+    return [line for i, line in enumerate(raw) if i not in drop]
+
+
 def reflow_lines(text: str) -> str:
     """Join lines that a PDF broke inside sentences, words and numbers; keep paragraph and heading breaks."""
-    lines = [ln.strip() for ln in text.split("\n")]
+    lines = [ln.strip() for ln in drop_page_furniture(text.split("\n"))]
     lines = [ln for ln in lines if ln]
     if not lines:
         return ""
@@ -198,6 +233,8 @@ def reflow_lines(text: str) -> str:
             or short
             or (is_structural_line(nxt) and (ends_clause or short or heading_kind(current) is not None))
             or DATE_LINE.match(_squash_spaces(nxt))
+            # a signature (an organisation above a date) starts a line of its own
+            or (ends_clause and i + 2 < len(lines) and display_width(nxt) <= 40 and DATE_LINE.match(_squash_spaces(lines[i + 2])))
         ):
             paragraphs.append(current)
             current = ""

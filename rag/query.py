@@ -229,6 +229,19 @@ def question_parts(question: str) -> list[str]:
     return parts if len(parts) >= 2 else []
 
 
+def counted_noun(question: str) -> str | None:
+    """What a count question counts, when it names it after the count: 多少个审计项目 -> 审计项目,
+    几起行政处罚案件 -> 行政处罚案件 (None when the noun comes first or is missing)."""
+    found = ASKED_UNIT.search(question)
+    if not found:
+        return None
+    noun = re.match(r"[\u4e00-\u9fff]{2,8}", question[found.end() :])
+    if not noun:
+        return None
+    text = re.split(r"[的了呢吗啊吧是有在被和与及]", noun.group(0), maxsplit=1)[0]
+    return text if len(text) >= 2 else None
+
+
 def asked_unit(question: str) -> str | None:
     """The unit a count question counts in (几名 -> 名; 元 for money, % for a share); None when it names none, or when its parts
     ask in different units or one asks without a unit (…最长多长时间？能延长几次？)."""

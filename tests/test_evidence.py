@@ -260,3 +260,55 @@ def test_a_count_in_any_unit_is_a_quantity_question(tiny_components):
     for question in ("收到了几份申请？", "分几批完成？", "一共有几卷档案？"):
         plan = tiny_components.retriever.plan(question)
         assert plan.is_quantity and plan.asked_unit, question
+
+
+def test_what_a_count_question_counts_is_looked_for_beside_the_count():
+    """`count_noun_missing` (refusal evidence): a count question that names what it counts is less
+    answerable when no candidate gives a count beside that noun (`几起行政处罚案件` and a sentence that
+    counts 复议案件)."""
+    from rag.evidence import Candidate, count_beside_noun, count_noun_missing
+    from rag.query import QueryPlan, counted_noun
+
+    assert counted_noun("桐山区审计局2023年一共做完了多少个审计项目？") == "审计项目"
+    assert counted_noun("开封市审计局2024年实际办了多少起行政处罚案件？") == "行政处罚案件"
+    assert counted_noun("审计项目完成了多少个？") is None  # the noun before the count: nothing to look for
+    plan = QueryPlan("2023年一共做完了多少个审计项目？", ("做", "审计", "项目"), is_quantity=True, asked_unit="个")
+    assert count_beside_noun(plan, "全年共完成审计项目28个，其中经济责任审计9个。") == 1.0
+    assert count_beside_noun(plan, "共完成28个审计项目。") == 1.0
+    assert count_beside_noun(plan, "明确年度任务26项，逐项落实到科室。") == 0.0
+    assert count_beside_noun(plan, "审计项目质量进一步提高。") == 0.0  # the noun without a count
+    assert count_beside_noun(QueryPlan("审计项目有哪些？", ("审计", "项目")), "审计项目28个") is None
+    cases = QueryPlan("2024年实际办了多少起行政处罚案件？", ("办", "行政处罚", "案件"), is_quantity=True, asked_unit="起")
+
+    def candidate(text: str) -> Candidate:
+        return Candidate(hit=None, rank=0, start=0, end=len(text), text=text, p=0.5)  # type: ignore[arg-type]
+
+    assert abs(count_noun_missing(cases, [candidate("全年未发生一起复议案件和听证事件。")]) - 0.8) < 1e-9
+    assert count_noun_missing(cases, [candidate("全年未发生一起复议案件。"), candidate("办理行政处罚案件3起。")]) == 0.0
+    assert count_noun_missing(QueryPlan("审计项目有哪些？", ("审计", "项目")), [candidate("审计项目28个")]) == 0.0
+
+
+def test_cross_validated_refusal_thresholds_come_from_out_of_fold_probabilities(monkeypatch):
+    """Each fold's threshold is chosen on probabilities of questions its models did not see, as the
+    shipped model's is: in-sample probabilities are optimistic and would refuse more later. (FAKE
+    models: a question the model was fitted on gets 0.9, any other 0.3.)"""
+    import rag.calibrate as cal
+    from rag.evaluation import EvalItem
+
+    class FakeAnswerable:
+        def __init__(self, seen: set[str]):
+            self.seen = seen
+
+        def probability(self, features: dict) -> float:
+            return 0.9 if features["id"] in self.seen else 0.3
+
+    monkeypatch.setattr(cal, "fit_models", lambda train, c=None: (None, FakeAnswerable({d.item.id for d in train}), 0.0))
+    monkeypatch.setattr(cal, "with_sentence_probabilities", lambda d, sentence: {"id": d.item.id})
+    items = [
+        cal.ItemData("s", EvalItem(id=f"q{i}", question="？", sources=("doc",), contains=("x",), refuse=False), f"doc{i % 7}", "model")
+        for i in range(40)
+    ]
+    assert abs(cal.out_of_fold_threshold(items, c=1.0) - 0.3) < 1e-3
+    assert abs(cal.refusal_threshold([0.9] * 40) - 0.9) < 1e-3  # what an in-sample choice would give
+    folds = cal.fold_of_groups(items)
+    assert set(folds.values()) == set(range(cal.FOLDS)) and folds == cal.fold_of_groups(list(reversed(items)))

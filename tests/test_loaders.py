@@ -250,3 +250,26 @@ def test_reflow_detection():
 
 def test_clean_text_keeps_latin_spacing():
     assert clean_text("Audit Law of China\nsecond line.", reflow=False) == "Audit Law of China\nsecond line."
+
+
+def test_page_breaks_of_a_pdf_export_join_up_again():
+    """Page numbers and the running header beside them are dropped: a number the page break cut
+    (`涉及金额2` | `- 1 -` | header | `146万元`) is whole again; the same line as a signature stays,
+    on a line of its own above its date."""
+    raw = (
+        "东岭县审计局2024年法治政府建设情况报告\n"
+        "2024年，东岭县审计局坚持依法审计，全面推进法治审计机关建设，现将有关情况\n"
+        "报告如下。全年完成审计项目21个，查出违规问题金额3.5亿元，其中涉及金额2\n"
+        "\n- 1 -\n\n东岭县审计局\n"
+        "146万元的问题已移送有关部门处理。组织干部参加法治培训和业务培训共12期\n"
+        "，参训人员达到六百余人次，法治素养得到明显提升，审计质量稳步提高。\n"
+        "一、存在的问题\n学法形式较为单一，审计执法规范化程度还需要进一步提升和加强。\n"
+        "\n- 2 -\n\n东岭县审计局\n"
+        "二、下一步打算\n持续加强审计法治建设，推动审计工作高质量发展，更好服务全县大局工作。\n"
+        "东岭县审计局\n2025年1月20日\n\n- 3 -\n"
+    )
+    text = clean_text(raw, reflow=True)
+    assert "涉及金额2146万元" in text
+    assert "- 1 -" not in text and "- 3 -" not in text
+    assert text.split("\n")[-2:] == ["东岭县审计局", "2025年1月20日"]
+    assert text.count("东岭县审计局") == 3  # title, opening, signature; not the two running headers
