@@ -239,11 +239,12 @@ def count_beside_noun(plan: QueryPlan, sentence: str) -> float | None:
     """For a count question that names what it counts (多少个审计项目): the share of that noun's
     character bigrams found right beside a number in the asked unit (审计项目28个, 28个审计项目);
     None for other questions. `未发生一起复议案件` gives little of `几起行政处罚案件`."""
-    noun = counted_noun(plan.question) if plan.is_quantity and plan.asked_unit else None
-    if not noun:
+    unit = plan.asked_unit
+    noun = counted_noun(plan.question) if plan.is_quantity and unit else None
+    if not noun or not unit:
         return None
     grams = {noun[i : i + 2] for i in range(len(noun) - 1)}
-    units = "|".join(re.escape(u) for u in lexicon().units_like(plan.asked_unit))
+    units = "|".join(re.escape(u) for u in lexicon().units_like(unit))
     folded = fold(sentence)
     best = 0.0
     for m in re.finditer(rf"(?!{CALENDAR_YEAR})(?:(?<![\d第])\d+(?:\.\d+)?|(?<![第{CN_NUM}])[{CN_NUM}]+)\s*(?:余|多)?\s*(?:{units})", folded):

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-from collections import Counter
 import re
 import statistics
 import unicodedata
+from collections import Counter
 from pathlib import Path
 
 from rag.lines import DATE_LINE, PAGE_NUMBER, heading_kind, is_structural_line
