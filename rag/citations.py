@@ -430,11 +430,13 @@ def support_features(sentence: str, passage: str, context: str = "", similarity:
 
 
 def judge(features: dict[str, float], model: SupportModel) -> Support:
-    """A verdict from the features: hard mismatches never pass; the fitted probability decides the rest."""
+    """A verdict from the features: hard mismatches never pass; a verbatim quotation of the passage is
+    supported (an extractive answer quotes, whatever the encoder makes of web-page chrome or a title
+    block); the fitted probability decides the rest."""
     score = model.probability(features)
     hard = [name for name in HARD_MISMATCHES if features.get(name)]
     reasons = tuple(REASON_LABELS[name] for name in CONTRADICTIONS + ("quantity_absent",) if features.get(name))
-    if not hard and score >= model.threshold:
+    if not hard and (score >= model.threshold or features.get("quote")):
         return Support("supported", score, features, ())
     close = features.get("bigram_coverage", 0.0) >= 0.5 or features.get("clause_similarity", 0.0) >= 0.85
     contradicted = any(features.get(name) for name in CONTRADICTIONS) and close

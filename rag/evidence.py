@@ -332,7 +332,7 @@ def score_candidates(
     if not raw:
         return [], weights, question_features(plan, [], retrieval, weights)
     patterns = _patterns()
-    named = {e.issuer for e in plan.orgs.known}
+    named = {form for e in plan.orgs.known for form in e.all_issuers}
     top_score = max((h.score for h in retrieval.hits), default=1.0) or 1.0
     focus = [f.lower() for f in plan.focus]
     front = {label("title"), label("header"), label("addressee"), label("trailer")}

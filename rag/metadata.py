@@ -162,6 +162,8 @@ def find_title(lines: list[str]) -> tuple[str, tuple[int, ...]]:
                 and _kind_of_title(stripped) is None
                 and not second.startswith("关于")  # a title of its own below a letterhead
                 and not re.search(r"文件(?:[（(][^）)]*[）)])?$", stripped)
+                # an organisation alone above a title that names its own (a letterhead, a running header)
+                and not (_patterns()["org_line"].match(stripped) and issuer_from_title(second))
             ):
                 options.append((stripped + second, (i, nxt)))
         for text, numbers in options:

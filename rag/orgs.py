@@ -124,11 +124,16 @@ def organisation_names(text: str) -> list[str]:
 
 @dataclass(frozen=True)
 class OrgEntry:
-    issuer: str
+    issuer: str  # the fullest name the documents give
     names: frozenset[str]
     places: frozenset[str]
     years: tuple[int, ...]
     titles: tuple[str, ...]
+    issuers: frozenset[str] = frozenset()  # every form the documents' metadata uses (云塘区审计局, 泓州市云塘区审计局)
+
+    @property
+    def all_issuers(self) -> frozenset[str]:
+        return self.issuers | {self.issuer}
 
 
 @dataclass(frozen=True)
@@ -161,7 +166,7 @@ class OrgCatalog:
         return [e.issuer for e in self.entries]
 
     def entry(self, issuer: str | None) -> OrgEntry | None:
-        return next((e for e in self.entries if e.issuer == issuer), None) if issuer else None
+        return next((e for e in self.entries if issuer in e.all_issuers), None) if issuer else None
 
     def resolve(self, name: str) -> OrgEntry | None:
         """The indexed organisation a name (full or short) stands for."""
@@ -209,13 +214,34 @@ class OrgCatalog:
         return OrgMention(tuple(known), tuple(dict.fromkeys(unknown)), own, by_place)
 
 
+def fullest_forms(issuers: set[str]) -> dict[str, str]:
+    """Each issuer and the fullest form of the same organisation among them: 云塘区审计局 and
+    泓州市云塘区审计局 are one organisation (one document's metadata gives the city, another's not)."""
+    places = _parts()[0]
+    out: dict[str, str] = {}
+    for issuer in issuers:
+        chain, _ = place_chain(issuer)
+        longer = [
+            other
+            for other in issuers
+            if chain and other != issuer and other.endswith(issuer)
+            and re.fullmatch(rf"(?:[\u4e00-\u9fff]{{2,6}}?(?:{places}))+", other[: -len(issuer)])
+        ]
+        out[issuer] = max(longer, key=len) if longer else issuer
+    return out
+
+
 def build_org_catalog(records: list[DocRecord] | tuple[DocRecord, ...], own: str | None = None) -> OrgCatalog:
     """Every issuer of a dated document (reports, notices, other), with its short forms, years and titles."""
     by_issuer: dict[str, list[DocRecord]] = {}
+    forms: dict[str, set[str]] = {}
+    canonical = fullest_forms({r.issuer for r in records if r.doc_type != "law" and r.issuer})
     for record in records:
         if record.doc_type == "law" or not record.issuer:
             continue
-        by_issuer.setdefault(record.issuer, []).append(record)
+        issuer = canonical[record.issuer]
+        by_issuer.setdefault(issuer, []).append(record)
+        forms.setdefault(issuer, set()).add(record.issuer)
     entries: list[OrgEntry] = []
     names: dict[str, list[OrgEntry]] = {}
     places: dict[str, list[OrgEntry]] = {}
@@ -234,6 +260,7 @@ def build_org_catalog(records: list[DocRecord] | tuple[DocRecord, ...], own: str
             places=frozenset(place_names),
             years=tuple(sorted({d.year for d in docs if d.year} | {y for d in docs for y in title_years(d.title)})),
             titles=tuple(d.title for d in docs),
+            issuers=frozenset(forms[issuer]),
         )
         entries.append(entry)
         for name in entry.names:

@@ -158,7 +158,8 @@ class HybridRetriever:
         if not mention.known or (mention.unknown and mention.by_place):
             return None, ()
         issuers = tuple(e.issuer for e in mention.known)
-        return {"$or": [{"doc_type": "law"}, {"issuer": {"$in": list(issuers)}}]}, issuers
+        forms = sorted({form for e in mention.known for form in e.all_issuers})
+        return {"$or": [{"doc_type": "law"}, {"issuer": {"$in": forms}}]}, issuers
 
     def search(
         self,
@@ -257,7 +258,7 @@ class HybridRetriever:
             if len(sources) >= self.params.front_matter_documents:
                 break
         if not sources and plan.wants_report:  # the report the question means ranked low: the organisation's own, or the newest
-            named = {e.issuer for e in plan.orgs.known}
+            named = {form for e in plan.orgs.known for form in e.all_issuers}
             dated = sorted((r for r in snapshot.records if r.doc_type != "law"), key=lambda r: (r.issuer in named, r.year or 0), reverse=True)
             sources = [r.source for r in dated[: self.params.front_matter_documents]]
         parts = [

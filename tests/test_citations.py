@@ -140,3 +140,24 @@ def test_a_faithful_paraphrase_is_supported_with_the_real_sentence_encoder(sente
     assert components.support(sentence, passage_hit("x", text)).supported
     for changed in (sentence.replace("十日", "十五日").replace("10日", "15日").replace("554", "545"), "被审计单位不需要将书面意见送交审计组。"):
         assert not components.support(changed, passage_hit("x", text)).supported
+
+
+def test_a_verbatim_quotation_is_supported_whatever_the_encoder_says():
+    """An extractive answer quotes its passage, pieces apart joined by ……, behind an attribution; a
+    low similarity (web-page chrome, a title block) does not make the quotation unsupported. A
+    paraphrase with the same low similarity still is."""
+    from rag.citations import check_support
+
+    passage = (
+        "湖州市吴兴区人民政府\n无障碍 | 长者模式 | 繁體 | 登录 | 注册\n"
+        "当前位置：首页 > 政务公开 > 法治政府建设年度报告\n索引号：002593821/2024-00017    主题分类：审计"
+    )
+
+    def far(a: str, texts):  # FAKE encoder: nothing is similar
+        return [0.0 for _ in texts]
+
+    quote = "据《湖州市吴兴区审计局2023年度法治政府建设工作报告》，湖州市吴兴区人民政府……索引号：002593821/2024-00017    主题分类：审计。[1]"
+    assert check_support(quote, passage, similarity=far).verdict == "supported"
+    assert check_support("吴兴区政府网站把这份报告归在审计主题下面。", passage, similarity=far).verdict != "supported"
+    altered = "湖州市吴兴区人民政府……索引号：002593821/2024-00018    主题分类：审计。"
+    assert check_support(altered, passage, similarity=far).verdict != "supported"

@@ -89,6 +89,16 @@ def test_pdf_work_report_under_a_meeting_letterhead_with_subtitle_and_speaker():
     assert (m.doc_type, m.issuer, m.year) == ("report", "东岭县审计局", 2023)
 
 
+def test_an_organisation_line_joins_the_title_only_when_the_title_lacks_one():
+    body = "2023年，本局坚持依法审计，现将有关情况报告如下。\n一、主要工作\n全年完成审计项目21个。\n二、存在问题\n人员不足。\n"
+    # A running header (the organisation alone) above a title that names the organisation itself.
+    m = meta("泓川市云河区审计局\n云河区审计局2023年法治政府建设情况报告\n区人民政府：\n" + body)
+    assert (m.title, m.issuer, m.year) == ("云河区审计局2023年法治政府建设情况报告", "泓川市云河区审计局", 2023)
+    # The organisation's line is the first half of the title.
+    m = meta("宁川市蕉河区财政局\n2023年法治政府建设工作情况报告\n区委全面依法治区委员会办公室：\n" + body)
+    assert (m.title, m.issuer, m.year) == ("宁川市蕉河区财政局2023年法治政府建设工作情况报告", "宁川市蕉河区财政局", 2023)
+
+
 def test_issuer_takes_the_fuller_name_of_the_signature():
     m = meta(
         "南屿区司法局2024年法治政府建设年度报告\n"

@@ -129,3 +129,32 @@ def test_a_year_phrase_matches_with_or_without_du():
     assert year_phrase_in("吴兴审计局对2022年审计查出来的问题整改了多少？", 2022, "对2022年度审计查出的216个问题开展跟踪督促")
     assert year_phrase_in("2023年度区级预算执行得怎样？", 2023, "审计2023年区级预算执行情况")
     assert not year_phrase_in("2022年审计了多少个项目？", 2022, "2023年审计了45个项目")
+
+
+def test_one_organisation_under_a_short_and_a_full_name_is_one_entry():
+    """One report's metadata names the city (泓州市云塘区审计局), another year's only the district: one
+    organisation, its years together, both forms in the search scope; 云塘区司法局 stays apart."""
+    from rag.orgs import fullest_forms
+    from rag.query import analyze_query, build_law_catalog
+
+    records = [
+        record("yt-2023", "泓州市云塘区审计局", 2023),
+        record("yt-2024", "云塘区审计局", 2024),
+        record("yt-justice", "云塘区司法局", 2024),
+        record("audit-law", None, 2021, "law", "中华人民共和国审计法"),
+    ]
+    assert fullest_forms({"泓州市云塘区审计局", "云塘区审计局", "审计局"}) == {
+        "泓州市云塘区审计局": "泓州市云塘区审计局", "云塘区审计局": "泓州市云塘区审计局", "审计局": "审计局"}
+    orgs = build_org_catalog(records)
+    assert sorted(orgs.issuers()) == ["云塘区司法局", "泓州市云塘区审计局"]
+    entry = orgs.entry("云塘区审计局")
+    assert entry is orgs.entry("泓州市云塘区审计局") and entry.years == (2023, 2024)
+    assert entry.all_issuers == {"云塘区审计局", "泓州市云塘区审计局"}
+    mention = orgs.mentions("泓州市云塘区审计局2024年查出问题金额多少？")
+    assert [e.issuer for e in mention.known] == ["泓州市云塘区审计局"]
+    from rag.retrieve import HybridRetriever
+
+    plan = analyze_query("泓州市云塘区审计局2024年查出问题金额多少？", build_law_catalog([]), orgs)
+    where, scoped = HybridRetriever.org_scope(None, plan)  # type: ignore[arg-type]
+    assert scoped == ("泓州市云塘区审计局",)
+    assert where == {"$or": [{"doc_type": "law"}, {"issuer": {"$in": ["云塘区审计局", "泓州市云塘区审计局"]}}]}
