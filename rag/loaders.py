@@ -197,14 +197,16 @@ def drop_page_furniture(raw: list[str]) -> list[str]:
         return raw
     filled = [i for i, line in enumerate(raw) if line.strip()]
     counts = Counter(raw[i].strip() for i in filled)
-    drop = set(pages)
+    beside: dict[str, list[int]] = {}  # a repeated line's occurrences next to a page number
     for n, i in enumerate(filled):
         text = raw[i].strip()
-        if i in pages or counts[text] < 2 or len(text) > 40 or "|" in text:
+        if i in pages or counts[text] < 2 or len(text) > 40 or "|" in text or heading_kind(text) is not None:
             continue
         neighbours = [filled[m] for m in (n - 1, n + 1) if 0 <= m < len(filled)]
         if any(j in pages for j in neighbours):
-            drop.add(i)
+            beside.setdefault(text, []).append(i)
+    # A running header or footer recurs at every page break (at the one break of a two-page export).
+    drop = set(pages) | {i for found in beside.values() if len(found) >= min(2, len(pages)) for i in found}
     return [line for i, line in enumerate(raw) if i not in drop]
 
 

@@ -273,3 +273,16 @@ def test_page_breaks_of_a_pdf_export_join_up_again():
     assert "- 1 -" not in text and "- 3 -" not in text
     assert text.split("\n")[-2:] == ["东岭县审计局", "2025年1月20日"]
     assert text.count("东岭县审计局") == 3  # title, opening, signature; not the two running headers
+
+
+def test_only_a_line_that_recurs_at_the_page_breaks_is_a_running_header():
+    from rag.loaders import drop_page_furniture
+
+    pages = ["页眉", "正文一", "- 1 -", "页眉", "正文二", "- 2 -", "页眉", "正文三"]
+    assert drop_page_furniture(pages) == ["页眉", "正文一", "正文二", "正文三"]
+    # A heading, or a line next to only one of several page breaks, is text.
+    headings = ["（一）主要做法", "正文一", "- 1 -", "（一）主要做法", "正文二", "- 2 -", "正文三", "（一）主要做法"]
+    assert drop_page_furniture(headings) == [h for h in headings if not h.startswith("- ")]
+    once = ["特此报告。", "正文一", "- 1 -", "特此报告。", "正文二", "- 2 -", "正文三"]
+    assert drop_page_furniture(once) == ["特此报告。", "正文一", "特此报告。", "正文二", "正文三"]
+    assert drop_page_furniture(["没有页码的文字", "第二行"]) == ["没有页码的文字", "第二行"]
