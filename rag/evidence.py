@@ -235,19 +235,30 @@ def _patterns() -> dict[str, re.Pattern[str]]:
     }
 
 
+@lru_cache(maxsize=64)
+def count_pattern(unit: str) -> re.Pattern[str]:
+    """A number in `unit` or a unit like it (7人 for 几名; not 2024年, not 第3条)."""
+    units = "|".join(re.escape(u) for u in lexicon().units_like(unit))
+    return re.compile(rf"(?!{CALENDAR_YEAR})(?:(?<![\d第])\d+(?:\.\d+)?|(?<![第{CN_NUM}])[{CN_NUM}]+)\s*(?:余|多)?\s*(?:{units})")
+
+
+@lru_cache(maxsize=256)
+def _noun_grams(question: str) -> frozenset[str]:
+    noun = counted_noun(question) or ""
+    return frozenset(noun[i : i + 2] for i in range(len(noun) - 1))
+
+
 def count_beside_noun(plan: QueryPlan, sentence: str) -> float | None:
     """For a count question that names what it counts (多少个审计项目): the share of that noun's
     character bigrams found right beside a number in the asked unit (审计项目28个, 28个审计项目);
     None for other questions. `未发生一起复议案件` gives little of `几起行政处罚案件`."""
     unit = plan.asked_unit
-    noun = counted_noun(plan.question) if plan.is_quantity and unit else None
-    if not noun or not unit:
+    grams = _noun_grams(plan.question) if plan.is_quantity and unit else frozenset()
+    if not grams or not unit:
         return None
-    grams = {noun[i : i + 2] for i in range(len(noun) - 1)}
-    units = "|".join(re.escape(u) for u in lexicon().units_like(unit))
     folded = fold(sentence)
     best = 0.0
-    for m in re.finditer(rf"(?!{CALENDAR_YEAR})(?:(?<![\d第])\d+(?:\.\d+)?|(?<![第{CN_NUM}])[{CN_NUM}]+)\s*(?:余|多)?\s*(?:{units})", folded):
+    for m in count_pattern(unit).finditer(folded):
         window = folded[max(0, m.start() - 10) : m.end() + 8]
         best = max(best, sum(1 for g in grams if g in window) / len(grams))
     return best
@@ -269,13 +280,12 @@ def unit_matches(plan: QueryPlan, sentence: str) -> bool:
     if not plan.asked_unit:
         return bool(_patterns()["quantity"].search(fold(sentence)))
     like = lexicon().units_like(plan.asked_unit)
-    units = "|".join(re.escape(u) for u in like)
     folded = fold(sentence)
     # A share in words answers a share; a sum of money may be given as a share of another sum too
     # (每日按罚款数额的百分之三加处罚款), but a rate is not answered by a sum.
     if ("%" in like or "元" in like) and re.search(rf"百分之[{CN_NUM}\d]|\d(?:\.\d+)?\s*[%％]", folded):
         return True
-    return bool(re.search(rf"(?!{CALENDAR_YEAR})(?:(?<![\d第])\d+(?:\.\d+)?|(?<![第{CN_NUM}])[{CN_NUM}]+)\s*(?:余|多)?\s*(?:{units})", folded))
+    return bool(count_pattern(plan.asked_unit).search(folded))
 
 
 @dataclass(frozen=True)

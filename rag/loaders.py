@@ -189,9 +189,10 @@ def _page_numbers(raw: list[str]) -> set[int]:
 
 
 def drop_page_furniture(raw: list[str]) -> list[str]:
-    """Without the page numbers of a PDF export and the running header or footer beside them (a line
-    that repeats and sits next to a page number): a sentence or a number the page break cut joins up
-    again (`涉及金额2` … `- 1 -` … `XX会议文件（五）` … `146万元`). Other occurrences of that line stay."""
+    """Without the page numbers of a PDF export and the running header or footer beside them (a line,
+    not a heading, that recurs next to the page numbers): a sentence or a number the page break cut
+    joins up again (`涉及金额2` … `- 1 -` … `XX会议文件（五）` … `146万元`). Other occurrences of that
+    line (the letterhead at the top, the signature) stay."""
     pages = _page_numbers(raw)
     if not pages:
         return raw
