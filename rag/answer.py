@@ -242,6 +242,8 @@ def counts_what_was_asked(plan: QueryPlan, body: str) -> bool:
     """A count question (多少名, 几个) is answered only with a number in the unit it counts in, a
     question for money only with an amount, one for a rate only with a percentage (rule for the
     category of questions whose documents count something else, README)."""
+    if plan.asked_ordinal:
+        return unit_matches(plan, MARKER.sub("", body))
     if not plan.is_quantity or not plan.asked_unit:
         return True
     if plan.asked_unit not in lexicon().count_units and plan.asked_unit not in AMOUNT_ASKED:
@@ -251,6 +253,8 @@ def counts_what_was_asked(plan: QueryPlan, body: str) -> bool:
 
 def what_was_asked(plan: QueryPlan) -> str:
     """The thing a refused count question asked for, for the refusal message."""
+    if plan.asked_ordinal:
+        return f"“第几{plan.asked_ordinal}”"
     unit = plan.asked_unit or ""
     return AMOUNT_ASKED.get(unit) or f"以“{unit}”计的数目"
 
@@ -299,7 +303,11 @@ def year_guard(plan: QueryPlan, hits: list[Hit], orgs: OrgCatalog, records_years
         if not dated_kept and not any(y in years for y in plan.years):
             have = "、".join(f"{y}年" for y in years) or "无"
             return kept, f"已收录的{names}的文件没有{asked}的（现有年份：{have}），不能用其他年份的情况代替。"
-        return kept, None
+        # An organisation and a year name that organisation's document of the year, not a law (rule for
+        # the category of questions whose organisation's document lacks the fact, README).
+        if plan.laws:
+            return kept, None
+        return dated_kept, None if dated_kept else f"已收录的{names}{asked}的文件中没有找到相关内容。"
     dated_hits = [h for h in hits if h.doc_type != "law"]
     if dated_hits and not dated_kept and (plan.wants_report or not [h for h in kept if h.doc_type == "law"]):
         if not any(y in records_years for y in plan.years):

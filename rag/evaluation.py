@@ -47,8 +47,9 @@ def question_sets(settings) -> list[QuestionSet]:
         QuestionSet("fresh5", own / "qa_fresh5.jsonl", "train", "written in the sixth round by another tester who saw neither code nor any question (held out for the round's first changes, then read)"),
         QuestionSet("fresh6", own / "qa_fresh6.jsonl", "train", "written later in the sixth round by another tester who saw neither code nor any question (held out until the round's last change)"),
         QuestionSet("fresh7", own / "qa_fresh7.jsonl", "train", "written at the end of the sixth round by another tester who saw neither code nor any question (held out, measured once, then read in the seventh round)"),
-        QuestionSet("fresh8", own / "qa_fresh8.jsonl", "held-out", "written at the start of the seventh round by another tester who saw neither code nor any question, never fitted on"),
+        QuestionSet("fresh8", own / "qa_fresh8.jsonl", "train", "written at the start of the seventh round by another tester who saw neither code nor any question (held out in the seventh round, then read)"),
         QuestionSet("fresh9", own / "qa_fresh9.jsonl", "held-out", "written at the end of the seventh round by another tester who saw neither code nor any question, never fitted on"),
+        QuestionSet("fresh10", own / "qa_fresh10.jsonl", "held-out", "written at the start of the eighth round by another tester who saw neither code nor any question, never fitted on"),
     ]
 
 
@@ -71,7 +72,7 @@ def eval_setups(settings) -> list[EvalSetup]:
     many = one + (shared / "eval" / "multi-bureau" / "reports", root / "tests" / "fixtures" / "orgs")
     return [
         EvalSetup("shared", tuple(p for p in one if p.exists()), None, ("dev", "project", "holdout")),
-        EvalSetup("bureaus", tuple(p for p in many if p.exists()), "开封市审计局", ("multi", "paraphrase", "orgs", "stranger", "fresh", "fresh2", "fresh4", "fresh3", "fresh5", "fresh6", "fresh7", "fresh8", "fresh9")),
+        EvalSetup("bureaus", tuple(p for p in many if p.exists()), "开封市审计局", ("multi", "paraphrase", "orgs", "stranger", "fresh", "fresh2", "fresh4", "fresh3", "fresh5", "fresh6", "fresh7", "fresh8", "fresh9", "fresh10")),
     ]
 
 

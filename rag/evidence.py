@@ -26,7 +26,7 @@ from rag.query import QueryPlan, counted_noun, question_parts
 from rag.retrieve import Retrieval, Signals
 from rag.schema import Hit
 from rag.segment import subwords
-from rag.text import CN_NUM, fold, fold_lower, is_lead_in, sentence_spans
+from rag.text import CN_NUM, char_ngrams, fold, fold_lower, is_lead_in, sentence_spans
 
 ANSWER_MODEL_FILE = DATA_DIR / "answer_model.json"
 ITEMS = re.compile(r"[（(][一二][）)][^（(]+[（(][二三][）)]")  # numbered items (一)…(二)… in a passage
@@ -37,7 +37,7 @@ SENTENCE_FEATURES = (
     "semantic", "semantic_gap", "semantic_rank",
     "cov_passage_gap", "gram_passage_gap", "semantic_passage_gap",
     "fused_rank", "fused_share", "word_rank", "char_rank", "dense_rank", "dense_score",
-    "first_in_passage", "position", "length", "short", "heading_like",
+    "first_in_passage", "position", "length", "short", "heading_like", "novelty",
     "quantity_match", "unit_match", "time_match", "date_match", "period_match", "doc_number_match",
     "list_match", "colon_lead", "items_match", "yes_no_match", "entity_match",
     "report_doc", "named_org_doc", "year_match", "front_matter", "label_match", "focus_in_sentence", "focus_in_context",
@@ -47,7 +47,7 @@ QUESTION_FEATURES = (
     "best_p", "second_p", "margin", "best_cov_context", "best_cov_sentence", "best_gram_sentence",
     "best_semantic", "top_fused", "sides_agree", "top5_overlap", "missing_mass", "max_missing_idf",
     "focus_missing", "n_terms", "is_quantity", "is_list", "is_yes_no", "wants_report", "best_unit_match",
-    "count_noun_missing",
+    "count_noun_missing", "dated_org_law",
 )
 # The direction each piece of evidence can only push the answerability model in: more coverage,
 # similarity or agreement never makes an answer less likely, more of the question missing from the
@@ -56,7 +56,7 @@ QUESTION_FEATURES = (
 QUESTION_FEATURE_SIGNS = {
     "best_p": 1, "best_cov_context": 1, "best_cov_sentence": 1, "best_gram_sentence": 1, "best_semantic": 1,
     "top_fused": 1, "sides_agree": 1, "top5_overlap": 1, "best_unit_match": 1,
-    "missing_mass": -1, "max_missing_idf": -1, "focus_missing": -1, "count_noun_missing": -1,
+    "missing_mass": -1, "max_missing_idf": -1, "focus_missing": -1, "count_noun_missing": -1, "dated_org_law": -1,
 }
 
 Similarity = Callable[[str, Sequence[str]], Sequence[float]]
@@ -162,6 +162,13 @@ def question_weights(plan: QueryPlan, snapshot: KeywordIndex, text: str | None =
         elif names and term in names:
             weights[term] *= params.name_weight
     return weights
+
+
+def novelty(sentence: str, asked_grams: frozenset[str]) -> float:
+    """The share of a sentence's character bigrams the question does not have: a sentence that only
+    repeats the question (the title of the report it names) tells nothing new."""
+    grams = set(char_ngrams(sentence))
+    return len(grams - asked_grams) / len(grams) if grams else 0.0
 
 
 def label_cue(question: str, section: str) -> bool:
@@ -272,9 +279,17 @@ def count_noun_missing(plan: QueryPlan, scored: Sequence[Candidate]) -> float:
     return 1.0 - max(known) if known else 0.0
 
 
+@lru_cache(maxsize=32)
+def ordinal_pattern(unit: str) -> re.Pattern[str]:
+    """An ordinal in `unit`: 第十四次, 第 571 号."""
+    return re.compile(rf"第\s*[{CN_NUM}\d]+\s*{re.escape(unit)}")
+
+
 def unit_matches(plan: QueryPlan, sentence: str) -> bool:
-    """The sentence gives a number in the unit the question counts in (几名 ~ 7人); a table row's
-    bare number counts too (| 其他类信息 | 5 |)."""
+    """The sentence gives a number in the unit the question counts in (几名 ~ 7人), or the ordinal it
+    asks for (第几次 ~ 第十四次); a table row's bare number counts too (| 其他类信息 | 5 |)."""
+    if plan.asked_ordinal:
+        return bool(ordinal_pattern(plan.asked_ordinal).search(fold(sentence)))
     if "|" in sentence and re.search(r"\|\s*\d+\s*\|", sentence):
         return True
     if not plan.asked_unit:
@@ -348,6 +363,7 @@ def score_candidates(
     front = {label("title"), label("header"), label("addressee"), label("trailer")}
     lex = lexicon()
     asks = {name: lex.cue(name, plan.question) for name in ("date", "period", "doc_number")}
+    asked_grams = frozenset(char_ngrams(plan.question))
     context_cov: dict[str, tuple[float, float, float, float]] = {}
     rows: list[dict[str, float]] = []
     for hit, rank, start, _end, text in raw:
@@ -379,6 +395,7 @@ def score_candidates(
                 "length": math.log1p(length) / 5.0,
                 "short": 1.0 if length < 8 else 0.0,
                 "heading_like": 1.0 if heading and folded.strip("。；：: ") in fold(heading) else 0.0,
+                "novelty": novelty(text, asked_grams),
                 "quantity_match": float(plan.is_quantity and bool(patterns["quantity"].search(folded))),
                 "unit_match": float(plan.is_quantity and unit_matches(plan, text)),
                 "time_match": float(plan.is_time and bool(patterns["date"].search(folded) or patterns["period"].search(folded))),
@@ -493,4 +510,7 @@ def question_features(
         "wants_report": float(plan.wants_report),
         "best_unit_match": best.features.get("unit_match", 0.0) if best else 0.0,
         "count_noun_missing": count_noun_missing(plan, scored),
+        # A question naming an organisation and a year asks about that organisation's document of the
+        # year; the best sentence coming from a law says the document does not hold the answer.
+        "dated_org_law": float(bool(plan.orgs.known) and bool(plan.years) and best is not None and best.hit.doc_type == "law"),
     }

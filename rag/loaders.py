@@ -211,6 +211,22 @@ def drop_page_furniture(raw: list[str]) -> list[str]:
     return [line for i, line in enumerate(raw) if i not in drop]
 
 
+SUBTITLE_END = re.compile(r"(?:上|讲话|发言|说明|报告|[）)])$")
+
+
+def continues_top_line(current: str, nxt: str) -> bool:
+    """At the top of a PDF export, a title or a `——` subtitle broken over two lines: the next line
+    ends the title (`关于2022年度…和其他` + `财政收支的审计工作报告`) or the subtitle (`——…人民代表大会`
+    + `常务委员会第十四次会议上`)."""
+    if len(nxt) > 40 or heading_kind(nxt) is not None or current.endswith(tuple(TERMINAL_PUNCT)) or re.search(r"[：:。]", nxt):
+        return False
+    if current.startswith("——"):
+        return not SUBTITLE_END.search(current) and bool(SUBTITLE_END.search(nxt))
+    # The first part names the year or starts with 关于 (a letterhead line, an organisation alone, does not)
+    starts_title = bool(re.search(r"(?:19|20)\d{2}\s*年", current)) or current.startswith("关于")
+    return starts_title and len(current) <= 40 and not re.search(r"(?:19|20)\d{2}", nxt) and not ends_like_title(current) and ends_like_title(current + nxt)
+
+
 def reflow_lines(text: str) -> str:
     """Join lines that a PDF broke inside sentences, words and numbers; keep paragraph and heading breaks."""
     lines = [ln.strip() for ln in drop_page_furniture(text.split("\n"))]
@@ -229,6 +245,8 @@ def reflow_lines(text: str) -> str:
         standalone_heading = current == line and heading_kind(line) is not None and "。" not in line
         # The title and its subtitle (——…会议上) at the top stand alone: a speaker or an addressee follows.
         top_title = len(paragraphs) < 4 and current == line and (ends_like_title(line) or line.startswith("——"))
+        if nxt is not None and len(paragraphs) < 4 and continues_top_line(current, nxt):
+            continue
         if (
             standalone_heading
             or top_title

@@ -103,10 +103,14 @@ def ends_like_title(line: str) -> bool:
     return any(p[name].search(core) for name in ("report_end", "notice_end", "law_end"))
 
 
+ORG_FIELD_SPLIT = re.compile(r"[\s\u3000|｜*#>]+|[^\s\u3000|｜：:]{1,6}[：:]")  # a web page's fields (来源：, 发布机构：) and markdown marks
+
+
 def fuller_issuer(issuer: str, lines: list[str]) -> str:
     """岐州市郦城区司法局 for 郦城区司法局 when a line of the document (its 落款, a letterhead) names the
-    organisation alone with more of its places."""
-    longer = [ln.strip() for ln in lines if ln.strip().endswith(issuer) and len(ln.strip()) > len(issuer)]
+    organisation alone with more of its places; a field of a line counts (`来源：岚溪市松川县审计局`)."""
+    fields = [f for ln in lines for f in ORG_FIELD_SPLIT.split(ln.strip()) if f]  # 来源：X　浏览次数：…, **X**
+    longer = [f for f in fields if f.endswith(issuer) and len(f) > len(issuer)]
     longer = [name for name in longer if _patterns()["org_line"].match(name) and len(name) <= len(issuer) + 8]
     return Counter(longer).most_common(1)[0][0] if longer else issuer
 

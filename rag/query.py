@@ -18,7 +18,8 @@ from rag.text import CN_NUM, char_ngrams, chinese_number, normalize_question, ye
 
 ARTICLE_REF = re.compile(rf"(?:第|(?<=[法例》]))\s*([{CN_NUM}\d]+)\s*条")  # 第58条, or right after a law's name: 行政许可法58条
 # 十几个, 几十人 are rough numbers, not questions
-ASKED_UNIT = re.compile(r"(?:多少|(?<![哪十])几(?![十百千万]))(个工作日|个人|个月|周岁|项|条|名|人|个|部|次|件|天|日|位|家|卷|份|篇|场|批|起|年|月|倍)")
+ASKED_UNIT = re.compile(r"(?:(?<!第)多少|(?<![哪十第])几(?![十百千万]))(个工作日|个人|个月|周岁|项|条|名|人|个|部|次|件|天|日|位|家|卷|份|篇|场|批|起|年|月|倍)")
+ASKED_ORDINAL = re.compile(r"第\s*(?:几|多少)\s*([次条号届批款项章节轮期个])")  # 第几次会议, 第几条: an ordinal, not a count
 UNIT_ALIASES = {"个人": "人", "个月": "月"}  # 几个人 counts people, 几个月 months
 SHARE_ASKED = re.compile(r"占[^，。？?；;]{0,16}?(?:多少|几成|百分之几|比例|比重)")  # 财政资金占总投资多少: a share
 PEOPLE_AFTER = re.compile(r"^[\u4e00-\u9fff]{0,3}[人员](?![\u4e00-\u9fff]{0,1}[项件个])")  # 几个代理人, 几个工作人员
@@ -172,6 +173,7 @@ class QueryPlan:
     is_yes_no: bool = False
     is_entity: bool = False
     asked_unit: str | None = None
+    asked_ordinal: str | None = None
     focus: tuple[str, ...] = ()
 
     def scope_names(self) -> str:
@@ -242,6 +244,12 @@ def counted_noun(question: str) -> str | None:
     return text if len(text) >= 2 else None
 
 
+def asked_ordinal(question: str) -> str | None:
+    """The unit of the ordinal a question asks for (第几次会议 -> 次, 第几条 -> 条), else None."""
+    found = ASKED_ORDINAL.search(question)
+    return found.group(1) if found else None
+
+
 def asked_unit(question: str) -> str | None:
     """The unit a count question counts in (几名 -> 名; 元 for money, % for a share); None when it names none, or when its parts
     ask in different units or one asks without a unit (…最长多长时间？能延长几次？)."""
@@ -288,11 +296,12 @@ def analyze_query(question: str, laws: LawCatalog, orgs: OrgCatalog) -> QueryPla
         orgs=mention,
         wants_report=report_cue and not (found_laws and not mention.named),
         is_list=lex.cue("list", question),
-        is_quantity=lex.cue("quantity", question) or bool(ASKED_UNIT.search(question)),  # 几份, 几批: any unit asked
+        is_quantity=lex.cue("quantity", question) or bool(ASKED_UNIT.search(question) or ASKED_ORDINAL.search(question)),  # 几份, 几批: any unit asked
         is_time=lex.cue("time", question),
         is_yes_no=lex.cue("yes_no", question),
         is_entity=lex.cue("entity", question),
         asked_unit=asked_unit(question),
+        asked_ordinal=asked_ordinal(question),
         focus=question_focus(question),
     )
 

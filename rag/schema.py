@@ -14,10 +14,11 @@ STATUS_LABELS = {"added": "新增", "updated": "更新", "unchanged": "未变", 
 # The version of loading, structure, chunking and keyword tokenization (2: informative stopwords kept;
 # 3: titles, subtitles and speakers of PDF work reports; 4: page numbers and running headers dropped;
 # 5: a letterhead above a title that names its organisation is not part of the title; 6: a running
-# header is a line that recurs at the page breaks, never a heading):
+# header is a line that recurs at the page breaks, never a heading; 7: a title or `——` subtitle broken
+# over two lines at the top is joined):
 # records written by an older one are chunked again
 # on the next ingest even when the file is unchanged (a fix to the parser reaches existing indexes).
-PARSER_VERSION = 6
+PARSER_VERSION = 7
 
 
 @dataclass(frozen=True)

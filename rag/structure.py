@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from rag.lexicon import label
 from rag.lines import ARTICLE_START, DATE_LINE, DOC_NUMBER, LAW_HEADING, TRAILER_START, heading_kind
-from rag.metadata import is_addressee, read_metadata
+from rag.metadata import is_addressee, is_chrome, read_metadata
 from rag.schema import Document, Section
 from rag.text import CN_NUM, chinese_number
 
@@ -127,6 +127,10 @@ def front_matter(doc: Document, paragraphs: list[tuple[int, int, str]]) -> tuple
                 body += 1
             else:
                 break
+        # A web page's lines right below the title (发布日期：… 来源：…, 字号 打印 关闭) are page chrome too.
+        while body < len(paragraphs) and is_chrome(paragraphs[body][2]):
+            labels.append((body, label("header")))
+            body += 1
     for i in range(body, min(len(paragraphs), body + 2)):
         if line_of[paragraphs[i][0]] == meta.addressee_line or is_addressee(paragraphs[i][2]):
             labels.append((i, label("addressee")))

@@ -93,6 +93,18 @@ def test_unit_matching(tiny_components):
     assert tiny_components.retriever.plan("主动公开了几条？依申请公开的有几条？").asked_unit == "条"
 
 
+def test_an_ordinal_question_asks_for_an_ordinal(tiny_components):
+    plan = tiny_components.retriever.plan
+    meeting = plan("审计工作报告是在县人大常委会第几次会议上作的？")
+    assert (meeting.asked_ordinal, meeting.asked_unit, meeting.is_quantity) == ("次", None, True)
+    assert unit_matches(meeting, "——2023年8月29日在茶阳县第十七届人民代表大会常务委员会第十四次会议上")
+    assert not unit_matches(meeting, "全年召开党组会议5次")  # a count does not answer 第几次
+    article = plan("宪法第几条规定国务院设立审计机关？")
+    assert article.asked_ordinal == "条" and unit_matches(article, "第九十一条 国务院设立审计机关")
+    assert plan("现行条例是国务院第多少号令公布的？").asked_ordinal == "号"
+    assert plan("召开了几次会议？").asked_ordinal is None and plan("召开了几次会议？").asked_unit == "次"
+
+
 def test_money_and_share_questions_ask_for_their_units(tiny_components):
     plan = tiny_components.retriever.plan
     spent = plan("青禾县审计局2023年普法一共花了多少经费？")

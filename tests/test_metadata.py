@@ -63,7 +63,7 @@ def test_pdf_title_broken_over_two_lines_with_page_numbers():
         reflow=True,
     )
     assert (m.title, m.doc_type, m.issuer, m.year) == ("西江市审计局2024年法治政府建设情况报告", "report", "西江市审计局", 2024)
-    assert m.title_lines == (0, 1)
+    assert m.title_lines == (0,)  # the reflow joined the title's two lines
 
 
 def test_pdf_work_report_under_a_meeting_letterhead_with_subtitle_and_speaker():
@@ -107,6 +107,35 @@ def test_issuer_takes_the_fuller_name_of_the_signature():
         "岚州市南屿区司法局\n2025年1月20日\n"
     )
     assert (m.title, m.issuer, m.year) == ("南屿区司法局2024年法治政府建设年度报告", "岚州市南屿区司法局", 2024)
+
+
+def test_issuer_takes_the_fuller_name_of_a_web_page_field():
+    m = meta(
+        "当前位置：首页 > 政务公开 > 法治政府建设\n"
+        "松岭县审计局2023年法治政府建设情况报告\n"
+        "发布日期：2024-01-26　　来源：岚川市松岭县审计局　　浏览次数：318\n"
+        "2023年，松岭县审计局坚持依法审计，现将有关情况报告如下。\n"
+        "一、主要工作\n全年完成审计项目21个。\n二、存在问题\n人员不足。\n"
+    )
+    assert (m.title, m.issuer, m.year) == ("松岭县审计局2023年法治政府建设情况报告", "岚川市松岭县审计局", 2023)
+
+
+def test_pdf_export_joins_a_broken_title_and_subtitle_but_not_a_letterhead():
+    text = clean_text(
+        "关于2022年度县级预算执行和其他\n财政收支的审计工作报告\n\n"
+        "——2023年8月29日在茶川县第十七届人民代表大会\n常务委员会第十四次会议上\n\n"
+        "茶川县审计局局长　林永和\n\n主任、各位副主任、秘书长、各位委员：\n"
+        "我受县人民政府委托，向县人大常委会报告2022年度县级预算执行和其他\n财政收支的审计情况，请予审议。\n",
+        reflow=True,
+    )
+    assert text.split("\n")[:3] == [
+        "关于2022年度县级预算执行和其他财政收支的审计工作报告",
+        "——2023年8月29日在茶川县第十七届人民代表大会常务委员会第十四次会议上",
+        "茶川县审计局局长林永和",
+    ]
+    # A letterhead (the organisation alone) stays apart from the title below it.
+    text = clean_text("泓川市云河区审计局\n云河区审计局2023年法治政府建设情况报告\n区人民政府：\n2023年，本局坚持依法审计，现将有关情况报告如下。\n", reflow=True)
+    assert text.split("\n")[:2] == ["泓川市云河区审计局", "云河区审计局2023年法治政府建设情况报告"]
 
 
 def test_half_width_punctuation():

@@ -121,6 +121,25 @@ def test_a_year_named_in_a_title_passes_the_year_guard():
     assert kept == [] and refusal is not None and "2021年" in refusal and "2023年、2024年" in refusal
 
 
+def test_an_organisation_and_a_year_draw_on_that_document_not_on_a_law():
+    from rag.answer import year_guard
+    from rag.query import analyze_query, build_law_catalog
+    from rag.schema import Hit
+
+    summary = record("qifeng-2023", "澜州市栖凤区审计局", 2023, title="栖凤区审计局2023年工作总结")
+    catalog = build_org_catalog([summary])
+    laws = build_law_catalog([summary], {})
+    law = Hit("gov-info:34", "gov-info", "中华人民共和国政府信息公开条例", "law", "第三十四条 申请公开的政府信息由两个以上行政机关共同制作的……", "第三十四条", "第三十四条", None, 1.0)
+    own = Hit("qifeng-2023:3", "qifeng-2023", summary.title, "report", "全年完成审计项目21个。", "一、主要工作", None, 2023, 0.5, issuer="澜州市栖凤区审计局")
+    plan = analyze_query("栖凤区审计局2023年依申请公开收到了几件申请？", laws, catalog)
+    assert year_guard(plan, [law, own], catalog, [2023]) == ([own], None)
+    kept, refusal = year_guard(plan, [law], catalog, [2023])
+    assert kept == [] and refusal is not None and "栖凤区审计局2023年" in refusal
+    # Without a year the law stays available (审计署在谁的领导下工作？ is answered by a law).
+    kept, refusal = year_guard(analyze_query("栖凤区审计局依申请公开要多少天内答复？", laws, catalog), [law, own], catalog, [2023])
+    assert kept == [law, own] and refusal is None
+
+
 def test_a_year_phrase_matches_with_or_without_du():
     """`对2022年审计查出来的问题` in a 2023 report that says `2022年度审计查出的216个问题`: the report states
     the question's year phrase, so the year guard keeps it."""
