@@ -236,6 +236,7 @@ def render_lines(chosen: list[Candidate], book: CitationBook, attribute: bool) -
 
 
 AMOUNT_ASKED = {"元": "金额", "%": "比例（百分数）"}
+AGE_UNIT = "周岁"  # an age question (多大年纪, 多少岁) is answered only with an age
 
 
 def counts_what_was_asked(plan: QueryPlan, body: str) -> bool:
@@ -246,7 +247,7 @@ def counts_what_was_asked(plan: QueryPlan, body: str) -> bool:
         return unit_matches(plan, MARKER.sub("", body))
     if not plan.is_quantity or not plan.asked_unit:
         return True
-    if plan.asked_unit not in lexicon().count_units and plan.asked_unit not in AMOUNT_ASKED:
+    if plan.asked_unit not in lexicon().count_units and plan.asked_unit not in AMOUNT_ASKED and plan.asked_unit != AGE_UNIT:
         return True
     return unit_matches(plan, MARKER.sub("", body))
 

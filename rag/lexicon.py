@@ -33,6 +33,7 @@ class Lexicon:
     time_units: tuple[str, ...]
     amount_units: tuple[str, ...]
     same_units: tuple[tuple[str, ...], ...]
+    counted_as: dict[str, tuple[str, ...]]
     modality: dict[str, tuple[str, ...]]
     documents: dict[str, tuple[str, ...]]
     labels: dict[str, str]
@@ -43,9 +44,10 @@ class Lexicon:
 
     def units_like(self, unit: str) -> tuple[str, ...]:
         """Units that count the same thing as `unit` (名 ~ 人 ~ 位): every group it is in, so that
-        件 ~ 个 and 件 ~ 起 without 个 ~ 起 (几个项目 is not answered by 一起复议案件)."""
-        found = tuple(dict.fromkeys(u for group in self.same_units if unit in group for u in group))
-        return found or (unit,)
+        件 ~ 个 and 件 ~ 起 without 个 ~ 起 (几个项目 is not answered by 一起复议案件); and the units a
+        count in `unit` may be stated in (几次 ~ 2件)."""
+        found = tuple(dict.fromkeys([u for group in self.same_units if unit in group for u in group] + [unit, *self.counted_as.get(unit, ())]))
+        return found
 
     def cue(self, name: str, text: str) -> bool:
         return bool(self.cues[name].search(text))
@@ -98,6 +100,7 @@ def lexicon() -> Lexicon:
         time_units=tuple(measure["time"]),
         amount_units=tuple(measure["amount"]),
         same_units=tuple(tuple(g) for g in measure["same"]),
+        counted_as={k: tuple(v) for k, v in measure.get("counted_as", {}).items()},
         modality={name: tuple(words) for name, words in data["modality"].items()},
         documents={k: tuple(v) for k, v in documents.items() if isinstance(v, list)},
         labels={k: v for k, v in documents.items() if isinstance(v, str)},

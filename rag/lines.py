@@ -23,7 +23,13 @@ ARTICLE_START = re.compile(rf"^第([{CN_NUM}\d]+)条(?:之[一二三四五六七
 TRAILER_START = re.compile(r"^(?:抄送|抄报|主送|印发|附件)[：:]|印发$|^[\s\S]{0,30}\d{4}年\d{1,2}月\d{1,2}日印发?$")
 DATE_LINE = re.compile(r"^\d{4}\s*年\s*\d{1,2}\s*月\s*\d{1,2}\s*日$")
 DOC_NUMBER = re.compile(r"^[\u4e00-\u9fff]{1,10}[〔\[（(【]\s*(?:19|20)\d{2}\s*[〕\]）)】]\s*\d+\s*号$")
-PAGE_NUMBER = re.compile(r"^[—\-–－\s]*\d+[—\-–－\s]*$")
+PAGE_NUMBER = re.compile(
+    r"^[—\-–－\s]*\d+[—\-–－\s]*$"  # - 2 -, — 2 —, 2
+    r"|^第\s*\d+\s*页(?:\s*[/／,，、]?\s*共\s*\d+\s*页)?$"  # 第 2 页 共 5 页, 第2页/共5页
+    r"|^共\s*\d+\s*页\s*[/／,，、]?\s*第\s*\d+\s*页$"  # 共5页 第2页
+    r"|^(?:page\s*)?\d+\s*(?:/|／|of)\s*\d+$",  # 2/5, Page 2 of 5
+    re.IGNORECASE,
+)
 
 
 def heading_kind(line: str) -> str | None:

@@ -18,9 +18,10 @@ from rag.text import CN_NUM, char_ngrams, chinese_number, normalize_question, ye
 
 ARTICLE_REF = re.compile(rf"(?:第|(?<=[法例》]))\s*([{CN_NUM}\d]+)\s*条")  # 第58条, or right after a law's name: 行政许可法58条
 # 十几个, 几十人 are rough numbers, not questions
-ASKED_UNIT = re.compile(r"(?:(?<!第)多少|(?<![哪十第])几(?![十百千万]))(个工作日|个人|个月|周岁|项|条|名|人|个|部|次|件|天|日|位|家|卷|份|篇|场|批|起|年|月|倍)")
+ASKED_UNIT = re.compile(r"(?:(?<!第)多少|(?<![哪十第])几(?![十百千万]))(个工作日|个人|个月|周岁|岁|项|条|名|人|个|部|次|件|天|日|位|家|卷|份|篇|场|批|起|年|月|倍)")
+AGE_ASKED = re.compile(r"多大(?:年纪|岁数|年龄)|年龄(?:多大|是多少|有多大)|年纪(?:多大|有多大)")  # asked in years of age
 ASKED_ORDINAL = re.compile(r"第\s*(?:几|多少)\s*([次条号届批款项章节轮期个])")  # 第几次会议, 第几条: an ordinal, not a count
-UNIT_ALIASES = {"个人": "人", "个月": "月"}  # 几个人 counts people, 几个月 months
+UNIT_ALIASES = {"个人": "人", "个月": "月", "岁": "周岁"}  # 几个人 counts people, 几个月 months
 SHARE_ASKED = re.compile(r"占[^，。？?；;]{0,16}?(?:多少|几成|百分之几|比例|比重)")  # 财政资金占总投资多少: a share
 PEOPLE_AFTER = re.compile(r"^[\u4e00-\u9fff]{0,3}[人员](?![\u4e00-\u9fff]{0,1}[项件个])")  # 几个代理人, 几个工作人员
 LAW_NAME_IN_BOOK = re.compile(r"《([^》]{2,40})》")
@@ -258,7 +259,9 @@ def asked_unit(question: str) -> str | None:
     for part in question_parts(question) or [question]:
         found = ASKED_UNIT.search(part)
         after = part[found.end() : found.end() + 5] if found else ""
-        if found and found.group(1) == "个" and (lex.cue("people", after) or PEOPLE_AFTER.match(after)):
+        if AGE_ASKED.search(part):
+            units.add("周岁")  # 多大年纪: an age
+        elif found and found.group(1) == "个" and (lex.cue("people", after) or PEOPLE_AFTER.match(after)):
             units.add("人")  # 几个代表, 几个代理人: people, counted in 人, 名 or 位
         elif found:
             units.add(UNIT_ALIASES.get(found.group(1), found.group(1)))
@@ -296,7 +299,7 @@ def analyze_query(question: str, laws: LawCatalog, orgs: OrgCatalog) -> QueryPla
         orgs=mention,
         wants_report=report_cue and not (found_laws and not mention.named),
         is_list=lex.cue("list", question),
-        is_quantity=lex.cue("quantity", question) or bool(ASKED_UNIT.search(question) or ASKED_ORDINAL.search(question)),  # 几份, 几批: any unit asked
+        is_quantity=lex.cue("quantity", question) or bool(ASKED_UNIT.search(question) or ASKED_ORDINAL.search(question) or AGE_ASKED.search(question)),  # 几份, 几批: any unit asked
         is_time=lex.cue("time", question),
         is_yes_no=lex.cue("yes_no", question),
         is_entity=lex.cue("entity", question),

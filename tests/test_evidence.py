@@ -105,6 +105,17 @@ def test_an_ordinal_question_asks_for_an_ordinal(tiny_components):
     assert plan("召开了几次会议？").asked_ordinal is None and plan("召开了几次会议？").asked_unit == "次"
 
 
+def test_occurrences_may_be_stated_as_cases_and_an_age_in_years(tiny_components):
+    plan = tiny_components.retriever.plan
+    appeals = plan("因为信息公开被人申请了几次行政复议？")
+    assert appeals.asked_unit == "次" and unit_matches(appeals, "全年因政府信息公开被申请行政复议2件")
+    assert not unit_matches(plan("收到了几件申请？"), "全年开展培训3次")  # one way only
+    for question in ("局长今年多大年纪？", "年满多少岁才能当选？"):
+        age = plan(question)
+        assert age.asked_unit == "周岁" and age.is_quantity, question
+        assert unit_matches(age, "年满四十五周岁的公民") and not unit_matches(age, "局长何晓岚在县委常委会上作专题述法")
+
+
 def test_money_and_share_questions_ask_for_their_units(tiny_components):
     plan = tiny_components.retriever.plan
     spent = plan("青禾县审计局2023年普法一共花了多少经费？")

@@ -275,6 +275,17 @@ def test_page_breaks_of_a_pdf_export_join_up_again():
     assert text.count("东岭县审计局") == 3  # title, opening, signature; not the two running headers
 
 
+def test_page_numbers_in_words_are_page_furniture_too():
+    from rag.lines import PAGE_NUMBER
+    from rag.loaders import drop_page_furniture
+
+    for number in ("第 2 页 共 5 页", "第2页/共5页", "共5页 第2页", "Page 2 of 5", "- 2 -"):
+        assert PAGE_NUMBER.match(number), number
+    assert not PAGE_NUMBER.match("第二条") and not PAGE_NUMBER.match("第2项")
+    pages = ["正文一", "", "第 1 页 共 3 页", "", "墨川县审计工作报告", "正文二", "", "第 2 页 共 3 页", "", "墨川县审计工作报告", "正文三"]
+    assert [ln for ln in drop_page_furniture(pages) if ln] == ["正文一", "正文二", "正文三"]
+
+
 def test_only_a_line_that_recurs_at_the_page_breaks_is_a_running_header():
     from rag.loaders import drop_page_furniture
 
