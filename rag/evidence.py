@@ -285,6 +285,22 @@ def ordinal_pattern(unit: str) -> re.Pattern[str]:
     return re.compile(rf"第\s*[{CN_NUM}\d]+\s*{re.escape(unit)}")
 
 
+@lru_cache(maxsize=1)
+def any_count() -> re.Pattern[str]:
+    """A number in any counting unit (5件, 十二条, 3个)."""
+    units = "|".join(re.escape(u) for u in sorted(lexicon().count_units, key=lambda u: (-len(u), u)))
+    return re.compile(rf"(?!{CALENDAR_YEAR})(?:(?<![\d第])\d+|(?<![第{CN_NUM}])[{CN_NUM}]+)\s*(?:余|多)?\s*(?:{units})")
+
+
+def counted_beside(plan: QueryPlan, folded: str) -> bool:
+    """The noun a count question counts written right next to a count in any counting unit: the noun
+    says what is counted when the unit differs (几条问题线索 ~ 移送问题线索5件, 几个项目 ~ 3项项目)."""
+    noun = counted_noun(plan.question)
+    if not noun:
+        return False
+    return any(folded[: m.start()].endswith(noun) or folded[m.end() :].startswith(noun) for m in any_count().finditer(folded))
+
+
 def unit_matches(plan: QueryPlan, sentence: str) -> bool:
     """The sentence gives a number in the unit the question counts in (几名 ~ 7人), or the ordinal it
     asks for (第几次 ~ 第十四次); a table row's bare number counts too (| 其他类信息 | 5 |)."""
@@ -296,6 +312,8 @@ def unit_matches(plan: QueryPlan, sentence: str) -> bool:
         return bool(_patterns()["quantity"].search(fold(sentence)))
     like = lexicon().units_like(plan.asked_unit)
     folded = fold(sentence)
+    if plan.asked_unit in lexicon().count_units and counted_beside(plan, folded):
+        return True
     # A share in words answers a share; a sum of money may be given as a share of another sum too
     # (每日按罚款数额的百分之三加处罚款), but a rate is not answered by a sum.
     if ("%" in like or "元" in like) and re.search(rf"百分之[{CN_NUM}\d]|\d(?:\.\d+)?\s*[%％]", folded):

@@ -74,9 +74,12 @@ def _unknown_name(text: str, start: int, end: int, boundaries: list[int]) -> str
         if any(g in place for g in generic if len(g) >= 2) or place[0] in "各本我该向在对由于请问某此全":
             continue
         word, flag, count = _first_word_flag(place)
-        if not flag.startswith(("ns", "nr", "nz", "nt")):
-            continue  # 南安市, 罗湖区: a place or proper name, not 内向市 cut from 日内向市
         suffixed = bool(re.search(rf"(?:{_parts()[0]})$", place)) and len(place) >= 3
+        # 南安市, 罗湖区: a place or proper name, not 内向市 cut from 日内向市; a rare place name with its
+        # suffix may start with a character jieba reads alone (茗溪区: 茗/溪区, 嵘州市: 嵘/州市)
+        rare = suffixed and len(word) == 1 and flag.startswith(("n", "x"))
+        if not (flag.startswith(("ns", "nr", "nz", "nt")) or rare):
+            continue
         if not suffixed and (m.group(2) not in ("审计局", "审计厅") or not (count == 1 and flag.startswith("ns"))):
             continue  # a bare place (杭州审计局) only before an audit office, and only a real place name
         return candidate

@@ -20,7 +20,8 @@ ARTICLE_REF = re.compile(rf"(?:第|(?<=[法例》]))\s*([{CN_NUM}\d]+)\s*条")  
 # 十几个, 几十人 are rough numbers, not questions
 ASKED_UNIT = re.compile(r"(?:(?<!第)多少|(?<![哪十第])几(?![十百千万]))(个工作日|个人|个月|周岁|岁|项|条|名|人|个|部|次|件|天|日|位|家|卷|份|篇|场|批|起|年|月|倍)")
 AGE_ASKED = re.compile(r"多大(?:年纪|岁数|年龄)|年龄(?:多大|是多少|有多大)|年纪(?:多大|有多大)")  # asked in years of age
-ASKED_ORDINAL = re.compile(r"第\s*(?:几|多少)\s*([次条号届批款项章节轮期个])")  # 第几次会议, 第几条: an ordinal, not a count
+# 第几次会议, 第几条, 哪一次会议上: an ordinal, not a count
+ASKED_ORDINAL = re.compile(r"第\s*(?:几|多少)\s*([次条号届批款项章节轮期个])|哪一?([次届])(?=[\u4e00-\u9fff]{0,6}会)")
 UNIT_ALIASES = {"个人": "人", "个月": "月", "岁": "周岁"}  # 几个人 counts people, 几个月 months
 SHARE_ASKED = re.compile(r"占[^，。？?；;]{0,16}?(?:多少|几成|百分之几|比例|比重)")  # 财政资金占总投资多少: a share
 PEOPLE_AFTER = re.compile(r"^[\u4e00-\u9fff]{0,3}[人员](?![\u4e00-\u9fff]{0,1}[项件个])")  # 几个代理人, 几个工作人员
@@ -246,9 +247,9 @@ def counted_noun(question: str) -> str | None:
 
 
 def asked_ordinal(question: str) -> str | None:
-    """The unit of the ordinal a question asks for (第几次会议 -> 次, 第几条 -> 条), else None."""
+    """The unit of the ordinal a question asks for (第几次会议, 哪次会议 -> 次; 第几条 -> 条), else None."""
     found = ASKED_ORDINAL.search(question)
-    return found.group(1) if found else None
+    return (found.group(1) or found.group(2)) if found else None
 
 
 def asked_unit(question: str) -> str | None:

@@ -102,6 +102,8 @@ def test_an_ordinal_question_asks_for_an_ordinal(tiny_components):
     article = plan("宪法第几条规定国务院设立审计机关？")
     assert article.asked_ordinal == "条" and unit_matches(article, "第九十一条 国务院设立审计机关")
     assert plan("现行条例是国务院第多少号令公布的？").asked_ordinal == "号"
+    assert plan("是谁在人大常委会哪一次会议上作的报告？").asked_ordinal == "次"
+    assert plan("这个报告是在哪次会议上作的？").asked_ordinal == "次"
     assert plan("召开了几次会议？").asked_ordinal is None and plan("召开了几次会议？").asked_unit == "次"
 
 
@@ -110,6 +112,9 @@ def test_occurrences_may_be_stated_as_cases_and_an_age_in_years(tiny_components)
     appeals = plan("因为信息公开被人申请了几次行政复议？")
     assert appeals.asked_unit == "次" and unit_matches(appeals, "全年因政府信息公开被申请行政复议2件")
     assert not unit_matches(plan("收到了几件申请？"), "全年开展培训3次")  # one way only
+    # The counted noun beside a count says what is counted when the unit differs.
+    leads = plan("向外移送了几条问题线索？")
+    assert unit_matches(leads, "向纪检监察机关移送问题线索5件") and not unit_matches(leads, "开展普法宣传5件次")
     for question in ("局长今年多大年纪？", "年满多少岁才能当选？"):
         age = plan(question)
         assert age.asked_unit == "周岁" and age.is_quantity, question

@@ -69,7 +69,13 @@ def test_a_place_alone_is_a_weaker_mention(catalog):
     assert [e.issuer for e in mention.known] == ["广州市花都区审计局"] and mention.by_place
 
 
-@pytest.mark.parametrize("question, name", [("杭州市审计局2024年完成了多少个审计项目？", "杭州市审计局"), ("南安市审计局的普法情况", "南安市审计局")])
+@pytest.mark.parametrize("question, name", [
+    ("杭州市审计局2024年完成了多少个审计项目？", "杭州市审计局"),
+    ("南安市审计局的普法情况", "南安市审计局"),
+    # rare place names that jieba cuts into a single character and the rest (茗/溪区, 嵘/州市)
+    ("茗溪区审计局2023年度审计工作报告里，区本级一般公共预算收入是多少？", "茗溪区审计局"),
+    ("嵘州市审计局2023年完成了几个项目？", "嵘州市审计局"),
+])
 def test_organisations_not_indexed_are_reported_as_unknown(catalog, question, name):
     mention = catalog.mentions(question)
     assert mention.known == () and mention.unknown == (name,)
