@@ -252,6 +252,17 @@ def counts_what_was_asked(plan: QueryPlan, body: str) -> bool:
     return unit_matches(plan, MARKER.sub("", body))
 
 
+def asks_addressee(question: str) -> bool:
+    """The question asks whom a document is addressed to (主送, 报送给, 呈报给哪个单位)."""
+    return any(cue in question for cue in lexicon().front_matter.get(label("addressee"), ()))
+
+
+def in_part(candidate: Candidate, part: str) -> bool:
+    """The candidate sentence lies in a front-matter part of its document (抬头, 落款 …)."""
+    section = candidate.hit.section.split(" > ")[-1] if candidate.hit.section else ""
+    return section == label(part)
+
+
 def what_was_asked(plan: QueryPlan) -> str:
     """The thing a refused count question asked for, for the refusal message."""
     if plan.asked_ordinal:
@@ -529,6 +540,12 @@ class Assistant:
             counted = next((c for c in ranked[1 : params.count_runners_up] if c.p >= params.count_ratio * best.p and unit_matches(plan, c.text)), None)
             if counted is not None:
                 ranked = [counted] + [c for c in ranked if c is not counted]
+        if not alone and asks_addressee(plan.question) and not in_part(ranked[0], "addressee"):
+            # Whom a document is addressed to (报送给哪个单位): its addressee line, when it is a candidate,
+            # answers rather than its title (rule for the category, README).
+            addressed = next((c for c in ranked[1 : params.count_runners_up] if in_part(c, "addressee") and c.hit.source == ranked[0].hit.source), None)
+            if addressed is not None:
+                ranked = [addressed] + [c for c in ranked if c is not addressed]
         chosen = _neighbours(ranked[0], plan, params) if alone else choose_sentences(ranked, plan, weights, params, parts)
         return render_lines(chosen, book, attribute)
 

@@ -137,6 +137,35 @@ def test_a_question_for_a_day_is_answered_with_a_day_or_refused(eager):
     assert undated.citations  # the closest passages are still shown
 
 
+def test_a_question_for_the_addressee_is_answered_with_the_addressee_line(fake_components, tmp_path):
+    """The rule for addressee questions (README): 报送给哪个单位 is answered with the report's 抬头, not with
+    its title, which repeats the question's own words."""
+    from conftest import write_documents
+
+    from rag.ingest import ingest_paths
+
+    folder = write_documents(tmp_path / "docs", {"songling-2024-report.txt": (
+        "松岭县审计局2024年法治政府建设情况报告\n县人民政府：\n"
+        "2024年，松岭县审计局坚持依法审计，全年完成审计项目29个。现将有关情况报告如下：\n"
+        "一、主要工作\n（一）加强普法宣传\n全年开展普法活动12场。\n二、存在问题\n学法形式较为单一。\n"
+        "松岭县审计局\n2025年1月22日\n"
+    )})
+    ingest_paths(fake_components.index, [folder], show_bar=False)
+    assistant = Assistant(fake_components.retriever, fake_components.settings, model=replace(AnswerModel.load(), refuse_below=0.0))
+    question = "松岭县审计局2024年那份法治政府建设情况报告是报送给哪个单位的？"
+    answer = assistant.ask(question)
+    assert not answer.refused and strip_markers(answer.answer.split("\n")[0]).endswith("县人民政府："), answer.answer
+    assert_cited(answer)
+    # As the real encoders rank it: the title first. The rule still answers with the addressee line.
+    from rag.citations import CitationBook
+
+    analysis = assistant.analyze(question, assistant.retriever.search(question), [])
+    title = next(c for c in analysis.scored if c.text.startswith("松岭县审计局2024年法治政府建设情况报告"))
+    analysis.scored = [title] + [c for c in analysis.scored if c is not title]
+    body = assistant.compose(analysis, CitationBook())
+    assert strip_markers(body.split("\n")[0]).endswith("县人民政府："), body
+
+
 def test_money_and_rate_questions_are_answered_with_an_amount_or_a_share_or_refused(eager):
     """The rule for count questions (README) covers money (多少经费 -> 元) and rates (整改率 -> %):
     the counts in the passage are not the amount or share asked for."""
