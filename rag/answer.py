@@ -18,6 +18,7 @@ from rag.evidence import (
     AnswerModel,
     Candidate,
     coverage,
+    label_cue,
     score_candidates,
     unit_matches,
 )
@@ -27,7 +28,7 @@ from rag.lines import PAGE_NUMBER
 from rag.metadata import title_years
 from rag.orgs import OrgCatalog
 from rag.params import AnswerParams
-from rag.query import QueryPlan, prepare_question, question_parts, resolve_followup
+from rag.query import AGE_UNIT, QueryPlan, prepare_question, question_parts, resolve_followup
 from rag.retrieve import HybridRetriever, Retrieval
 from rag.schema import Answer, Hit
 from rag.text import chinese_number, flatten, is_lead_in, sentence_spans
@@ -236,7 +237,6 @@ def render_lines(chosen: list[Candidate], book: CitationBook, attribute: bool) -
 
 
 AMOUNT_ASKED = {"元": "金额", "%": "比例（百分数）"}
-AGE_UNIT = "周岁"  # an age question (多大年纪, 多少岁) is answered only with an age
 
 
 def counts_what_was_asked(plan: QueryPlan, body: str) -> bool:
@@ -250,11 +250,6 @@ def counts_what_was_asked(plan: QueryPlan, body: str) -> bool:
     if plan.asked_unit not in lexicon().count_units and plan.asked_unit not in AMOUNT_ASKED and plan.asked_unit != AGE_UNIT:
         return True
     return unit_matches(plan, MARKER.sub("", body))
-
-
-def asks_addressee(question: str) -> bool:
-    """The question asks whom a document is addressed to (主送, 报送给, 呈报给哪个单位)."""
-    return any(cue in question for cue in lexicon().front_matter.get(label("addressee"), ()))
 
 
 def in_part(candidate: Candidate, part: str) -> bool:
@@ -540,7 +535,7 @@ class Assistant:
             counted = next((c for c in ranked[1 : params.count_runners_up] if c.p >= params.count_ratio * best.p and unit_matches(plan, c.text)), None)
             if counted is not None:
                 ranked = [counted] + [c for c in ranked if c is not counted]
-        if not alone and asks_addressee(plan.question) and not in_part(ranked[0], "addressee"):
+        if not alone and label_cue(plan.question, label("addressee")) and not in_part(ranked[0], "addressee"):
             # Whom a document is addressed to (报送给哪个单位): its addressee line, when it is a candidate,
             # answers rather than its title (rule for the category, README).
             addressed = next((c for c in ranked[1 : params.count_runners_up] if in_part(c, "addressee") and c.hit.source == ranked[0].hit.source), None)

@@ -47,7 +47,7 @@ QUESTION_FEATURES = (
     "best_p", "second_p", "margin", "best_cov_context", "best_cov_sentence", "best_gram_sentence",
     "best_semantic", "top_fused", "sides_agree", "top5_overlap", "missing_mass", "max_missing_idf",
     "focus_missing", "n_terms", "is_quantity", "is_list", "is_yes_no", "wants_report", "best_unit_match",
-    "count_noun_missing", "dated_org_law",
+    "count_noun_missing",
 )
 # The direction each piece of evidence can only push the answerability model in: more coverage,
 # similarity or agreement never makes an answer less likely, more of the question missing from the
@@ -56,7 +56,7 @@ QUESTION_FEATURES = (
 QUESTION_FEATURE_SIGNS = {
     "best_p": 1, "best_cov_context": 1, "best_cov_sentence": 1, "best_gram_sentence": 1, "best_semantic": 1,
     "top_fused": 1, "sides_agree": 1, "top5_overlap": 1, "best_unit_match": 1,
-    "missing_mass": -1, "max_missing_idf": -1, "focus_missing": -1, "count_noun_missing": -1, "dated_org_law": -1,
+    "missing_mass": -1, "max_missing_idf": -1, "focus_missing": -1, "count_noun_missing": -1,
 }
 
 Similarity = Callable[[str, Sequence[str]], Sequence[float]]
@@ -242,11 +242,16 @@ def _patterns() -> dict[str, re.Pattern[str]]:
     }
 
 
+def _number_in(units: Sequence[str]) -> re.Pattern[str]:
+    """A number followed by one of `units` (not 2024年, not 第3条)."""
+    alternation = "|".join(re.escape(u) for u in units)
+    return re.compile(rf"(?!{CALENDAR_YEAR})(?:(?<![\d第])\d+(?:\.\d+)?|(?<![第{CN_NUM}])[{CN_NUM}]+)\s*(?:余|多)?\s*(?:{alternation})")
+
+
 @lru_cache(maxsize=64)
 def count_pattern(unit: str) -> re.Pattern[str]:
-    """A number in `unit` or a unit like it (7人 for 几名; not 2024年, not 第3条)."""
-    units = "|".join(re.escape(u) for u in lexicon().units_like(unit))
-    return re.compile(rf"(?!{CALENDAR_YEAR})(?:(?<![\d第])\d+(?:\.\d+)?|(?<![第{CN_NUM}])[{CN_NUM}]+)\s*(?:余|多)?\s*(?:{units})")
+    """A number in `unit` or a unit like it (7人 for 几名)."""
+    return _number_in(lexicon().units_like(unit))
 
 
 @lru_cache(maxsize=256)
@@ -287,9 +292,8 @@ def ordinal_pattern(unit: str) -> re.Pattern[str]:
 
 @lru_cache(maxsize=1)
 def any_count() -> re.Pattern[str]:
-    """A number in any counting unit (5件, 十二条, 3个)."""
-    units = "|".join(re.escape(u) for u in sorted(lexicon().count_units, key=lambda u: (-len(u), u)))
-    return re.compile(rf"(?!{CALENDAR_YEAR})(?:(?<![\d第])\d+|(?<![第{CN_NUM}])[{CN_NUM}]+)\s*(?:余|多)?\s*(?:{units})")
+    """A number in any counting unit (5件, 十二条, 3个), the longer units first."""
+    return _number_in(sorted(lexicon().count_units, key=lambda u: (-len(u), u)))
 
 
 def counted_beside(plan: QueryPlan, folded: str) -> bool:
@@ -528,7 +532,4 @@ def question_features(
         "wants_report": float(plan.wants_report),
         "best_unit_match": best.features.get("unit_match", 0.0) if best else 0.0,
         "count_noun_missing": count_noun_missing(plan, scored),
-        # A question naming an organisation and a year asks about that organisation's document of the
-        # year; the best sentence coming from a law says the document does not hold the answer.
-        "dated_org_law": float(bool(plan.orgs.known) and bool(plan.years) and best is not None and best.hit.doc_type == "law"),
     }

@@ -46,8 +46,7 @@ class Lexicon:
         """Units that count the same thing as `unit` (名 ~ 人 ~ 位): every group it is in, so that
         件 ~ 个 and 件 ~ 起 without 个 ~ 起 (几个项目 is not answered by 一起复议案件); and the units a
         count in `unit` may be stated in (几次 ~ 2件)."""
-        found = tuple(dict.fromkeys([u for group in self.same_units if unit in group for u in group] + [unit, *self.counted_as.get(unit, ())]))
-        return found
+        return tuple(dict.fromkeys([u for group in self.same_units if unit in group for u in group] + [unit, *self.counted_as.get(unit, ())]))
 
     def cue(self, name: str, text: str) -> bool:
         return bool(self.cues[name].search(text))

@@ -22,7 +22,8 @@ ASKED_UNIT = re.compile(r"(?:(?<!第)多少|(?<![哪十第])几(?![十百千万]
 AGE_ASKED = re.compile(r"多大(?:年纪|岁数|年龄)|年龄(?:多大|是多少|有多大)|年纪(?:多大|有多大)")  # asked in years of age
 # 第几次会议, 第几条, 哪一次会议上: an ordinal, not a count
 ASKED_ORDINAL = re.compile(r"第\s*(?:几|多少)\s*([次条号届批款项章节轮期个])|哪一?([次届])(?=[\u4e00-\u9fff]{0,6}会)")
-UNIT_ALIASES = {"个人": "人", "个月": "月", "岁": "周岁"}  # 几个人 counts people, 几个月 months
+AGE_UNIT = "周岁"  # an age question (多大年纪, 多少岁) is answered only with an age
+UNIT_ALIASES = {"个人": "人", "个月": "月", "岁": AGE_UNIT}  # 几个人 counts people, 几个月 months
 SHARE_ASKED = re.compile(r"占[^，。？?；;]{0,16}?(?:多少|几成|百分之几|比例|比重)")  # 财政资金占总投资多少: a share
 PEOPLE_AFTER = re.compile(r"^[\u4e00-\u9fff]{0,3}[人员](?![\u4e00-\u9fff]{0,1}[项件个])")  # 几个代理人, 几个工作人员
 LAW_NAME_IN_BOOK = re.compile(r"《([^》]{2,40})》")
@@ -261,7 +262,7 @@ def asked_unit(question: str) -> str | None:
         found = ASKED_UNIT.search(part)
         after = part[found.end() : found.end() + 5] if found else ""
         if AGE_ASKED.search(part):
-            units.add("周岁")  # 多大年纪: an age
+            units.add(AGE_UNIT)  # 多大年纪: an age
         elif found and found.group(1) == "个" and (lex.cue("people", after) or PEOPLE_AFTER.match(after)):
             units.add("人")  # 几个代表, 几个代理人: people, counted in 人, 名 or 位
         elif found:

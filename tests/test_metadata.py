@@ -99,25 +99,26 @@ def test_an_organisation_line_joins_the_title_only_when_the_title_lacks_one():
     assert (m.title, m.issuer, m.year) == ("宁川市蕉河区财政局2023年法治政府建设工作情况报告", "宁川市蕉河区财政局", 2023)
 
 
-def test_issuer_takes_the_fuller_name_of_the_signature():
-    m = meta(
+@pytest.mark.parametrize("text, title, issuer, year", [
+    (  # the signature names the organisation with its city
         "南屿区司法局2024年法治政府建设年度报告\n"
         "2024年，南屿区司法局坚持依法行政，现将有关情况报告如下。\n"
         "一、主要举措\n全年办理行政复议案件36件。\n二、存在问题\n队伍力量不足。\n"
-        "岚州市南屿区司法局\n2025年1月20日\n"
-    )
-    assert (m.title, m.issuer, m.year) == ("南屿区司法局2024年法治政府建设年度报告", "岚州市南屿区司法局", 2024)
-
-
-def test_issuer_takes_the_fuller_name_of_a_web_page_field():
-    m = meta(
+        "岚州市南屿区司法局\n2025年1月20日\n",
+        "南屿区司法局2024年法治政府建设年度报告", "岚州市南屿区司法局", 2024,
+    ),
+    (  # a field of a web page's line does (来源：…)
         "当前位置：首页 > 政务公开 > 法治政府建设\n"
         "松岭县审计局2023年法治政府建设情况报告\n"
         "发布日期：2024-01-26　　来源：岚川市松岭县审计局　　浏览次数：318\n"
         "2023年，松岭县审计局坚持依法审计，现将有关情况报告如下。\n"
-        "一、主要工作\n全年完成审计项目21个。\n二、存在问题\n人员不足。\n"
-    )
-    assert (m.title, m.issuer, m.year) == ("松岭县审计局2023年法治政府建设情况报告", "岚川市松岭县审计局", 2023)
+        "一、主要工作\n全年完成审计项目21个。\n二、存在问题\n人员不足。\n",
+        "松岭县审计局2023年法治政府建设情况报告", "岚川市松岭县审计局", 2023,
+    ),
+])
+def test_issuer_takes_the_fuller_name_the_document_gives(text, title, issuer, year):
+    m = meta(text)
+    assert (m.title, m.issuer, m.year) == (title, issuer, year)
 
 
 def test_pdf_export_joins_a_broken_title_and_subtitle_but_not_a_letterhead():
