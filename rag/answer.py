@@ -297,9 +297,19 @@ def year_guard(plan: QueryPlan, hits: list[Hit], orgs: OrgCatalog, records_years
     if law_question:
         return hits, None
 
+    # A document covering another year answers when it states the question's year phrase, or from
+    # its part about that year when its title names it (a 2023年工作总结和2024年工作计划 from its 2024
+    # plan, not from its 2023 summary) and the organisation's own document of that year is not found:
+    # a year's own report speaks for that year.
+    covering = {h.issuer for h in hits if h.issuer and h.doc_type != "law" and h.year in plan.years}
+
     def fits(hit: Hit) -> bool:
-        named = title_years(hit.title)  # a 2023年工作总结和2024年工作计划 answers for 2024 too
-        return hit.doc_type == "law" or hit.year in plan.years or any(y in named or year_phrase_in(plan.question, y, hit.text) for y in plan.years)
+        if hit.doc_type == "law" or hit.year in plan.years:
+            return True
+        if any(year_phrase_in(plan.question, y, hit.text) for y in plan.years):
+            return True
+        named = title_years(hit.title)
+        return hit.issuer not in covering and any(y in named and y in title_years(f"{hit.section}\n{hit.text}") for y in plan.years)
 
     kept = [h for h in hits if fits(h)]
     dated_kept = [h for h in kept if h.doc_type != "law"]

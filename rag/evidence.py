@@ -187,15 +187,32 @@ def gram_weights(plan: QueryPlan, snapshot: KeywordIndex, params: AnswerParams |
     return {g: snapshot.char_idf(g) * (factor if names and g.lower() in names else 1.0) for g in plan.grams}
 
 
+@lru_cache(maxsize=4096)
+def short_form(term: str) -> re.Pattern[str] | None:
+    """A short form's characters in order, a few apart: 人大常委会 in 人民代表大会常务委员会, 发改委 in
+    发展和改革委员会 (Chinese abbreviations keep characters of the full name in order)."""
+    if len(term) < 3 or not all("\u4e00" <= ch <= "\u9fff" for ch in term):
+        return None
+    return re.compile(f"[^{CLAUSE_BREAKS}]{{0,{SHORT_FORM_GAP}}}".join(re.escape(ch) for ch in term))
+
+
+CLAUSE_BREAKS = "，。；：、,;:\\s"
+SHORT_FORM_GAP = 3
+
+
 def term_credit(term: str, text: str) -> float:
-    """1 when the term occurs; partial credit when a compound (听取意见) occurs only in parts."""
+    """1 when the term occurs; partial credit when a compound (听取意见) occurs only in parts, or the
+    term is the short form of a name the text writes in full."""
     if term in text:
         return 1.0
     parts = subwords(term)
-    if not parts:
-        return 0.0
     found = sum(1 for p in parts if p in text)
-    return 0.8 if found == len(parts) else 0.4 * found / len(parts)
+    if parts and found == len(parts):
+        return 0.8
+    pattern = short_form(term)
+    if pattern is not None and pattern.search(text):
+        return 0.8
+    return 0.4 * found / len(parts) if parts else 0.0
 
 
 def coverage(text: str, weights: dict[str, float]) -> float:

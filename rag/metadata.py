@@ -141,9 +141,12 @@ def _title_score(candidate: str) -> float:
     return score
 
 
+TITLE_CONTINUATIONS = ("和", "及", "暨", "与", "并")
+
+
 def find_title(lines: list[str]) -> tuple[str, tuple[int, ...]]:
     """The title and its line numbers (two for a title broken over two lines)."""
-    best: tuple[float, int, str, tuple[int, ...]] | None = None
+    found: list[tuple[float, int, str, tuple[int, ...]]] = []
     seen = 0
     for i, line in enumerate(lines):
         stripped = line.strip()
@@ -163,7 +166,8 @@ def find_title(lines: list[str]) -> tuple[str, tuple[int, ...]]:
                 and not is_chrome(second)
                 and not DOC_NUMBER.match(second)
                 and _kind_of_title(second) is not None
-                and _kind_of_title(stripped) is None
+                # a title goes on over the line break: …工作总结 / 和2026年工作计划
+                and (_kind_of_title(stripped) is None or second.startswith(TITLE_CONTINUATIONS))
                 and not second.startswith("关于")  # a title of its own below a letterhead
                 and not re.search(r"文件(?:[（(][^）)]*[）)])?$", stripped)
                 # an organisation alone above a title that names its own (a letterhead, a running header)
@@ -172,14 +176,16 @@ def find_title(lines: list[str]) -> tuple[str, tuple[int, ...]]:
                 options.append((stripped + second, (i, nxt)))
         for text, numbers in options:
             score = _title_score(text)
-            if score <= 0:
-                continue
-            key = (score, -i)
-            if best is None or key > (best[0], -best[1]):
-                best = (score, i, text, numbers)
-    if best is None:
+            if score > 0:
+                found.append((score, i, text, numbers))
+    if not found:
         return "", ()
-    return clean_title(best[2]), best[3]
+    score, _, text, numbers = max(found, key=lambda f: (f[0], -f[1]))
+    # A running header may repeat the title's first line above the whole title: take the whole.
+    fuller = [f for f in found if f[0] >= score and len(f[2]) > len(text) and f[2].startswith(text)]
+    if fuller:
+        _, _, text, numbers = max(fuller, key=lambda f: len(f[2]))
+    return clean_title(text), numbers
 
 
 def clean_title(title: str) -> str:

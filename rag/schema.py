@@ -15,10 +15,11 @@ STATUS_LABELS = {"added": "新增", "updated": "更新", "unchanged": "未变", 
 # 3: titles, subtitles and speakers of PDF work reports; 4: page numbers and running headers dropped;
 # 5: a letterhead above a title that names its organisation is not part of the title; 6: a running
 # header is a line that recurs at the page breaks, never a heading; 7: a title or `——` subtitle broken
-# over two lines at the top is joined; 8: page numbers written `第 2 页 共 5 页`, `2/5`):
+# over two lines at the top is joined; 8: page numbers written `第 2 页 共 5 页`, `2/5`; 9: a title going on
+# over a line break with 和/及/暨 is joined, and a running header repeating its first line is not the title):
 # records written by an older one are chunked again
 # on the next ingest even when the file is unchanged (a fix to the parser reaches existing indexes).
-PARSER_VERSION = 8
+PARSER_VERSION = 9
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,11 @@ def test_term_credit_and_coverage():
     assert term_credit("听取意见", "听取意见") == 1.0
     assert term_credit("听取意见", "依法听取当事人的意见") == 0.8  # a compound found in parts
     assert term_credit("听取意见", "无关的内容") == 0.0
+    # a short form of a name the text writes in full, its characters in order within one clause
+    assert term_credit("人大常委会", "在县第十八届人民代表大会常务委员会第二十一次会议上") == 0.8
+    assert term_credit("发改委", "县发展和改革委员会") == 0.8
+    assert term_credit("人大常委会", "人民代表大会，常务委员会") == 0.0
+    assert term_credit("人大常委会", "人大代表和常务委员") < 0.8  # 会 missing: a part only
     weights = {"审计机关": 2.0, "独立": 1.0, "干涉": 1.0}
     assert coverage("审计机关独立行使", weights) == 0.75
     assert coverage("ＡＢ审计机关", {"ab": 1.0}) == 1.0  # widths folded, lower case

@@ -66,6 +66,17 @@ def test_pdf_title_broken_over_two_lines_with_page_numbers():
     assert m.title_lines == (0,)  # the reflow joined the title's two lines
 
 
+def test_a_title_going_on_over_a_line_break_under_a_running_header_that_repeats_its_first_line():
+    m = meta(
+        "岱江市审计局2025年工作总结\n\n\n          岱江市审计局2025年工作总结\n          和2026年工作计划\n\n"
+        "　　2025年，岱江市审计局在市委、市政府的坚强领导下，依法履行审计监督职责。\n"
+        "一、2025年工作总结\n全年完成审计项目40个。\n第1页/共2页\n岱江市审计局2025年工作总结\n"
+        "二、2026年工作计划\n拟安排审计项目42个。\n第2页/共2页\n",
+        reflow=True,
+    )
+    assert (m.title, m.doc_type, m.issuer, m.year) == ("岱江市审计局2025年工作总结和2026年工作计划", "report", "岱江市审计局", 2025)
+
+
 def test_pdf_work_report_under_a_meeting_letterhead_with_subtitle_and_speaker():
     # A report given at a meeting, exported from PDF: every page starts with the meeting's letterhead,
     # lines break at the page width, the title is followed by a ——subtitle and the speaker line.

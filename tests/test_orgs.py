@@ -121,8 +121,18 @@ def test_a_year_named_in_a_title_passes_the_year_guard():
     laws = build_law_catalog([plan_doc], {})
     hit = Hit("deyang-2023:9", "deyang-2023", plan_doc.title, "report", "计划安排审计项目48个。", "二、2024年工作计划", None, 2023, 1.0,
               issuer="德阳市审计局")
-    kept, refusal = year_guard(analyze_query("德阳审计局2024年打算安排多少个审计项目？", laws, catalog), [hit], catalog, [2023])
+    summary = Hit("deyang-2023:3", "deyang-2023", plan_doc.title, "report", "全年共完成审计项目46个。", "一、2023年工作总结", None, 2023,
+                  1.0, issuer="德阳市审计局")
+    # The 2024 question draws on the 2024 plan, not on the 2023 summary of the same document.
+    kept, refusal = year_guard(analyze_query("德阳审计局2024年打算安排多少个审计项目？", laws, catalog), [hit, summary], catalog, [2023])
     assert kept == [hit] and refusal is None
+    kept, refusal = year_guard(analyze_query("德阳审计局2023年完成了多少个审计项目？", laws, catalog), [hit, summary], catalog, [2023])
+    assert kept == [hit, summary] and refusal is None
+    # When the organisation's own report of 2024 is found, it speaks for 2024, not the earlier plan.
+    report = Hit("deyang-2024:4", "deyang-2024", "德阳市审计局2024年法治政府建设情况报告", "report", "完成审计项目51个，较上年增加5个。",
+                 "一、主要工作", None, 2024, 1.0, issuer="德阳市审计局")
+    kept, refusal = year_guard(analyze_query("德阳审计局2024年完成的审计项目比上年多几个？", laws, catalog), [hit, summary, report], catalog, [2023, 2024])
+    assert kept == [report] and refusal is None
     kept, refusal = year_guard(analyze_query("德阳审计局2021年完成了多少个审计项目？", laws, catalog), [hit], catalog, [2023])
     assert kept == [] and refusal is not None and "2021年" in refusal and "2023年、2024年" in refusal
 
@@ -183,3 +193,20 @@ def test_one_organisation_under_a_short_and_a_full_name_is_one_entry():
     where, scoped = HybridRetriever.org_scope(None, plan)  # type: ignore[arg-type]
     assert scoped == ("泓州市云塘区审计局",)
     assert where == {"$or": [{"doc_type": "law"}, {"issuer": {"$in": ["云塘区审计局", "泓州市云塘区审计局"]}}]}
+
+
+def test_a_proviso_is_answered_with_the_clause_it_qualifies():
+    """A clause opening with 但是 qualifies the one before it: quoted alone it says something else."""
+    from rag.answer import _neighbours
+    from rag.evidence import Candidate
+    from rag.query import analyze_query, build_law_catalog
+    from rag.schema import Hit
+
+    law = record("reconsideration", None, 2023, doc_type="law", title="中华人民共和国行政复议法")
+    text = "第二十条 公民可以自知道该行政行为之日起六十日内提出行政复议申请；但是法律规定的申请期限超过六十日的除外。因不可抗力耽误的，申请期限自障碍消除之日起继续计算。"
+    hit = Hit("reconsideration:20", "reconsideration", law.title, "law", text, "第三章", "第二十条", 2023, 1.0)
+    start = text.index("但是")
+    end = text.index("。", start) + 1
+    plan = analyze_query("行政复议 申请期限 多少天", build_law_catalog([law], {}), build_org_catalog([law]))
+    chosen = _neighbours(Candidate(hit, 0, start, end, text[start:end]), plan)
+    assert [c.text for c in chosen][:2] == ["第二十条 公民可以自知道该行政行为之日起六十日内提出行政复议申请；", "但是法律规定的申请期限超过六十日的除外。"]
