@@ -240,11 +240,21 @@ def counted_noun(question: str) -> str | None:
     found = ASKED_UNIT.search(question)
     if not found:
         return None
-    noun = re.match(r"[\u4e00-\u9fff]{2,8}", question[found.end() :])
-    if not noun:
-        return None
-    text = re.split(r"[的了呢吗啊吧是有在被和与及]", noun.group(0), maxsplit=1)[0]
+    # The words right after the count that make a noun phrase (审计 项目, 公职律师), ending in a noun:
+    # not a verb phrase (几个人通过了…, 多少天内重新作出).
+    words: list[tuple[str, str]] = []
+    for word, flag in tagged_words(question[found.end() :]):
+        if not CJK_WORD.fullmatch(word) or not (is_noun(flag) or flag in ("v", "vn")) or len(words) == MAX_NOUN_WORDS:
+            break
+        words.append((word, flag))
+    while words and not is_noun(words[-1][1]):
+        words.pop()
+    text = "".join(word for word, _ in words)
     return text if len(text) >= 2 else None
+
+
+CJK_WORD = re.compile(r"[\u4e00-\u9fff]+")
+MAX_NOUN_WORDS = 4
 
 
 def asked_ordinal(question: str) -> str | None:

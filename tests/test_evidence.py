@@ -43,6 +43,7 @@ def test_question_parts_and_labels():
     assert question_parts("审计法第五条") == []
     assert label_cue("这份报告的发文字号是什么？", "标题") and label_cue("报告抄送给了谁？", "落款")
     assert not label_cue("报告抄送给了谁？", "一、主要工作")
+    assert label_cue("这份审计工作报告是谁在县人大常委会上作的？", "标题")  # the title block names the speaker
 
 
 def test_logistic_and_model_files(tmp_path):
@@ -305,6 +306,10 @@ def test_what_a_count_question_counts_is_looked_for_beside_the_count():
     assert counted_noun("桐山区审计局2023年一共做完了多少个审计项目？") == "审计项目"
     assert counted_noun("开封市审计局2024年实际办了多少起行政处罚案件？") == "行政处罚案件"
     assert counted_noun("审计项目完成了多少个？") is None  # the noun before the count: nothing to look for
+    assert counted_noun("桐溪县2024年全县有多少名公职律师？") == "公职律师"
+    # a verb phrase after the count counts nothing: 几个人通过了…, 多少天内重新作出
+    assert counted_noun("开封市审计局现在有几个人通过了法律职业资格考试？") is None
+    assert counted_noun("法律法规没规定期限的，要在多少天内重新作出？") is None
     plan = QueryPlan("2023年一共做完了多少个审计项目？", ("做", "审计", "项目"), is_quantity=True, asked_unit="个")
     assert count_beside_noun(plan, "全年共完成审计项目28个，其中经济责任审计9个。") == 1.0
     assert count_beside_noun(plan, "共完成28个审计项目。") == 1.0
