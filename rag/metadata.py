@@ -181,8 +181,8 @@ def find_title(lines: list[str]) -> tuple[str, tuple[int, ...]]:
     if not found:
         return "", ()
     score, _, text, numbers = max(found, key=lambda f: (f[0], -f[1]))
-    # A running header may repeat the title's first line above the whole title: take the whole.
-    fuller = [f for f in found if f[0] >= score and len(f[2]) > len(text) and f[2].startswith(text)]
+    # A running header may repeat the title or a short form of it above the whole title: take the whole.
+    fuller = [f for f in found if f[0] >= score and len(f[2]) > len(text) and text in f[2]]
     if fuller:
         _, _, text, numbers = max(fuller, key=lambda f: len(f[2]))
     return clean_title(text), numbers
@@ -221,6 +221,8 @@ def signature(lines: list[str]) -> str | None:
     """The organisation signed above the closing date (落款), if any."""
     for i in range(len(lines) - 1, 0, -1):
         line = lines[i].strip()
+        if line.endswith("印发"):  # `XX局办公室　2024年2月5日印发`: the office that printed it, not the issuer
+            continue
         if DATE_LINE.match(fold(line)) or re.match(r"^\d{4}\s*年\s*\d{1,2}\s*月\s*\d{1,2}\s*日", fold(line)):
             for j in range(i - 1, max(-1, i - 3), -1):
                 prev = lines[j].strip()

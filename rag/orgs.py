@@ -41,6 +41,15 @@ def org_like() -> re.Pattern[str]:
     return re.compile(rf"((?:[\u4e00-\u9fff]{{2,6}}?(?:{places})){{1,3}}|[\u4e00-\u9fff]{{2,4}}?)(?:人民)?({offices})")
 
 
+@lru_cache(maxsize=1)
+def office_like() -> re.Pattern[str]:
+    """`org_like` with any office after a place (枫城市税务局, 沅州市教育局): what a question may name
+    that is not indexed."""
+    places, _ = _parts()
+    offices = "|".join(ORG_OFFICES)
+    return re.compile(rf"((?:[\u4e00-\u9fff]{{2,6}}?(?:{places})){{1,3}}|[\u4e00-\u9fff]{{2,4}}?)(?:人民)?({offices}|[\u4e00-\u9fff]{{1,6}}?[局厅])")
+
+
 def place_chain(issuer: str) -> tuple[list[str], str]:
     """(['广州市', '花都区'], '审计局') for 广州市花都区审计局; ([], '审计署') for a national body."""
     places, _ = _parts()
@@ -59,13 +68,13 @@ def _first_word_flag(text: str) -> tuple[str, str, int]:
     return (tagged[0][0], tagged[0][1], len(tagged)) if tagged else ("", "", 0)
 
 
-def _unknown_name(text: str, start: int, end: int, boundaries: list[int]) -> str | None:
+def _unknown_name(text: str, start: int, end: int, boundaries: list[int], pattern: re.Pattern[str] | None = None) -> str | None:
     """The shortest organisation-like name that ends at `end`, starts at a word boundary and starts
     with a name (a place name, or an unknown word), not with a verb, a number or a preposition."""
     generic = lexicon().documents["generic_place_words"]
     for b in sorted((b for b in boundaries if start <= b < end), reverse=True):
         candidate = text[b:end]
-        m = org_like().fullmatch(candidate)
+        m = (pattern or org_like()).fullmatch(candidate)
         if not m:
             continue
         place = re.sub("人民$", "", m.group(1))
@@ -86,6 +95,9 @@ def _unknown_name(text: str, start: int, end: int, boundaries: list[int]) -> str
     return None
 
 
+AUTONOMOUS = re.compile(r"^([\u4e00-\u9fff]{2,4}?)(?:[\u4e00-\u9fff]{1,3}族)+自治(州|县|旗)$")
+
+
 def short_forms(issuer: str) -> set[str]:
     """The names a question may use for an organisation."""
     names = {issuer}
@@ -99,6 +111,9 @@ def short_forms(issuer: str) -> set[str]:
     names.add(last + office)  # 花都区审计局
     if len(bare) >= 2:
         names.add(bare + office)  # 花都审计局
+    autonomous = AUTONOMOUS.match(last)
+    if autonomous:  # 雪岭藏族自治州审计局 -> 雪岭州审计局, 雪岭审计局
+        names.update({autonomous.group(1) + autonomous.group(2) + office, autonomous.group(1) + office})
     if len(chain) > 1:
         names.add("".join(chain[-2:]) + office)
     if office.endswith("人民政府"):
@@ -198,15 +213,20 @@ class OrgCatalog:
                     break
         unknown: list[str] = []
         boundaries: list[int] | None = None
-        for m in org_like().finditer(text):
+        for m in office_like().finditer(text):
             if any(s <= m.start() < e or s < m.end() <= e for s, e in spans):
                 continue
             if boundaries is None:
                 from rag.segment import word_starts
 
                 boundaries = word_starts(text)
-            candidate = _unknown_name(text, m.start(), m.end(), boundaries)
+            candidate = _unknown_name(text, m.start(), m.end(), boundaries, office_like())
             if candidate is None or any(candidate in n or n in candidate for n in self._names):
+                continue
+            full = next((n for n in self._names if abbreviates(candidate, n)), None)
+            if full is not None:  # 湖阳市市场监管局 for 湖阳市市场监督管理局
+                known.extend(e for e in self._names[full] if e not in known)
+                by_place = False
                 continue
             unknown.append(candidate)
         own = any(word in text for word in lexicon().cue_words["own_org"])
@@ -215,6 +235,15 @@ class OrgCatalog:
             if own_entry is not None and own_entry not in known:
                 known.append(own_entry)
         return OrgMention(tuple(known), tuple(dict.fromkeys(unknown)), own, by_place)
+
+
+def abbreviates(short: str, name: str) -> bool:
+    """`short` keeps the characters of `name` in order, beginning and ending with its own (市场监管局 of
+    市场监督管理局): how Chinese names of offices are shortened."""
+    if len(short) >= len(name) or short[0] != name[0] or short[-1] != name[-1]:
+        return False
+    rest = iter(name)
+    return all(ch in rest for ch in short)
 
 
 def fullest_forms(issuers: set[str]) -> dict[str, str]:

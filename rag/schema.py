@@ -16,10 +16,11 @@ STATUS_LABELS = {"added": "新增", "updated": "更新", "unchanged": "未变", 
 # 5: a letterhead above a title that names its organisation is not part of the title; 6: a running
 # header is a line that recurs at the page breaks, never a heading; 7: a title or `——` subtitle broken
 # over two lines at the top is joined; 8: page numbers written `第 2 页 共 5 页`, `2/5`; 9: a title going on
-# over a line break with 和/及/暨 is joined, and a running header repeating its first line is not the title):
+# over a line break with 和/及/暨 is joined, and a running header repeating its first line is not the title;
+# 10: nor is a running header with a short form of the title; the 印发 office is not the issuer; 街道办事处):
 # records written by an older one are chunked again
 # on the next ingest even when the file is unchanged (a fix to the parser reaches existing indexes).
-PARSER_VERSION = 9
+PARSER_VERSION = 10
 
 
 @dataclass(frozen=True)

@@ -77,6 +77,25 @@ def test_a_title_going_on_over_a_line_break_under_a_running_header_that_repeats_
     assert (m.title, m.doc_type, m.issuer, m.year) == ("岱江市审计局2025年工作总结和2026年工作计划", "report", "岱江市审计局", 2025)
 
 
+def test_the_printing_office_and_a_short_running_header_are_not_issuer_and_title():
+    m = meta(
+        "霁州市审计局文件\n\n霁审发〔2024〕6号\n\n关于霁州市审计局2023年法治建设工作的报告\n\n市委全面依法治市委员会办公室:\n"
+        "    2023年,市审计局坚持依法审计,现将有关情况报告如下:\n    一、加强组织领导\n    全年召开党组会议7次。\n\n"
+        "                                         霁州市审计局\n                                        2024年2月5日\n\n"
+        "抄送:省审计厅法规处。\n霁州市审计局办公室                        2024年2月5日印发\n"
+    )
+    assert (m.title, m.issuer, m.year) == ("关于霁州市审计局2023年法治建设工作的报告", "霁州市审计局", 2023)
+    m = meta(
+        "沙鸣区审计局2023年审计工作总结\n\n沅江市沙鸣区审计局2023年审计\n工作总结\n\n"
+        "　　2023年，区审计局依法全面履行审计监督职责，现将全年工作总结如下。\n一、主要工作\n　　全年共完成审计项目26个。\n"
+        "第1页 共2页\n沙鸣区审计局2023年审计工作总结\n二、存在的问题\n　　审计力量不足。\n第2页 共2页\n",
+        reflow=True,
+    )
+    assert (m.title, m.issuer, m.year) == ("沅江市沙鸣区审计局2023年审计工作总结", "沅江市沙鸣区审计局", 2023)
+    m = meta("枫林区人民政府\n您现在的位置：首页 > 信息公开\n\n望江街道办事处2024年法治政府建设情况报告\n\n2024年，望江街道扎实推进法治政府建设。\n\n望江街道办事处\n2025年1月20日\n")
+    assert (m.title, m.issuer, m.year) == ("望江街道办事处2024年法治政府建设情况报告", "望江街道办事处", 2024)
+
+
 def test_pdf_work_report_under_a_meeting_letterhead_with_subtitle_and_speaker():
     # A report given at a meeting, exported from PDF: every page starts with the meeting's letterhead,
     # lines break at the page width, the title is followed by a ——subtitle and the speaker line.

@@ -35,6 +35,7 @@ def test_short_forms():
     assert short_forms("广州市花都区审计局") >= {"广州市花都区审计局", "花都区审计局", "花都审计局"}
     assert short_forms("审计署") == {"审计署", "国家审计署"}
     assert short_forms("鹤屿市人民政府") >= {"鹤屿市人民政府", "鹤屿市政府"}
+    assert short_forms("雪岭藏族自治州审计局") >= {"雪岭州审计局", "雪岭审计局"}
 
 
 def test_catalog_holds_the_issuers_of_dated_documents(catalog):
@@ -79,6 +80,21 @@ def test_a_place_alone_is_a_weaker_mention(catalog):
 def test_organisations_not_indexed_are_reported_as_unknown(catalog, question, name):
     mention = catalog.mentions(question)
     assert mention.known == () and mention.unknown == (name,)
+
+
+@pytest.mark.parametrize("question, name", [
+    ("开封市税务局2024年收到了多少件政府信息公开申请？", "开封市税务局"),
+    ("开封市市场监督管理局2024年罚款多少？", "开封市市场监督管理局"),
+])
+def test_another_office_of_an_indexed_place_is_unknown(catalog, question, name):
+    """An indexed organisation's place before another office (税务局) names an organisation not indexed."""
+    mention = catalog.mentions(question)
+    assert mention.by_place and mention.unknown == (name,)
+    assert catalog.mentions("开封市审计局向市公安局移送了几件线索？").unknown == ()
+    # the usual short form of an indexed office is that office, not another one
+    market = build_org_catalog([record("huyang-2023", "湖阳市市场监督管理局", 2023)])
+    mention = market.mentions("湖阳市市场监管局2023年收了多少罚没款？")
+    assert [e.issuer for e in mention.known] == ["湖阳市市场监督管理局"] and mention.unknown == () and not mention.by_place
 
 
 @pytest.mark.parametrize("question", ["县级以上地方各级人民政府应当如何公开信息？", "规范性文件发布后多少日内向市司法局备案？", "审计机关有哪些职责？"])
