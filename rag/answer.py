@@ -30,7 +30,7 @@ from rag.orgs import OrgCatalog
 from rag.params import AnswerParams
 from rag.query import AGE_UNIT, QueryPlan, prepare_question, question_parts, resolve_followup
 from rag.retrieve import HybridRetriever, Retrieval
-from rag.schema import Answer, Hit
+from rag.schema import Answer, Hit, last_heading
 from rag.text import chinese_number, flatten, is_lead_in, sentence_spans
 
 FRONT_MATTER = {label("title"), label("addressee"), label("trailer")}
@@ -137,7 +137,7 @@ def _neighbours(best: Candidate, plan: QueryPlan, params: AnswerParams = AnswerP
     spans, index = _sentences_of(best)
     if index is None:  # unknown, or a lead-in that holds its items already
         return [best]
-    part = best.hit.section.split(" > ")[-1] if best.hit.section else ""
+    part = last_heading(best.hit.section)
     if part in FRONT_MATTER and len(text) <= params.front_matter_chars:
         # A title block or a signature block is answered whole (title and number; name, date, 抄送, 印发).
         return [replace(best, start=s, end=e, text=text[s:e]) for s, e in spans if not PAGE_NUMBER.match(text[s:e].strip())]
@@ -215,7 +215,7 @@ def render_lines(chosen: list[Candidate], book: CitationBook, attribute: bool) -
     for group in by_hit.values():
         group = sorted({(c.start, c.end): c for c in group}.values(), key=lambda c: c.start)
         hit = group[0].hit
-        part = hit.section.split(" > ")[-1] if hit.section else ""
+        part = last_heading(hit.section)
         if part in FRONT_MATTER:  # a signature block: name, date, 抄送 stay apart
             text = "　".join(flatten(c.text) for c in group)
         elif _contiguous(hit.text, group):
@@ -254,8 +254,7 @@ def counts_what_was_asked(plan: QueryPlan, body: str) -> bool:
 
 def in_part(candidate: Candidate, part: str) -> bool:
     """The candidate sentence lies in a front-matter part of its document (抬头, 落款 …)."""
-    section = candidate.hit.section.split(" > ")[-1] if candidate.hit.section else ""
-    return section == label(part)
+    return last_heading(candidate.hit.section) == label(part)
 
 
 def what_was_asked(plan: QueryPlan) -> str:

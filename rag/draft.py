@@ -16,7 +16,7 @@ from rag.config import Settings
 from rag.keyword_index import KeywordIndex
 from rag.lines import heading_kind
 from rag.retrieve import HybridRetriever
-from rag.schema import DocRecord, Draft, Hit, Placeholder
+from rag.schema import DocRecord, Draft, Hit, Placeholder, last_heading
 from rag.segment import content_nouns
 
 NUMBERING = re.compile(r"^(?:[一二三四五六七八九十]+[、．.]|[（(][一二三四五六七八九十\d]+[）)]|\d+[．.、])\s*")
@@ -355,7 +355,7 @@ class Drafter:
         lines = [f"## {title}", ""]
         result = self.retriever.search(title, k=8, doc_type="report")
         for hit in result.hits[:5]:
-            heading = hit.section.split(" > ")[-1]
+            heading = last_heading(hit.section)
             sentences = [x.strip() for x in re.split(r"(?<=[。；\n])", hit.text) if x.strip()]
             sentences = [x for x in sentences if x.rstrip("。；") != heading and 8 <= len(x) <= 150]
             if not sentences:

@@ -24,9 +24,9 @@ from rag.lexicon import DATA_DIR, label, lexicon
 from rag.params import AnswerParams
 from rag.query import QueryPlan, counted_noun, question_parts
 from rag.retrieve import Retrieval, Signals
-from rag.schema import Hit
+from rag.schema import Hit, last_heading
 from rag.segment import subwords
-from rag.text import CN_NUM, char_ngrams, fold, fold_lower, is_lead_in, sentence_spans
+from rag.text import CN_NUM, char_ngrams, fold, fold_lower, in_order, is_lead_in, sentence_spans
 
 ANSWER_MODEL_FILE = DATA_DIR / "answer_model.json"
 ITEMS = re.compile(r"[（(][一二][）)][^（(]+[（(][二三][）)]")  # numbered items (一)…(二)… in a passage
@@ -173,8 +173,7 @@ def novelty(sentence: str, asked_grams: frozenset[str]) -> float:
 
 def label_cue(question: str, section: str) -> bool:
     """The question asks for what a front-matter part holds (发文字号 -> 标题, 抄送 -> 落款)."""
-    part = section.split(" > ")[-1] if section else ""
-    cues = lexicon().front_matter.get(part) or ()
+    cues = lexicon().front_matter.get(last_heading(section)) or ()
     return any(cue in question for cue in cues)
 
 
@@ -187,16 +186,14 @@ def gram_weights(plan: QueryPlan, snapshot: KeywordIndex, params: AnswerParams |
     return {g: snapshot.char_idf(g) * (factor if names and g.lower() in names else 1.0) for g in plan.grams}
 
 
-@lru_cache(maxsize=4096)
 def short_form(term: str) -> re.Pattern[str] | None:
     """A short form's characters in order, a few apart: 人大常委会 in 人民代表大会常务委员会, 发改委 in
-    发展和改革委员会 (Chinese abbreviations keep characters of the full name in order)."""
+    发展和改革委员会 (three characters or more, all Chinese)."""
     if len(term) < 3 or not all("\u4e00" <= ch <= "\u9fff" for ch in term):
         return None
-    return re.compile(f"[^{CLAUSE_BREAKS}]{{0,{SHORT_FORM_GAP}}}".join(re.escape(ch) for ch in term))
+    return in_order(term, SHORT_FORM_GAP)
 
 
-CLAUSE_BREAKS = "，。；：、,;:\\s"
 SHORT_FORM_GAP = 3
 
 
@@ -413,7 +410,7 @@ def score_candidates(
         cov_ctx, cov_head, gram_ctx, focus_ctx = context_cov[hit.chunk_id]
         folded = fold(text)
         signals: Signals = retrieval.signals.get(hit.chunk_id, Signals())
-        heading = hit.section.split(" > ")[-1] if hit.section else ""
+        heading = last_heading(hit.section)
         length = len(text)
         rows.append(
             {

@@ -16,7 +16,7 @@ from functools import lru_cache
 from rag.lexicon import lexicon
 from rag.metadata import title_years
 from rag.schema import DocRecord
-from rag.text import squash
+from rag.text import in_order, squash
 
 NATIONAL = {"审计署": ("国家审计署",)}
 
@@ -240,10 +240,7 @@ class OrgCatalog:
 def abbreviates(short: str, name: str) -> bool:
     """`short` keeps the characters of `name` in order, beginning and ending with its own (市场监管局 of
     市场监督管理局): how Chinese names of offices are shortened."""
-    if len(short) >= len(name) or short[0] != name[0] or short[-1] != name[-1]:
-        return False
-    rest = iter(name)
-    return all(ch in rest for ch in short)
+    return len(short) < len(name) and in_order(short).fullmatch(name) is not None
 
 
 def fullest_forms(issuers: set[str]) -> dict[str, str]:

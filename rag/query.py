@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from rag.lexicon import lexicon
 from rag.orgs import OrgCatalog, OrgMention
@@ -234,6 +235,7 @@ def question_parts(question: str) -> list[str]:
     return parts if len(parts) >= 2 else []
 
 
+@lru_cache(maxsize=256)  # asked for every candidate sentence of a question (unit_matches)
 def counted_noun(question: str) -> str | None:
     """What a count question counts, when it names it after the count: 多少个审计项目 -> 审计项目,
     几起行政处罚案件 -> 行政处罚案件 (None when the noun comes first or is missing)."""

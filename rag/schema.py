@@ -114,6 +114,12 @@ class DocRecord:
         return cls(**known)
 
 
+def last_heading(section: str) -> str:
+    """The innermost heading of a section path (`第三章 > 第二十条` -> `第二十条`; 抬头, 落款 for a
+    document's front matter)."""
+    return section.rsplit(" > ", 1)[-1]
+
+
 @dataclass(frozen=True)
 class Hit:
     """A retrieved chunk with its score and metadata."""

@@ -161,6 +161,18 @@ def char_ngrams(text: str, n: int = 2) -> list[str]:
     return grams
 
 
+CLAUSE_BREAKS = "，。；：、,;:\\s"
+
+
+@lru_cache(maxsize=4096)
+def in_order(term: str, gap: int | None = None) -> re.Pattern[str]:
+    """`term`'s characters in order, at most `gap` others between two of them (any number when None),
+    within one clause: how Chinese short forms keep the characters of a full name (人大常委会 in
+    人民代表大会常务委员会, 市场监管局 in 市场监督管理局)."""
+    between = f"[^{CLAUSE_BREAKS}]" + ("*?" if gap is None else f"{{0,{gap}}}")
+    return re.compile(between.join(re.escape(ch) for ch in term))
+
+
 def years_in(text: str) -> list[int]:
     return [int(y) for y in YEAR.findall(text)]
 
