@@ -93,7 +93,10 @@ def _load_use(threads: int):
     except Exception:  # no cache yet, or a damaged one: build it
         tokenizer, table, arrays = _build_use_cache(resources, folder, threads)
     tokenizer = native if native is not None else tokenizer
-    backend = NumpyBackend.__new__(NumpyBackend)
+    from rag.use_forward import TokenMemoBackend, library_matches
+
+    backend_class = TokenMemoBackend if library_matches() else NumpyBackend
+    backend = backend_class.__new__(backend_class)
     backend.__dict__.update(arrays)
     backend.table, backend.sp, backend.threads = table, tokenizer, threads
     try:

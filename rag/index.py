@@ -143,11 +143,18 @@ class Index:
         """The saved snapshot, read whole: its generation is read before and after the files."""
         for _ in range(SNAPSHOT_RETRIES):
             before = KeywordIndex.saved_generation(self.snapshot_dir)
+            if before is None and not self._swap_in_progress():
+                return None  # nothing saved (a new index), and no writer is swapping a new one in
             loaded = KeywordIndex.load(self.snapshot_dir)
             if loaded is not None and loaded.generation == before == KeywordIndex.saved_generation(self.snapshot_dir):
                 return loaded
             time.sleep(0.05)
         return None
+
+    def _swap_in_progress(self) -> bool:
+        """A writer between moving the old snapshot aside and renaming the new one in (`KeywordIndex.save`)."""
+        folder = self.snapshot_dir
+        return any(folder.parent.glob(f".{folder.name}.old-*")) if folder.parent.is_dir() else False
 
     def _stale_against_store(self, current: KeywordIndex) -> bool:
         """A long-running process with the store open also compares with the store (a writer may have crashed)."""

@@ -18,7 +18,7 @@ from rag.index import Index
 from rag.keyword_index import KeywordIndex
 from rag.lexicon import read_aliases
 from rag.loaders import SUPPORTED_SUFFIXES, LoadError, content_hash, load_document, read_file_bytes
-from rag.schema import PARSER_VERSION, DocRecord, FileResult, IngestSummary
+from rag.schema import PARSER_VERSION, Chunk, DocRecord, FileResult, IngestSummary
 from rag.segment import tokenize, use_full_dictionary
 from rag.store import (
     PreparedDocument,
@@ -214,6 +214,32 @@ def _stored_chunks(prepared: PreparedDocument) -> list[StoredChunk]:
     ]
 
 
+def chunk_tokens(chunks: list[Chunk]) -> list[list[str]]:
+    """Keyword tokens of each chunk's embedding text: its heading lines (the document's title, the
+    section path), then the chunk. Each heading line is tokenised once per document, as jieba cuts at
+    a line break the tokens are the same as the whole text's (the title alone is ~12 % of the text)."""
+    lines: dict[str, list[str]] = {}
+    out: list[list[str]] = []
+    for chunk in chunks:
+        if not chunk.embed_text.endswith(chunk.text):
+            out.append(tokenize(chunk.embed_text))
+            continue
+        tokens: list[str] = []
+        for line in chunk.embed_text[: len(chunk.embed_text) - len(chunk.text)].split("\n"):
+            if line not in lines:
+                lines[line] = tokenize(line)
+            tokens.extend(lines[line])
+        out.append(tokens + tokenize(chunk.text))
+    return out
+
+
+def _warm_up(index: Index) -> None:
+    """Start the embedding model's worker processes in the background (a no-op once they run)."""
+    warm = getattr(index.embeddings, "warm_up", None)
+    if warm is not None:
+        warm()
+
+
 def ingest_paths(
     index: Index,
     paths: Iterable[str | Path],
@@ -233,6 +259,8 @@ def ingest_paths(
     started = time.perf_counter()
     settings = index.settings
     paths = list(paths)
+    if not index.server_mode and KeywordIndex.saved_generation(index.snapshot_dir) is None:
+        _warm_up(index)  # a new index: all will be embedded; the workers load the model while the store opens
     with index.write_lock(on_wait):
         store = index.store
         store.repair()  # finish what a crashed run left behind
@@ -252,9 +280,7 @@ def ingest_paths(
         results.extend(duplicates)
         sources = assign_sources(files, {r.path: r.source for r in records.values()})
         if any(records.get(sources[f]) is None or records[sources[f]].path != str(f) for f, _ in files):
-            warm = getattr(index.embeddings, "warm_up", None)
-            if warm is not None:
-                warm()  # likely work to embed: start the model's worker processes in the background
+            _warm_up(index)  # likely work to embed
         removed_sources: set[str] = set()
         added_chunks: list[StoredChunk] = []
         full_read = False  # a group whose write failed: the snapshot is read from the store at the end
@@ -316,7 +342,7 @@ def ingest_paths(
                             raise LoadError("文件没有可索引的内容")
                         vectors = start_embedding([c.embed_text for c in chunks])
                         use_full_dictionary()  # bulk segmentation: jieba's whole dictionary beats the per-entry reads of a question
-                        tokens = [tokenize(c.embed_text) for c in chunks]
+                        tokens = chunk_tokens(chunks)
                         status = "updated" if record is not None else "added"
                         group.append((PreparedDocument(doc, chunks, tokens, [], detected_fields(detected)), file, status, vectors))
                         group_chunks += len(chunks)

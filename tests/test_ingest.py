@@ -88,6 +88,34 @@ def test_a_new_index_builds_its_snapshot_from_the_chunks_written(fake_components
     assert built.search(["经费", "人员"], k=5) == read.search(["经费", "人员"], k=5)
 
 
+def test_keyword_tokens_tokenise_each_heading_line_once():
+    """The keyword tokens of a chunk are those of its whole embedding text (title, section path,
+    chunk), whether a heading line is tokenised once per document or with every chunk."""
+    from rag.chunking import chunk_document
+    from rag.ingest import chunk_tokens
+    from rag.loaders import load_document
+    from rag.segment import tokenize
+
+    for path in (REGULATIONS / "audit-law.md", SAMPLE_REPORT):
+        chunks = chunk_document(load_document(path, source=path.stem))
+        assert len({c.embed_text.split("\n", 1)[0] for c in chunks}) < len(chunks)  # the title repeats
+        assert chunk_tokens(chunks) == [tokenize(c.embed_text) for c in chunks]
+
+
+def test_a_new_index_does_not_wait_for_a_snapshot_that_was_never_saved(fake_components, monkeypatch):
+    """Nothing saved and no writer swapping one in: `None` at once (it used to sleep 5 x 50 ms, twice
+    per ingest); a snapshot being swapped in (the old one moved aside) is waited for."""
+    import rag.index
+
+    index = fake_components.index
+    sleeps: list[float] = []
+    monkeypatch.setattr(rag.index.time, "sleep", sleeps.append)
+    assert index._load_saved() is None and sleeps == []
+    index.snapshot_dir.parent.mkdir(parents=True, exist_ok=True)
+    (index.snapshot_dir.parent / f".{index.snapshot_dir.name}.old-1234abcd").mkdir()
+    assert index._load_saved() is None and len(sleeps) == rag.index.SNAPSHOT_RETRIES
+
+
 def test_full_width_digits_are_kept_and_still_found(fake_components, tmp_path):
     folder = write_documents(tmp_path / "docs", {"fw.txt": FULL_WIDTH})
     ingest_paths(fake_components.index, [folder], show_bar=False)
