@@ -25,7 +25,7 @@ from rag.params import AnswerParams
 from rag.query import QueryPlan, counted_noun, question_parts
 from rag.retrieve import Retrieval, Signals
 from rag.schema import Hit, last_heading
-from rag.segment import subwords
+from rag.segment import subwords, tagged_words
 from rag.text import CN_NUM, char_ngrams, fold, fold_lower, in_order, is_lead_in, sentence_spans
 
 ANSWER_MODEL_FILE = DATA_DIR / "answer_model.json"
@@ -41,13 +41,13 @@ SENTENCE_FEATURES = (
     "quantity_match", "unit_match", "time_match", "date_match", "period_match", "doc_number_match",
     "list_match", "colon_lead", "items_match", "yes_no_match", "entity_match",
     "report_doc", "named_org_doc", "year_match", "front_matter", "label_match", "focus_in_sentence", "focus_in_context",
-    "part_cov",
+    "part_cov", "person_match",
 )
 QUESTION_FEATURES = (
     "best_p", "second_p", "margin", "best_cov_context", "best_cov_sentence", "best_gram_sentence",
     "best_semantic", "top_fused", "sides_agree", "top5_overlap", "missing_mass", "max_missing_idf",
     "focus_missing", "n_terms", "is_quantity", "is_list", "is_yes_no", "wants_report", "best_unit_match",
-    "count_noun_missing",
+    "count_noun_missing", "person_missing",
 )
 # The direction each piece of evidence can only push the answerability model in: more coverage,
 # similarity or agreement never makes an answer less likely, more of the question missing from the
@@ -56,7 +56,7 @@ QUESTION_FEATURES = (
 QUESTION_FEATURE_SIGNS = {
     "best_p": 1, "best_cov_context": 1, "best_cov_sentence": 1, "best_gram_sentence": 1, "best_semantic": 1,
     "top_fused": 1, "sides_agree": 1, "top5_overlap": 1, "best_unit_match": 1,
-    "missing_mass": -1, "max_missing_idf": -1, "focus_missing": -1, "count_noun_missing": -1,
+    "missing_mass": -1, "max_missing_idf": -1, "focus_missing": -1, "count_noun_missing": -1, "person_missing": -1,
 }
 
 Similarity = Callable[[str, Sequence[str]], Sequence[float]]
@@ -290,6 +290,20 @@ def count_beside_noun(plan: QueryPlan, sentence: str) -> float | None:
     return best
 
 
+def has_person_name(text: str) -> bool:
+    """A person's name among the sentence's words: a word jieba tags as a name (nr...) of two or three
+    characters (沈一帆), or a one-character surname tagged so before a given name (李 红权)."""
+    tagged = tagged_words(text)
+    for i, (word, flag) in enumerate(tagged):
+        if not flag.startswith("nr"):
+            continue
+        if 2 <= len(word) <= 3:
+            return True
+        if len(word) == 1 and i + 1 < len(tagged) and 1 <= len(tagged[i + 1][0]) <= 2 and re.fullmatch(r"[\u4e00-\u9fff]+", tagged[i + 1][0]):
+            return True
+    return False
+
+
 def count_noun_missing(plan: QueryPlan, scored: Sequence[Candidate]) -> float:
     """How much of what a count question counts no candidate sentence gives beside a count (0 when
     the question names nothing after its count)."""
@@ -443,6 +457,7 @@ def score_candidates(
                 "items_match": float(plan.is_list and bool(ITEMS.search(hit.text))),
                 "yes_no_match": float(plan.is_yes_no and bool(patterns["modal"].search(folded))),
                 "entity_match": float(plan.is_entity and bool(patterns["name"].search(folded))),
+                "person_match": float(plan.is_person and has_person_name(text)),
                 "report_doc": float(plan.wants_report and hit.doc_type != "law"),
                 "named_org_doc": float(bool(named) and hit.issuer in named),
                 "year_match": float(bool(plan.years) and hit.doc_type != "law" and hit.year in plan.years),
@@ -546,4 +561,5 @@ def question_features(
         "wants_report": float(plan.wants_report),
         "best_unit_match": best.features.get("unit_match", 0.0) if best else 0.0,
         "count_noun_missing": count_noun_missing(plan, scored),
+        "person_missing": float(plan.is_person and not (best is not None and has_person_name(best.text))),
     }

@@ -83,6 +83,7 @@ def lexicon() -> Lexicon:
     # A yes/no question ends with 吗, it does not merely contain it.
     cue_patterns["yes_no"] = re.compile(_alternation([w for w in cues["yes_no"] if w != "吗"]) + r"|吗[？?。]?$")
     cue_patterns["lead_in"] = re.compile("^(?:" + _alternation(cues["lead_in"]) + ")")
+    cue_patterns["institution"] = re.compile("(?:" + _alternation(cues["institution"]) + ")[的之]?$")
     cue_patterns["followup_start"] = re.compile("^(?:" + _alternation(cues["followup_start"]) + ")")
     cue_patterns["followup_end"] = re.compile("(?:" + _alternation(cues["followup_end"]) + r")[？?。!！]*$")
     measure = data["measure"]

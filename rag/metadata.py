@@ -172,6 +172,8 @@ def find_title(lines: list[str]) -> tuple[str, tuple[int, ...]]:
                 and not re.search(r"文件(?:[（(][^）)]*[）)])?$", stripped)
                 # an organisation alone above a title that names its own (a letterhead, a running header)
                 and not (_patterns()["org_line"].match(stripped) and issuer_from_title(second))
+                # a title that opens with its organisation starts there: what is above it is not its first half
+                and not issuer_from_title(second)
             ):
                 options.append((stripped + second, (i, nxt)))
         for text, numbers in options:

@@ -176,6 +176,7 @@ class QueryPlan:
     is_time: bool = False
     is_yes_no: bool = False
     is_entity: bool = False
+    is_person: bool = False
     asked_unit: str | None = None
     asked_ordinal: str | None = None
     focus: tuple[str, ...] = ()
@@ -189,6 +190,16 @@ class QueryPlan:
             parts.extend(entry.titles)
         parts.extend(str(y) for y in self.years)
         return " ".join(parts).lower()
+
+
+def asks_person(question: str) -> bool:
+    """The question asks for a person's name (局长叫什么名字, 领导小组组长是谁), not for a body that the
+    same words can ask for (主送单位是谁, 哪个部门): the words before the cue do not end with a body."""
+    lex = lexicon()
+    for m in lex.cues["person"].finditer(question):
+        if not lex.cues["institution"].search(question[: m.start()].rstrip()):
+            return True
+    return False
 
 
 def question_focus(question: str) -> tuple[str, ...]:
@@ -317,6 +328,7 @@ def analyze_query(question: str, laws: LawCatalog, orgs: OrgCatalog) -> QueryPla
         is_time=lex.cue("time", question),
         is_yes_no=lex.cue("yes_no", question),
         is_entity=lex.cue("entity", question),
+        is_person=asks_person(question),
         asked_unit=asked_unit(question),
         asked_ordinal=asked_ordinal(question),
         focus=question_focus(question),

@@ -14,6 +14,7 @@ from rag.evidence import (
     coverage,
     gram_coverage,
     gram_weights,
+    has_person_name,
     label_cue,
     score_candidates,
     term_credit,
@@ -294,6 +295,26 @@ def test_a_count_in_any_unit_is_a_quantity_question(tiny_components):
     for question in ("收到了几份申请？", "分几批完成？", "一共有几卷档案？"):
         plan = tiny_components.retriever.plan(question)
         assert plan.is_quantity and plan.asked_unit, question
+
+
+def test_a_share_asked_in_words_is_a_quantity_question(tiny_components):
+    """百分之几, 占比, 几成 ask for a number as 多少 does."""
+    for question in ("审计费按工程造价的百分之几支付？", "女性干部的占比？", "能报销几成？"):
+        assert tiny_components.retriever.plan(question).is_quantity, question
+
+
+def test_a_person_is_asked_for_by_name_and_found_in_a_sentence(tiny_components):
+    """`is_person`: 局长叫什么名字 / 组长是谁 ask for a name, 主送单位是谁 and 由谁批准 do not; `has_person_name`
+    finds a name jieba tags (沈一帆, 李 红权), not a role or a body; `person_missing` is refusal evidence."""
+    plan = tiny_components.retriever.plan
+    assert plan("德阳市审计局的局长是谁？").is_person and plan("法律顾问叫什么名字").is_person
+    assert plan("政务公开工作领导小组组长是谁？").is_person and plan("现任审计长 姓名").is_person
+    for question in ("主送单位是谁？", "赔偿义务机关是谁？", "移送要由谁批准？", "报告是写给谁的？"):
+        assert not plan(question).is_person, question
+    assert has_person_name("局长沈一帆主持召开会议。") and has_person_name("由局党组书记、局长任组长，李红权任副组长。")
+    assert has_person_name("联系人：黄若溪，电话：0371-1234567。")
+    assert not has_person_name("由审计机关负责人决定。") and not has_person_name("聘请律师事务所担任法律顾问。")
+    assert "person_missing" in QUESTION_FEATURES and "person_match" in SENTENCE_FEATURES
 
 
 def test_what_a_count_question_counts_is_looked_for_beside_the_count():

@@ -43,6 +43,18 @@ def test_web_page_chrome_before_the_title():
     assert m.title_lines == (4,)
 
 
+def test_copied_wechat_article_and_a_line_above_a_title_that_opens_with_its_organisation():
+    """A WeChat copy: the account name, `发表于`, `点击蓝字 关注我们` above the title. A title that opens with its
+    organisation starts there, whatever short line stands above it (it is not the title's first half)."""
+    body = "市人民政府：\n现将2024年度审计查出问题整改情况报告如下。\n一、总体情况\n整改到位金额1.2亿元。\n二、下一步\n持续跟踪。\n"
+    m = meta("河岭审计\n2025年3月12日 17:45 发表于湖南\n\n点击蓝字 关注我们\n\n河岭市审计局关于2024年度审计查出问题整改情况的报告\n\n" + body)
+    assert (m.title, m.doc_type, m.issuer, m.year) == ("河岭市审计局关于2024年度审计查出问题整改情况的报告", "report", "河岭市审计局", 2024)
+    m = meta("转发学习\n河岭市审计局2024年法治政府建设情况报告\n" + body)
+    assert m.title == "河岭市审计局2024年法治政府建设情况报告"
+    m = meta("河岭市审计局\n2024年法治政府建设情况报告\n" + body)  # a PDF title broken after its organisation
+    assert m.title == "河岭市审计局2024年法治政府建设情况报告"
+
+
 def test_breadcrumbs_are_not_titles():
     m = meta(
         "您现在的位置：首页 » 信息公开 » 年度报告\n"
