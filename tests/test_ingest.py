@@ -363,7 +363,9 @@ def test_sigkill_at_random_points_then_rerun_equals_clean_run(make_index, tmp_pa
     shutil.copy(SAMPLE_REPORT, folder / SAMPLE_REPORT.name)
 
     clean_dir = tmp_path / "clean"
+    started = time.monotonic()
     assert _run_ingest(clean_dir, folder).wait(timeout=300) == 0
+    whole = time.monotonic() - started  # the kill points are fractions of a whole run on this machine
     clean = index_state(make_index(load_settings().with_index(clean_dir)))
 
     rng = random.Random(20261130)
@@ -371,7 +373,7 @@ def test_sigkill_at_random_points_then_rerun_equals_clean_run(make_index, tmp_pa
     kills = 0
     for _ in range(3):
         proc = _run_ingest(crashed_dir, folder)
-        time.sleep(rng.uniform(1.5, 5.0))
+        time.sleep(rng.uniform(0.3, 0.85) * whole)
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             kills += 1
