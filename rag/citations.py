@@ -161,6 +161,47 @@ def dates(text: str) -> set[tuple[int | None, int | None, int | None]]:
     return out
 
 
+EVENT_WINDOW = 40  # characters after a date in which the event it dates is named (…会议通过, 起施行)
+
+
+@lru_cache(maxsize=1)
+def _event_pattern() -> tuple[re.Pattern[str], dict[str, str]]:
+    events = lexicon().date_events
+    kind = {word: name for name, words in events.items() for word in words}
+    return re.compile("|".join(re.escape(w) for w in sorted(kind, key=len, reverse=True))), kind
+
+
+def dated_events(text: str) -> set[tuple[str, tuple[int, int, int]]]:
+    """(event, date) for each full date followed in its clause by what it dates (施行, 公布, 通过, 修正 …):
+    `本法自2024年1月1日起施行` -> ("effect", (2024, 1, 1))."""
+    pattern, kind = _event_pattern()
+    folded = fold(text)
+    out: set[tuple[str, tuple[int, int, int]]] = set()
+    for m in DATE.finditer(folded):
+        year = chinese_number(m.group(1))
+        month = chinese_number(m.group(2)) if m.group(2) else None
+        day = chinese_number(m.group(3)) if m.group(3) else None
+        if not (year and month and day):
+            continue
+        tail = re.split(r"[。；;\n]", folded[m.end() : m.end() + EVENT_WINDOW])[0]
+        tail = DATE.split(tail)[0]  # up to the next date
+        event = pattern.search(tail)
+        if event:
+            out.add((kind[event.group(0)], (year, month, day)))
+    return out
+
+
+def event_dates_disagree(claim: str, passage: str) -> bool:
+    """The claim dates an event (施行) with a date the passage gives another event (公布), or the passage
+    dates the same event otherwise."""
+    theirs = dated_events(passage)
+    for event, date in dated_events(claim):
+        same = {d for e, d in theirs if e == event}
+        if (same and date not in same) or (not same and any(d == date for _, d in theirs)):
+            return True
+    return False
+
+
 def articles(text: str) -> set[int]:
     return {n for n in (chinese_number(m.group(1)) for m in ARTICLE.finditer(fold(text))) if n}
 
@@ -411,7 +452,7 @@ def support_features(sentence: str, passage: str, context: str = "", similarity:
     feats["quantity_mismatch"] = 1.0 if any(u in same_unit for _, u in missing_q) else 0.0
     feats["quantity_absent"] = 1.0 if missing_q and not feats["quantity_mismatch"] else 0.0
     passage_dates = dates(full)
-    feats["date_mismatch"] = 1.0 if any(not _date_supported(d, passage_dates) for d in dates(claim)) else 0.0
+    feats["date_mismatch"] = 1.0 if any(not _date_supported(d, passage_dates) for d in dates(claim)) or event_dates_disagree(claim, full) else 0.0
     claim_articles = articles(claim)
     feats["article_mismatch"] = 1.0 if claim_articles and not claim_articles <= articles(full) else 0.0
     feats["name_mismatch"] = 1.0 if any(not _name_supported(n, squashed) for n in names(claim)) else 0.0

@@ -35,6 +35,7 @@ class Lexicon:
     same_units: tuple[tuple[str, ...], ...]
     counted_as: dict[str, tuple[str, ...]]
     modality: dict[str, tuple[str, ...]]
+    date_events: dict[str, tuple[str, ...]]
     documents: dict[str, tuple[str, ...]]
     labels: dict[str, str]
     front_matter: dict[str, tuple[str, ...]]
@@ -102,6 +103,7 @@ def lexicon() -> Lexicon:
         same_units=tuple(tuple(g) for g in measure["same"]),
         counted_as={k: tuple(v) for k, v in measure.get("counted_as", {}).items()},
         modality={name: tuple(words) for name, words in data["modality"].items()},
+        date_events={name: tuple(words) for name, words in data["date_events"].items()},
         documents={k: tuple(v) for k, v in documents.items() if isinstance(v, list)},
         labels={k: v for k, v in documents.items() if isinstance(v, str)},
         front_matter={k: tuple(v) for k, v in data["front_matter"].items()},

@@ -161,3 +161,18 @@ def test_a_verbatim_quotation_is_supported_whatever_the_encoder_says():
     assert check_support("吴兴区政府网站把这份报告归在审计主题下面。", passage, similarity=far).verdict != "supported"
     altered = "湖州市吴兴区人民政府……索引号：002593821/2024-00018    主题分类：审计。"
     assert check_support(altered, passage, similarity=far).verdict != "supported"
+
+
+def test_a_date_is_checked_with_the_event_it_dates():
+    """`本条例自2019年4月20日起施行` is not supported by `2019年4月20日…公布` (the publication date), nor by
+    another effective date; the same event on the same date is."""
+    from rag.citations import dated_events, event_dates_disagree
+
+    header = "2019年4月20日 中华人民共和国国务院令第713号公布"
+    assert dated_events(header) == {("publish", (2019, 4, 20))}
+    assert dated_events("（2025年9月12日第十四届全国人民代表大会常务委员会第十七次会议通过）") == {("adopt", (2025, 9, 12))}
+    assert event_dates_disagree("该条例自2019年4月20日起施行。", header)
+    assert event_dates_disagree("本法自2023年9月1日起施行。", "本法自2024年1月1日起施行。")
+    assert not event_dates_disagree("本条例自2019年9月1日起生效。", "第四十四条 本条例自2019年9月1日起施行。")
+    assert not event_dates_disagree("该条例于2019年4月20日发布。", header)
+    assert not event_dates_disagree("报告落款日期是2025年2月12日。", "开封市审计局\n2025年2月12日")
