@@ -135,6 +135,14 @@ def quantities(text: str) -> set[tuple[float, str]]:
     return found
 
 
+def _date_parts(m: re.Match[str]) -> tuple[int | None, int | None, int | None]:
+    """(year, month, day) of a `DATE` match; month and day None when it does not give them."""
+    year = chinese_number(m.group(1))
+    month = chinese_number(m.group(2)) if m.group(2) else None
+    day = chinese_number(m.group(3)) if m.group(3) else None
+    return year, month, day
+
+
 def dates(text: str) -> set[tuple[int | None, int | None, int | None]]:
     """(year, month, day) of each date (2025年2月12日, 二〇二四年三月, 2024-01-26); a date without a year
     (每年3月31日前, 12月4号) has year None."""
@@ -142,9 +150,7 @@ def dates(text: str) -> set[tuple[int | None, int | None, int | None]]:
     folded = fold(text)
     full: list[tuple[int, int]] = []
     for m in DATE.finditer(folded):
-        year = chinese_number(m.group(1))
-        month = chinese_number(m.group(2)) if m.group(2) else None
-        day = chinese_number(m.group(3)) if m.group(3) else None
+        year, month, day = _date_parts(m)
         if year and 1900 <= year <= 2100:
             out.add((year, month, day))
             full.append(m.span())
@@ -178,9 +184,7 @@ def dated_events(text: str) -> set[tuple[str, tuple[int, int, int]]]:
     folded = fold(text)
     out: set[tuple[str, tuple[int, int, int]]] = set()
     for m in DATE.finditer(folded):
-        year = chinese_number(m.group(1))
-        month = chinese_number(m.group(2)) if m.group(2) else None
-        day = chinese_number(m.group(3)) if m.group(3) else None
+        year, month, day = _date_parts(m)
         if not (year and month and day):
             continue
         tail = re.split(r"[。；;\n]", folded[m.end() : m.end() + EVENT_WINDOW])[0]

@@ -22,7 +22,7 @@ from rag.citations import passage_context
 from rag.keyword_index import KeywordIndex
 from rag.lexicon import DATA_DIR, label, lexicon
 from rag.params import AnswerParams
-from rag.query import QueryPlan, counted_noun, question_parts
+from rag.query import CJK_WORD, QueryPlan, counted_noun, question_parts
 from rag.retrieve import Retrieval, Signals
 from rag.schema import Hit, last_heading
 from rag.segment import subwords, tagged_words
@@ -299,7 +299,7 @@ def has_person_name(text: str) -> bool:
             continue
         if 2 <= len(word) <= 3:
             return True
-        if len(word) == 1 and i + 1 < len(tagged) and 1 <= len(tagged[i + 1][0]) <= 2 and re.fullmatch(r"[\u4e00-\u9fff]+", tagged[i + 1][0]):
+        if len(word) == 1 and i + 1 < len(tagged) and 1 <= len(tagged[i + 1][0]) <= 2 and CJK_WORD.fullmatch(tagged[i + 1][0]):
             return True
     return False
 

@@ -170,9 +170,8 @@ def find_title(lines: list[str]) -> tuple[str, tuple[int, ...]]:
                 and (_kind_of_title(stripped) is None or second.startswith(TITLE_CONTINUATIONS))
                 and not second.startswith("关于")  # a title of its own below a letterhead
                 and not re.search(r"文件(?:[（(][^）)]*[）)])?$", stripped)
-                # an organisation alone above a title that names its own (a letterhead, a running header)
-                and not (_patterns()["org_line"].match(stripped) and issuer_from_title(second))
-                # a title that opens with its organisation starts there: what is above it is not its first half
+                # a title that opens with its organisation starts there: what is above it (a letterhead, a
+                # running header, a web or WeChat page line) is not its first half
                 and not issuer_from_title(second)
             ):
                 options.append((stripped + second, (i, nxt)))
