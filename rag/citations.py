@@ -195,6 +195,12 @@ def dated_events(text: str) -> set[tuple[str, tuple[int, int, int]]]:
     return out
 
 
+def events_named(text: str) -> set[str]:
+    """The kinds of dated event a text names (施行 -> effect, 修订 -> amend), dated or not."""
+    pattern, kind = _event_pattern()
+    return {kind[m.group(0)] for m in pattern.finditer(fold(text))}
+
+
 def event_dates_disagree(claim: str, passage: str) -> bool:
     """The claim dates an event (施行) with a date the passage gives another event (公布), or the passage
     dates the same event otherwise."""

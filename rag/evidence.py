@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from rag.citations import passage_context
+from rag.citations import dated_events, events_named, passage_context
 from rag.keyword_index import KeywordIndex
 from rag.lexicon import DATA_DIR, label, lexicon
 from rag.params import AnswerParams
@@ -41,7 +41,7 @@ SENTENCE_FEATURES = (
     "quantity_match", "unit_match", "time_match", "date_match", "period_match", "doc_number_match",
     "list_match", "colon_lead", "items_match", "yes_no_match", "entity_match",
     "report_doc", "named_org_doc", "year_match", "front_matter", "label_match", "focus_in_sentence", "focus_in_context",
-    "part_cov", "person_match",
+    "part_cov", "person_match", "event_match",
 )
 QUESTION_FEATURES = (
     "best_p", "second_p", "margin", "best_cov_context", "best_cov_sentence", "best_gram_sentence",
@@ -414,6 +414,7 @@ def score_candidates(
     lex = lexicon()
     asks = {name: lex.cue(name, plan.question) for name in ("date", "period", "doc_number")}
     asked_grams = frozenset(char_ngrams(plan.question))
+    asked_events = events_named(plan.question) if plan.is_time else set()
     context_cov: dict[str, tuple[float, float, float, float]] = {}
     rows: list[dict[str, float]] = []
     for hit, rank, start, _end, text in raw:
@@ -458,6 +459,8 @@ def score_candidates(
                 "yes_no_match": float(plan.is_yes_no and bool(patterns["modal"].search(folded))),
                 "entity_match": float(plan.is_entity and bool(patterns["name"].search(folded))),
                 "person_match": float(plan.is_person and has_person_name(text)),
+                # when a law was adopted, amended, took effect: a date the sentence gives to that event
+                "event_match": float(bool(asked_events) and any(kind in asked_events for kind, _ in dated_events(text))),
                 "report_doc": float(plan.wants_report and hit.doc_type != "law"),
                 "named_org_doc": float(bool(named) and hit.issuer in named),
                 "year_match": float(bool(plan.years) and hit.doc_type != "law" and hit.year in plan.years),

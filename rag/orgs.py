@@ -192,6 +192,15 @@ class OrgCatalog:
         found = self._names.get(key)
         return found[0] if found and len(found) == 1 else None
 
+    def _whole_place(self, text: str, start: int, end: int) -> str:
+        """text[start:end], begun where an indexed place name begins when the cut fell inside it
+        (jieba reads 淇岑市 as 淇 / 岑市: the unknown 淇岑市市场监督管理局, not 岑市市场监督管理局)."""
+        for place in sorted(self._places, key=len, reverse=True):
+            at = text.rfind(place, max(0, start - len(place) + 1), start + len(place) - 1)
+            if at != -1 and at < start < at + len(place):
+                return text[at:end]
+        return text[start:end]
+
     def mentions(self, question: str) -> OrgMention:
         text = squash(question)
         known: list[OrgEntry] = []
@@ -221,7 +230,10 @@ class OrgCatalog:
 
                 boundaries = word_starts(text)
             candidate = _unknown_name(text, m.start(), m.end(), boundaries, office_like())
-            if candidate is None or any(candidate in n or n in candidate for n in self._names):
+            if candidate is None:
+                continue
+            candidate = self._whole_place(text, m.end() - len(candidate), m.end())
+            if any(candidate in n or n in candidate for n in self._names):
                 continue
             full = next((n for n in self._names if abbreviates(candidate, n)), None)
             if full is not None:  # 湖阳市市场监管局 for 湖阳市市场监督管理局

@@ -240,10 +240,33 @@ def question_grams(question: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(char_ngrams(text)))
 
 
+@lru_cache(maxsize=256)  # asked for the question and for its candidates' features
 def question_parts(question: str) -> list[str]:
-    """The sub-questions of a question that asks several things (…多少天？最多还能延长多少天？)."""
-    parts = [p.strip() for p in re.split(r"[？?；;]|，(?=(?:那|还|又|以及|并且|另外|同时|最多|最长|最少)\S)", question) if len(p.strip()) >= 4]
+    """The sub-questions of a question that asks several things (…多少天？最多还能延长多少天？; 是啥时候
+    修订的，从哪天起施行：two clauses, each with its own question word)."""
+    pieces = re.split(r"[？?；;]|，(?=(?:那|还|又|以及|并且|另外|同时|最多|最长|最少)\S)", question)
+    parts = [p.strip() for piece in pieces for p in asking_clauses(piece) if len(p.strip()) >= 4]
     return parts if len(parts) >= 2 else []
+
+
+def asking_clauses(text: str) -> list[str]:
+    """A piece split at its commas when two or more of its clauses ask something (a question word of
+    their own); a clause that asks nothing stays with the asking clause after it (or the last one)."""
+    clauses = re.split(r"[，,]", text)
+    lex = lexicon()
+    asking = [any(lex.is_question_word(w) for w, _ in tagged_words(c)) for c in clauses]
+    if sum(asking) < 2:
+        return [text]
+    out: list[str] = []
+    pending: list[str] = []
+    for clause, asks in zip(clauses, asking):
+        pending.append(clause)
+        if asks:
+            out.append("，".join(pending))
+            pending = []
+    if pending:
+        out[-1] = "，".join([out[-1], *pending])
+    return out
 
 
 @lru_cache(maxsize=256)  # asked for every candidate sentence of a question (unit_matches)

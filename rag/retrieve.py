@@ -11,11 +11,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from rag.citations import quantities, unit_family
+from rag.citations import events_named, quantities, unit_family
 from rag.config import Settings
 from rag.index import Index
 from rag.keyword_index import KeywordIndex
-from rag.lexicon import lexicon
+from rag.lexicon import label, lexicon
 from rag.orgs import OrgCatalog, build_org_catalog
 from rag.params import RetrievalParams
 from rag.query import LawCatalog, QueryPlan, analyze_query, build_law_catalog
@@ -249,14 +249,19 @@ class HybridRetriever:
         """A question about a title, a document number, a signature, a date or 抄送 also gets the
         matching part (标题, 落款 ...) of the documents ranked first: short parts rank low on words."""
         wanted = {part for part, cues in lexicon().front_matter.items() if any(cue in plan.question for cue in cues)}
+        law_events = plan.is_time and bool(events_named(plan.question))
+        if law_events:  # when a law was adopted, amended or took effect: the dates under its title (题注)
+            wanted.add(label("law_preamble"))
         if not wanted:
             return fused
         sources: list[str] = []
         for hit in fused:
-            if hit.doc_type != "law" and hit.source not in sources:
+            if (hit.doc_type != "law" or law_events) and hit.source not in sources:
                 sources.append(hit.source)
             if len(sources) >= self.params.front_matter_documents:
                 break
+        if law_events and plan.laws:
+            sources = list(dict.fromkeys(law.source for law in plan.laws))  # the laws it names, no other
         if not sources and plan.wants_report:  # the report the question means ranked low: the organisation's own, or the newest
             named = {form for e in plan.orgs.known for form in e.all_issuers}
             dated = sorted((r for r in snapshot.records if r.doc_type != "law"), key=lambda r: (r.issuer in named, r.year or 0), reverse=True)
@@ -270,7 +275,10 @@ class HybridRetriever:
         if not parts:
             return fused
         # The parts go right after the first passages; one already there stays, one ranked lower moves up.
-        keep = max(1, k - len(parts))
+        # Within the passages whose sentences are the answer's candidates when the question is about these
+        # documents (a document ranks first, or a law's dates are asked); else after them.
+        about = law_events or (bool(fused) and fused[0].doc_type != "law")
+        keep = max(1, (min(k, self.settings.answer.top_passages) if about else k) - len(parts))
         head = fused[:keep]
         present = {h.chunk_id for h in head}
         extra = [p for p in parts if p.chunk_id not in present]

@@ -297,6 +297,18 @@ def test_each_part_of_a_two_part_question_is_answered(assistant):
 
 
 @pytest.mark.slow
+def test_when_a_law_was_adopted_and_took_effect(assistant):
+    """Two questions in one, asked with everyday words (啥时候): the date under the title that the asked
+    event has (通过, 修订) and the article that says when the law takes effect."""
+    adopted = assistant.ask("法治宣传教育法是什么时候通过的？从哪天开始施行？")
+    assert "2025年9月12日" in adopted.answer and "2025年11月1日" in adopted.answer, adopted.answer
+    assert_cited(adopted)
+    amended = assistant.ask("现行行政处罚法是啥时候修订的，从哪天起施行？")
+    assert "2021年1月22日" in amended.answer and "2021年7月15日" in amended.answer, amended.answer
+    assert_cited(amended)
+
+
+@pytest.mark.slow
 def test_a_how_much_question_gets_the_clause_with_the_figure(assistant):
     answer = assistant.ask("被审计单位拖延提供资料，责令改正也不改，对单位最多罚多少钱？")
     assert not answer.refused

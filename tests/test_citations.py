@@ -176,3 +176,13 @@ def test_a_date_is_checked_with_the_event_it_dates():
     assert not event_dates_disagree("本条例自2019年9月1日起生效。", "第四十四条 本条例自2019年9月1日起施行。")
     assert not event_dates_disagree("该条例于2019年4月20日发布。", header)
     assert not event_dates_disagree("报告落款日期是2025年2月12日。", "开封市审计局\n2025年2月12日")
+
+
+def test_the_events_a_question_names():
+    """`events_named`: what a question asks the date of (修订 -> amend, 施行 -> effect); the answer
+    selector's `event_match` looks for a sentence that dates the same event."""
+    from rag.citations import events_named
+
+    assert events_named("现行行政处罚法是啥时候修订的，从哪天起施行？") == {"amend", "effect"}
+    assert events_named("法治宣传教育法是什么时候通过的") == {"adopt"}
+    assert events_named("审计机关有哪些职责？") == set()

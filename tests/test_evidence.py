@@ -42,6 +42,12 @@ def test_term_credit_and_coverage():
 def test_question_parts_and_labels():
     assert question_parts("行政复议申请期限是多少天？最多还能延长多少天？") == ["行政复议申请期限是多少天", "最多还能延长多少天"]
     assert question_parts("审计法第五条") == []
+    # two clauses joined by a comma, each with a question word of its own (everyday 啥 too)
+    assert question_parts("现行行政处罚法是啥时候修订的，从哪天起施行？") == ["现行行政处罚法是啥时候修订的", "从哪天起施行"]
+    assert question_parts("查封扣押期限多久，能延长多久") == ["查封扣押期限多久", "能延长多久"]
+    # a clause that asks nothing stays with the question it leads to
+    assert question_parts("被审计单位一直拖着不给资料，责令改正了还是不改，能罚多少钱？") == []
+    assert question_parts("审计中发现线索，能不能不移送？移送要谁批准？") == ["审计中发现线索，能不能不移送", "移送要谁批准"]
     assert label_cue("这份报告的发文字号是什么？", "标题") and label_cue("报告抄送给了谁？", "落款")
     assert not label_cue("报告抄送给了谁？", "一、主要工作")
     assert label_cue("这份审计工作报告是谁在县人大常委会上作的？", "标题")  # the title block names the speaker

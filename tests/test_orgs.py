@@ -82,6 +82,20 @@ def test_organisations_not_indexed_are_reported_as_unknown(catalog, question, na
     assert mention.known == () and mention.unknown == (name,)
 
 
+def test_an_unknown_office_keeps_the_whole_of_an_indexed_place_name():
+    """jieba reads a rare place name as one character and the rest (淇 / 岑市): the office named with it
+    is reported with the whole place name, not from where the cut fell."""
+    places = build_org_catalog([record("qicen-2025", "淇岑市审计局", 2025), record("kaifeng-2024", "开封市审计局", 2024)])
+    mention = places.mentions("淇岑市市场监督管理局2025年立案查处了多少件违法案件？")
+    assert mention.unknown == ("淇岑市市场监督管理局",)
+
+
+def test_everyday_words_for_our_bureau_are_the_own_organisation(catalog):
+    for question in ("咱局的常年法律顾问是哪家律师事务所？", "咱们局2024年的报告报送给哪个单位？", "我们局去年公开了多少条信息？"):
+        mention = catalog.mentions(question)
+        assert mention.own and [e.issuer for e in mention.known] == ["开封市审计局"], question
+
+
 @pytest.mark.parametrize("question, name", [
     ("开封市税务局2024年收到了多少件政府信息公开申请？", "开封市税务局"),
     ("开封市市场监督管理局2024年罚款多少？", "开封市市场监督管理局"),

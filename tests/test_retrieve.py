@@ -155,3 +155,45 @@ def test_langchain_retriever(tiny_components):
     docs = tiny_components.retriever.as_langchain(k=2).invoke("审计机关独立行使审计监督权")
     assert len(docs) == 2
     assert docs[0].metadata["source"] == "sample-audit-law" and docs[0].metadata["section"] == "第一章 总则 > 第三条"
+
+
+def test_front_matter_is_among_the_answer_candidates(fake_components, tmp_path):
+    """A question about a report's addressee gets its 抬头 among the passages whose sentences are the
+    answer's candidates (the first `top_passages`), and a question when a named law was adopted or took
+    effect gets the dates under its title (题注), however low they rank on words."""
+    from conftest import write_documents
+
+    from rag.ingest import ingest_paths
+
+    sections = "".join(f"（{n}）第{n}项工作\n第{n}项工作全年推进顺利，完成任务{n + 10}件，审计监督成效明显。\n" for n in range(1, 13))
+    law_body = "".join(f"第{n}条 审计机关依照本法第{n}项规定开展审计监督，被审计单位应当配合。\n\n" for n in range(1, 16))
+    folder = write_documents(tmp_path / "docs", {
+        "songling-2024-report.txt": (
+            "松岭县审计局2024年法治政府建设情况报告\n县人民政府：\n"
+            "2024年，松岭县审计局坚持依法审计。现将有关情况报告如下：\n一、主要工作\n" + sections + "松岭县审计局\n2025年1月22日\n"
+        ),
+        "sample-supervision-law.md": (
+            "# 中华人民共和国审计监督示例法\n\n（2023年6月28日第十四届全国人民代表大会常务委员会第三次会议通过）\n\n"
+            "第一章 总则\n\n" + law_body + "第十六条 本法自2024年1月1日起施行。\n"
+        ),
+    })
+    ingest_paths(fake_components.index, [folder], show_bar=False)
+    retriever = fake_components.retriever
+    top = fake_components.settings.answer.top_passages
+    snapshot = retriever.index.snapshot()
+
+    def ranked_first(source: str) -> list[Hit]:  # the body passages, ranked first on words
+        rows = [r for r in snapshot.rows_of(source) if snapshot.metadatas[r].get("section", "").startswith(("一、", "第一章"))]
+        return [snapshot.hit(r, 1.0) for r in rows[:8]]
+
+    question = "松岭县审计局2024年那份法治政府建设情况报告是报送给哪个单位的？"
+    hits = retriever.add_front_matter(snapshot, retriever.plan(question, snapshot), ranked_first("songling-2024-report"), 8)
+    assert "抬头" in [h.section for h in hits[:top]], [h.section for h in hits]
+
+    question = "审计监督示例法是什么时候通过的？从哪天起施行？"
+    hits = retriever.add_front_matter(snapshot, retriever.plan(question, snapshot), ranked_first("sample-supervision-law"), 8)
+    assert "题注" in [h.section for h in hits[:top]], [h.section for h in hits]
+    # a question about a law that asks no date of it gets nothing added
+    question = "审计监督示例法规定被审计单位应当怎么做？"
+    hits = retriever.add_front_matter(snapshot, retriever.plan(question, snapshot), ranked_first("sample-supervision-law"), 8)
+    assert "题注" not in [h.section for h in hits]
