@@ -281,10 +281,26 @@ def polarity(text: str) -> dict[str, bool]:
     out = {"prohibition": any(w in joined for w in modality["prohibition"])}
     out["obligation"] = any(w in token_set for w in modality["obligation"])
     out["permission"] = any(w in token_set for w in modality["permission"])
-    out["negation"] = any(w in token_set for w in modality["negation"]) and not out["prohibition"]
+    out["negation"] = (any(w in token_set for w in modality["negation"]) or fused_negation(rest)) and not out["prohibition"]
     out["negative"] = out["prohibition"] or out["negation"]
     out["must"] = out["obligation"] or out["prohibition"]
     return out
+
+
+def fused_negation(text: str) -> bool:
+    """A verb or adjective with a negation fused in (不全, 不服, 不算, 无效), not a word that only starts
+    like one (不断, 没收): jieba's tags, the lexicon's prefixes and exceptions."""
+    modality = lexicon().modality
+    prefixes, exceptions = tuple(modality["fused_negation_prefixes"]), tuple(modality["not_negations"])
+    for word in words(text):
+        if len(word) < 2 or not word.startswith(prefixes) or word.startswith(exceptions) or word in modality["negation"]:
+            continue
+        tags = tagged_words(word)
+        if len(tags) == 1 and tags[0][1][:1] in ("v", "a", "l", "i"):
+            return True  # 不服, 不算, 无效
+        if len(tags) >= 2 and tags[0][0] in prefixes and tags[1][1][:1] in ("v", "a"):
+            return True  # 不全 (不 + 全), 不交 (不 + 交)
+    return False
 
 
 CONDITION = re.compile(r"^(.{2,}?的)[，,]\s*(.{4,})$")

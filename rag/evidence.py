@@ -258,8 +258,13 @@ def _patterns() -> dict[str, re.Pattern[str]]:
 
 def _number_in(units: Sequence[str]) -> re.Pattern[str]:
     """A number followed by one of `units` (not 2024年, not 第3条)."""
-    alternation = "|".join(re.escape(u) for u in units)
-    return re.compile(rf"(?!{CALENDAR_YEAR})(?:(?<![\d第])\d+(?:\.\d+)?|(?<![第{CN_NUM}])[{CN_NUM}]+)\s*(?:余|多)?\s*(?:{alternation})")
+    alternation = "|".join(re.escape(u) for u in sorted(units, key=len, reverse=True))
+    # not the start of a longer unit of another kind: 1450人次 is no number of 人
+    lex = lexicon()
+    longer = {w[len(u):] for w in lex.count_units + lex.time_units for u in units if w.startswith(u) and w not in units}
+    longer.discard("内")  # 二年内 is a number of years (within)
+    tail = f"(?!{'|'.join(re.escape(t) for t in sorted(longer, key=len, reverse=True))})" if longer else ""
+    return re.compile(rf"(?!{CALENDAR_YEAR})(?:(?<![\d第])\d+(?:\.\d+)?|(?<![第{CN_NUM}])[{CN_NUM}]+)\s*(?:余|多)?\s*(?:{alternation}){tail}")
 
 
 @lru_cache(maxsize=64)

@@ -211,6 +211,7 @@ def drop_page_furniture(raw: list[str]) -> list[str]:
     return [line for i, line in enumerate(raw) if i not in drop]
 
 
+LETTERHEAD = re.compile(r"文件(?:[（(][^）)]{1,6}[）)])?$")  # 棠溆区第四届人大常委会第二十三次会议文件（七）
 SUBTITLE_END = re.compile(r"(?:上|讲话|发言|说明|报告|[）)])$")
 
 
@@ -245,11 +246,14 @@ def reflow_lines(text: str) -> str:
         standalone_heading = current == line and heading_kind(line) is not None and "。" not in line
         # The title and its subtitle (——…会议上) at the top stand alone: a speaker or an addressee follows.
         top_title = len(paragraphs) < 4 and current == line and (ends_like_title(line) or line.startswith("——"))
+        # A letterhead (…会议文件（七）) and the line above a title that opens with 关于 stand alone too.
+        letterhead = len(paragraphs) < 4 and current == line and (bool(LETTERHEAD.search(line)) or (nxt or "").startswith("关于"))
         if nxt is not None and len(paragraphs) < 4 and continues_top_line(current, nxt):
             continue
         if (
             standalone_heading
             or top_title
+            or letterhead
             or nxt is None
             or short
             or (is_structural_line(nxt) and (ends_clause or short or heading_kind(current) is not None))

@@ -76,6 +76,8 @@ def is_chrome(line: str) -> bool:
 def is_addressee(line: str) -> bool:
     """`青禾县人民政府：` / `各县（市、区）审计局，局机关各科室：` — who a document is sent to."""
     stripped = line.strip()
+    if re.match(r"^主送(?:单位|机关)?[：:]", stripped):  # a 公文's 主送：A、B (the addressees after the label)
+        return len(stripped) <= 80 and "。" not in stripped
     return is_lead_in(stripped) and len(stripped) <= 60 and "。" not in stripped
 
 

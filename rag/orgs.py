@@ -78,7 +78,7 @@ def _unknown_name(text: str, start: int, end: int, boundaries: list[int], patter
         if not m:
             continue
         place = re.sub("人民$", "", m.group(1))
-        if not place or (len(place) < 3 and place[-1] in "市县区省"):
+        if not place or (len(place) < 3 and place[-1] in "市县区省乡镇"):
             continue
         if any(g in place for g in generic if len(g) >= 2) or place[0] in "各本我该向在对由于请问某此全":
             continue
@@ -86,7 +86,8 @@ def _unknown_name(text: str, start: int, end: int, boundaries: list[int], patter
         suffixed = bool(re.search(rf"(?:{_parts()[0]})$", place)) and len(place) >= 3
         # 南安市, 罗湖区: a place or proper name, not 内向市 cut from 日内向市; a rare place name with its
         # suffix may start with a character jieba reads alone (茗溪区: 茗/溪区, 嵘州市: 嵘/州市)
-        rare = suffixed and len(word) == 1 and flag.startswith(("n", "x"))
+        # (栖梧县: 栖/梧县, jieba tags 栖 a verb morpheme: a morpheme, not a word of its own such as 内)
+        rare = suffixed and len(word) == 1 and (flag.startswith(("n", "x")) or flag in ("vg", "ag", "ng", "tg", "dg"))
         if not (flag.startswith(("ns", "nr", "nz", "nt")) or rare):
             continue
         if not suffixed and (m.group(2) not in ("审计局", "审计厅") or not (count == 1 and flag.startswith("ns"))):

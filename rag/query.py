@@ -19,7 +19,7 @@ from rag.text import CN_NUM, char_ngrams, chinese_number, normalize_question, ye
 
 ARTICLE_REF = re.compile(rf"(?:第|(?<=[法例》]))\s*([{CN_NUM}\d]+)\s*条")  # 第58条, or right after a law's name: 行政许可法58条
 # 十几个, 几十人 are rough numbers, not questions
-ASKED_UNIT = re.compile(r"(?:(?<!第)多少|(?<![哪十第])几(?![十百千万]))(个工作日|个人|个月|周岁|岁|项|条|名|人|个|部|次|件|天|日|位|家|卷|份|篇|场|批|起|年|月|倍)")
+ASKED_UNIT = re.compile(r"(?:(?<!第)多少|(?<![哪十第])几(?![十百千万]))(个工作日|个人|个月|周岁|岁|项|条|名|人次|人|个|部|次|件|天|日|位|家|卷|份|篇|场|批|起|年|月|倍)")
 AGE_ASKED = re.compile(r"多大(?:年纪|岁数|年龄)|年龄(?:多大|是多少|有多大)|年纪(?:多大|有多大)")  # asked in years of age
 # 第几次会议, 第几条, 哪一次会议上: an ordinal, not a count
 ASKED_ORDINAL = re.compile(r"第\s*(?:几|多少)\s*([次条号届批款项章节轮期个])|哪一?([次届])(?=[\u4e00-\u9fff]{0,6}会)")

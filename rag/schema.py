@@ -18,10 +18,12 @@ STATUS_LABELS = {"added": "新增", "updated": "更新", "unchanged": "未变", 
 # over two lines at the top is joined; 8: page numbers written `第 2 页 共 5 页`, `2/5`; 9: a title going on
 # over a line break with 和/及/暨 is joined, and a running header repeating its first line is not the title;
 # 10: nor is a running header with a short form of the title; the 印发 office is not the issuer; 街道办事处;
-# 11: a title that opens with its organisation is not joined to the line above; WeChat page lines):
+# 11: a title that opens with its organisation is not joined to the line above; WeChat page lines; 12: a
+# letterhead (…会议文件（七）) or the line above a 关于 title stands alone in a reflowed PDF; 乡/镇 places;
+# `主送：` lines are the addressee):
 # records written by an older one are chunked again
 # on the next ingest even when the file is unchanged (a fix to the parser reaches existing indexes).
-PARSER_VERSION = 11
+PARSER_VERSION = 12
 
 
 @dataclass(frozen=True)

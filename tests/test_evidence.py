@@ -303,6 +303,19 @@ def test_a_count_in_any_unit_is_a_quantity_question(tiny_components):
         assert plan.is_quantity and plan.asked_unit, question
 
 
+def test_a_count_is_in_its_own_unit_not_the_start_of_a_longer_one():
+    """几名 (a head count) is not answered by 1450人次 (attendances), 几个 not by 3个月; 多少人次 may be
+    answered by a number of people."""
+    from rag.evidence import count_pattern
+
+    assert not count_pattern("名").search("培训1450人次") and count_pattern("名").search("全局现有干部职工52人，其中")
+    assert count_pattern("人次").search("培训1450人次") and count_pattern("人次").search("培训120人")
+    assert count_pattern("个").search("完成审计项目31个") and not count_pattern("个").search("3个月内办结")
+    from rag.query import asked_unit
+
+    assert asked_unit("培训班一共多少人次参加？") == "人次" and asked_unit("有多少名卫生监督员？") == "名"
+
+
 def test_a_share_asked_in_words_is_a_quantity_question(tiny_components):
     """百分之几, 占比, 几成 ask for a number as 多少 does."""
     for question in ("审计费按工程造价的百分之几支付？", "女性干部的占比？", "能报销几成？"):

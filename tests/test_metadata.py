@@ -8,7 +8,7 @@ import pytest
 from conftest import ORG_FIXTURES
 
 from rag.loaders import clean_text, load_document
-from rag.metadata import display_title, is_addressee, is_chrome, read_metadata
+from rag.metadata import display_title, is_addressee, is_chrome, lines_of, read_metadata
 
 EXPECTED = json.loads((ORG_FIXTURES / "expected.json").read_text(encoding="utf-8"))
 
@@ -179,6 +179,47 @@ def test_pdf_export_joins_a_broken_title_and_subtitle_but_not_a_letterhead():
     # A letterhead (the organisation alone) stays apart from the title below it.
     text = clean_text("泓川市云河区审计局\n云河区审计局2023年法治政府建设情况报告\n区人民政府：\n2023年，本局坚持依法审计，现将有关情况报告如下。\n", reflow=True)
     assert text.split("\n")[:2] == ["泓川市云河区审计局", "云河区审计局2023年法治政府建设情况报告"]
+
+
+def test_a_meeting_letterhead_as_wide_as_the_wrapped_lines_stays_above_a_broken_title():
+    """A PDF export that wraps at about 30 characters: the letterhead line (…会议文件（七）) is as wide as a
+    wrapped line, yet it stands alone, and the title that opens with 关于 below it is joined over its break."""
+    lines = [
+        "棠溆区第四届人大常委会第二十三次会议文件（七）", "", "关于棠溆区2024年度区本级预算执行", "和其他财政收支的审计工作报告", "",
+        "——2025年8月27日在棠溆区第四届人民代表大会", "常务委员会第二十三次会议上", "", "棠溆区审计局局长钟念禾", "",
+        "主任、各位副主任、秘书长、各位委员：",
+        "我受区人民政府委托，向区人大常委会报告2024年", "度区本级预算执行和其他财政收支的审计情况，请予",
+        "审议。根据审计法及相关法律法规，区审计局对20", "24年度区本级预算执行和其他财政收支情况进行了审",
+        "计。全年共完成审计项目19个，查出问题金额1.2", "6亿元，提出审计建议57条，向区纪委监委移送问题线",
+        "索3件，推动建立完善制度12项，整改到位率93%。", "- 1 -",
+    ]
+    m = meta("\n".join(lines), reflow=True)
+    assert m.title == "关于棠溆区2024年度区本级预算执行和其他财政收支的审计工作报告"
+    assert (m.doc_type, m.issuer, m.year) == ("report", "棠溆区审计局", 2024)
+
+
+def test_a_labelled_addressee_line_of_a_public_document():
+    """A 公文 names its addressees after `主送：` (below the 文号 and the title): that line is the 抬头."""
+    body = (
+        "蓼汀县审计局文件\n蓼审〔2024〕3号\n蓼汀县审计局关于2023年度法治政府建设情况的报告\n"
+        "主送：中共蓼汀县委全面依法治县委员会办公室、蓼汀县人民政府\n"
+        "2023年，蓼汀县审计局坚持依法审计。全年完成审计项目21个。\n一、主要工作\n全年开展普法活动9场。\n二、存在问题\n人员不足。\n"
+        "蓼汀县审计局\n2024年1月12日\n"
+    )
+    m = meta(body)
+    assert m.title == "蓼汀县审计局关于2023年度法治政府建设情况的报告" and m.addressee_line is not None
+    assert "主送" in lines_of(clean_text(body))[m.addressee_line]
+
+
+def test_a_township_government_is_an_issuer():
+    body = (
+        "蕙坪乡人民政府关于法治政府建设工作情况的报告\n县人民政府：\n"
+        "2023年，我乡在县委、县政府的领导下，认真贯彻落实法治政府建设各项部署。全年办理行政执法案件15件。\n"
+        "蕙坪乡人民政府\n2024年1月9日\n"
+    )
+    m = meta(body)
+    assert (m.title, m.issuer, m.year) == ("蕙坪乡人民政府关于法治政府建设工作情况的报告", "蕙坪乡人民政府", 2023)
+    assert meta(body.replace("蕙坪乡", "石桥镇")).issuer == "石桥镇人民政府"
 
 
 def test_half_width_punctuation():

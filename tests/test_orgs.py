@@ -76,6 +76,8 @@ def test_a_place_alone_is_a_weaker_mention(catalog):
     # rare place names that jieba cuts into a single character and the rest (茗/溪区, 嵘/州市)
     ("茗溪区审计局2023年度审计工作报告里，区本级一般公共预算收入是多少？", "茗溪区审计局"),
     ("嵘州市审计局2023年完成了几个项目？", "嵘州市审计局"),
+    ("栖梧县应急管理局2024年开展了多少次执法检查？", "栖梧县应急管理局"),  # 栖 / 梧县, 栖 tagged a verb morpheme
+    ("蒲溪乡人民政府2023年办理了多少件执法案件？", "蒲溪乡人民政府"),  # a township
 ])
 def test_organisations_not_indexed_are_reported_as_unknown(catalog, question, name):
     mention = catalog.mentions(question)
