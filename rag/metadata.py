@@ -193,6 +193,10 @@ def find_title(lines: list[str]) -> tuple[str, tuple[int, ...]]:
 
 def clean_title(title: str) -> str:
     title = re.sub(r"^#+\s*", "", title).strip()
+    title = re.sub(r"^(?:标题|题目)\s*[：:]\s*", "", title)  # 标题：… as some copies label it
+    enclosed = re.fullmatch(r"[【\[〖]\s*(.+?)\s*[】\]〗]", title)  # 【…】 around the whole title
+    if enclosed:
+        title = enclosed.group(1)
     title = re.sub(r"(?<=[\u4e00-\u9fff])[ \t\u3000]+(?=[\u4e00-\u9fff\d])", "", title)
     return title[:80]
 

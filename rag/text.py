@@ -49,9 +49,16 @@ def to_simplified(text: str) -> str:
     return _t2s().convert(text)
 
 
+# A year written with two digits in a chat (24年局里…, 23年度): 2015-2035, not a number of years (满20年,
+# 20年来, 15年前, 30年内).
+SHORT_YEAR = re.compile(r"(?<![\d.])(1[5-9]|2\d|3[0-5])(?=\s*年(?![内来后前多以之间左里余满]))")
+
+
 def normalize_question(text: str) -> str:
-    """Traditional -> simplified, widths folded, whitespace squeezed."""
+    """Traditional -> simplified, widths folded, whitespace squeezed; a two-digit year in full."""
     text = fold(to_simplified(text))
+    if not YEAR.search(text) and not re.search(r"满\s*\d{2}\s*年|\d{2}\s*年(?:工龄|党龄|教龄)", text):
+        text = SHORT_YEAR.sub(r"20\1", text)
     return re.sub(r"\s+", " ", text).strip()
 
 

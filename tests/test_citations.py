@@ -186,3 +186,11 @@ def test_the_events_a_question_names():
     assert events_named("现行行政处罚法是啥时候修订的，从哪天起施行？") == {"amend", "effect"}
     assert events_named("法治宣传教育法是什么时候通过的") == {"adopt"}
     assert events_named("审计机关有哪些职责？") == set()
+
+
+def test_lengths_and_areas_are_quantities():
+    """A report measures roads in 公里 and floor space in 平方米: a changed length is another figure."""
+    from rag.citations import quantities
+
+    assert quantities("新修改造农村公路18.5公里，商品房销售面积21.4万平方米。") == {(18.5, "公里"), (21.4, "万平方米")}
+    assert check_support("全年改造燃气管道20公里。", "全年改造老旧燃气管道26.8公里。").verdict != "supported"

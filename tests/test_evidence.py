@@ -50,6 +50,7 @@ def test_question_parts_and_labels():
     assert question_parts("审计中发现线索，能不能不移送？移送要谁批准？") == ["审计中发现线索，能不能不移送", "移送要谁批准"]
     assert label_cue("这份报告的发文字号是什么？", "标题") and label_cue("报告抄送给了谁？", "落款")
     assert not label_cue("报告抄送给了谁？", "一、主要工作")
+    assert label_cue("岫川市审计局2024年的法治政府建设报告是交给哪个单位的？", "抬头")  # everyday 交给 for 报送给
     assert label_cue("这份审计工作报告是谁在县人大常委会上作的？", "标题")  # the title block names the speaker
 
 

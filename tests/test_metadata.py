@@ -211,6 +211,13 @@ def test_a_labelled_addressee_line_of_a_public_document():
     assert "主送" in lines_of(clean_text(body))[m.addressee_line]
 
 
+def test_a_title_in_brackets_or_after_a_label_is_read_without_them():
+    body = "{}\n县人民政府：\n2024年，本局坚持依法行政，全年新建改造城市道路5条，总长7.3公里。\n桉浦县住房和城乡建设局\n2025年1月10日\n"
+    for shown in ("【桉浦县住房和城乡建设局2024年度述职报告】", "标题：桉浦县住房和城乡建设局2024年度述职报告"):
+        m = meta(body.format(shown))
+        assert (m.title, m.issuer, m.year) == ("桉浦县住房和城乡建设局2024年度述职报告", "桉浦县住房和城乡建设局", 2024), shown
+
+
 def test_a_township_government_is_an_issuer():
     body = (
         "蕙坪乡人民政府关于法治政府建设工作情况的报告\n县人民政府：\n"

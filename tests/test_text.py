@@ -72,3 +72,13 @@ def test_char_ngrams_are_bigrams_of_letters_and_digits():
     assert char_ngrams("审计法第5条，ＡＢ") == ["审计", "计法", "法第", "第5", "5条", "ab"]
     assert char_ngrams("审") == ["审"]  # a single Chinese character still counts
     assert char_ngrams("，。！") == []
+
+
+def test_a_two_digit_year_in_a_question_is_written_in_full():
+    """24年局里… and 23年度… name years; 满20年, 20年来, 15年前, 30年内 are numbers of years."""
+    from rag.text import normalize_question
+
+    assert normalize_question("24年局里主动公开了多少条政府信息") == "2024年局里主动公开了多少条政府信息"
+    assert normalize_question("23年度审计项目有几个") == "2023年度审计项目有几个"
+    for question in ("工作满20年能休几天", "近20年来变化大吗", "15年前的事还能查吗", "30年内有效吗", "2024年和25年比"):
+        assert normalize_question(question) == question
