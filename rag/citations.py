@@ -281,18 +281,18 @@ def polarity(text: str) -> dict[str, bool]:
     out = {"prohibition": any(w in joined for w in modality["prohibition"])}
     out["obligation"] = any(w in token_set for w in modality["obligation"])
     out["permission"] = any(w in token_set for w in modality["permission"])
-    out["negation"] = (any(w in token_set for w in modality["negation"]) or fused_negation(rest)) and not out["prohibition"]
+    out["negation"] = (any(w in token_set for w in modality["negation"]) or fused_negation(tokens)) and not out["prohibition"]
     out["negative"] = out["prohibition"] or out["negation"]
     out["must"] = out["obligation"] or out["prohibition"]
     return out
 
 
-def fused_negation(text: str) -> bool:
-    """A verb or adjective with a negation fused in (不全, 不服, 不算, 无效), not a word that only starts
-    like one (不断, 没收): jieba's tags, the lexicon's prefixes and exceptions."""
+def fused_negation(tokens: Sequence[str]) -> bool:
+    """A verb or adjective with a negation fused in (不全, 不服, 不算, 无效) among a clause's jieba words, not
+    a word that only starts like one (不断, 没收): jieba's tags, the lexicon's prefixes and exceptions."""
     modality = lexicon().modality
     prefixes, exceptions = tuple(modality["fused_negation_prefixes"]), tuple(modality["not_negations"])
-    for word in words(text):
+    for word in tokens:
         if len(word) < 2 or not word.startswith(prefixes) or word.startswith(exceptions) or word in modality["negation"]:
             continue
         tags = tagged_words(word)

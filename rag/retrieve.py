@@ -255,13 +255,14 @@ class HybridRetriever:
         if not wanted:
             return fused
         sources: list[str] = []
-        for hit in fused:
-            if (hit.doc_type != "law" or law_events) and hit.source not in sources:
-                sources.append(hit.source)
-            if len(sources) >= self.params.front_matter_documents:
-                break
         if law_events and plan.laws:
             sources = list(dict.fromkeys(law.source for law in plan.laws))  # the laws it names, no other
+        else:
+            for hit in fused:
+                if (hit.doc_type != "law" or law_events) and hit.source not in sources:
+                    sources.append(hit.source)
+                if len(sources) >= self.params.front_matter_documents:
+                    break
         if not sources and plan.wants_report:  # the report the question means ranked low: the organisation's own, or the newest
             named = {form for e in plan.orgs.known for form in e.all_issuers}
             dated = sorted((r for r in snapshot.records if r.doc_type != "law"), key=lambda r: (r.issuer in named, r.year or 0), reverse=True)

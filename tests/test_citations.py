@@ -194,3 +194,13 @@ def test_lengths_and_areas_are_quantities():
 
     assert quantities("新修改造农村公路18.5公里，商品房销售面积21.4万平方米。") == {(18.5, "公里"), (21.4, "万平方米")}
     assert check_support("全年改造燃气管道20公里。", "全年改造老旧燃气管道26.8公里。").verdict != "supported"
+
+
+def test_a_negation_fused_into_a_word_is_a_negation():
+    """不全, 不服, 不交, 无效 are negative; 不断, 没收, 未成年人 only look it."""
+    from rag.citations import polarity
+
+    for clause in ("复议申请材料不全的", "对处理意见不服的", "10日内不交的", "合同无效"):
+        assert polarity(clause)["negative"], clause
+    for clause in ("不断完善制度", "依法没收违法所得", "未成年人的权益"):
+        assert not polarity(clause)["negative"], clause
