@@ -27,6 +27,7 @@ from rag.retrieve import Retrieval, Signals
 from rag.schema import Hit, last_heading
 from rag.segment import subwords, tagged_words
 from rag.text import CN_NUM, char_ngrams, fold, fold_lower, in_order, is_lead_in, sentence_spans
+from rag.thesaurus import thesaurus
 
 ANSWER_MODEL_FILE = DATA_DIR / "answer_model.json"
 ITEMS = re.compile(r"[（(][一二][）)][^（(]+[（(][二三][）)]")  # numbered items (一)…(二)… in a passage
@@ -212,6 +213,11 @@ def term_credit(term: str, text: str) -> float:
     return 0.4 * found / len(parts) if parts else 0.0
 
 
+def has_synonym(term: str, text: str) -> bool:
+    """A Cilin synonym of the term occurs in the text (案件 for 案子)."""
+    return any(s in text for s in thesaurus().synonyms(term))
+
+
 def coverage(text: str, weights: dict[str, float]) -> float:
     total = sum(weights.values())
     if total <= 0:
@@ -287,12 +293,24 @@ def count_beside_noun(plan: QueryPlan, sentence: str) -> float | None:
     grams = _noun_grams(plan.question) if plan.is_quantity and unit else frozenset()
     if not grams or not unit:
         return None
+    words = _noun_words(plan.question)
     folded = fold(sentence)
     best = 0.0
     for m in count_pattern(unit).finditer(folded):
         window = folded[max(0, m.start() - 10) : m.end() + 8]
-        best = max(best, sum(1 for g in grams if g in window) / len(grams))
+        found = {g for g in grams if g in window}
+        for word in words:  # a word of the noun said in other words (案子: 案件) counts as found
+            if word not in window and has_synonym(word, window):
+                found.update(word[i : i + 2] for i in range(len(word) - 1))
+        best = max(best, len(found & grams) / len(grams))
     return best
+
+
+@lru_cache(maxsize=256)
+def _noun_words(question: str) -> tuple[str, ...]:
+    """The words of what a count question counts (审计 项目), as jieba cuts them."""
+    noun = counted_noun(question) or ""
+    return tuple(w for w, _ in tagged_words(noun)) if noun else ()
 
 
 def has_person_name(text: str) -> bool:

@@ -86,8 +86,9 @@ def _unknown_name(text: str, start: int, end: int, boundaries: list[int], patter
         suffixed = bool(re.search(rf"(?:{_parts()[0]})$", place)) and len(place) >= 3
         # 南安市, 罗湖区: a place or proper name, not 内向市 cut from 日内向市; a rare place name with its
         # suffix may start with a character jieba reads alone (茗溪区: 茗/溪区, 嵘州市: 嵘/州市)
-        # (栖梧县: 栖/梧县, jieba tags 栖 a verb morpheme: a morpheme, not a word of its own such as 内)
-        rare = suffixed and len(word) == 1 and (flag.startswith(("n", "x")) or flag in ("vg", "ag", "ng", "tg", "dg"))
+        # (栖梧县: 栖/梧县, jieba tags 栖 a verb morpheme, 芃 yg, 郯 g: a morpheme — any tag ending in g —,
+        # not a word of its own such as 内)
+        rare = suffixed and len(word) == 1 and (flag.startswith(("n", "x")) or flag.endswith("g"))
         if not (flag.startswith(("ns", "nr", "nz", "nt")) or rare):
             continue
         if not suffixed and (m.group(2) not in ("审计局", "审计厅") or not (count == 1 and flag.startswith("ns"))):

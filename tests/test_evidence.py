@@ -357,6 +357,10 @@ def test_what_a_count_question_counts_is_looked_for_beside_the_count():
     assert count_beside_noun(plan, "明确年度任务26项，逐项落实到科室。") == 0.0
     assert count_beside_noun(plan, "审计项目质量进一步提高。") == 0.0  # the noun without a count
     assert count_beside_noun(QueryPlan("审计项目有哪些？", ("审计", "项目")), "审计项目28个") is None
+    # what the question counts, in other words beside the count (案子 -> 案件)
+    aid = QueryPlan("法律援助办了多少个案子？", ("法律援助", "办", "案子"), is_quantity=True, asked_unit="个")
+    assert count_beside_noun(aid, "全年办理法律援助案件312件。") == 1.0
+    assert count_beside_noun(aid, "全年开展普法活动312场。") == 0.0
     cases = QueryPlan("2024年实际办了多少起行政处罚案件？", ("办", "行政处罚", "案件"), is_quantity=True, asked_unit="起")
 
     def candidate(text: str) -> Candidate:

@@ -78,6 +78,8 @@ def test_a_place_alone_is_a_weaker_mention(catalog):
     ("嵘州市审计局2023年完成了几个项目？", "嵘州市审计局"),
     ("栖梧县应急管理局2024年开展了多少次执法检查？", "栖梧县应急管理局"),  # 栖 / 梧县, 栖 tagged a verb morpheme
     ("蒲溪乡人民政府2023年办理了多少件执法案件？", "蒲溪乡人民政府"),  # a township
+    ("瀍岙县审计局2024年培训了多少人次？", "瀍岙县审计局"),  # 瀍 alone, tagged yg (a morpheme)
+    ("鄄岙市审计局2024年完成了几个项目？", "鄄岙市审计局"),  # 鄄 alone, tagged g (a morpheme)
 ])
 def test_organisations_not_indexed_are_reported_as_unknown(catalog, question, name):
     mention = catalog.mentions(question)
