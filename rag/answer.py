@@ -544,6 +544,16 @@ class Assistant:
             counted = next((c for c in ranked[1 : params.count_runners_up] if c.p >= params.count_ratio * best.p and unit_matches(plan, c.text)), None)
             if counted is not None:
                 ranked = [counted] + [c for c in ranked if c is not counted]
+        if not alone and not gives_the_day_asked(plan, ranked[0].text):
+            # A question for a day (哪天): a close runner-up that gives a month and day answers it, as for
+            # counts, rather than a best sentence without one (then refused for lacking the day) — not the
+            # 落款, whose date is the document's, not that of the activity the best sentence is about.
+            dated = next((
+                c for c in ranked[1 : params.count_runners_up]
+                if c.p >= params.count_ratio * ranked[0].p and not in_part(c, "trailer") and gives_the_day_asked(plan, c.text)
+            ), None)
+            if dated is not None:
+                ranked = [dated] + [c for c in ranked if c is not dated]
         if not alone and label_cue(plan.question, label("addressee")) and not in_part(ranked[0], "addressee"):
             # Whom a document is addressed to (报送给哪个单位): its addressee line, when it is a candidate,
             # answers rather than its title (rule for the category, README).

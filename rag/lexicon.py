@@ -34,6 +34,7 @@ class Lexicon:
     amount_units: tuple[str, ...]
     same_units: tuple[tuple[str, ...], ...]
     counted_as: dict[str, tuple[str, ...]]
+    general_classifiers: tuple[str, ...]
     modality: dict[str, tuple[str, ...]]
     date_events: dict[str, tuple[str, ...]]
     documents: dict[str, tuple[str, ...]]
@@ -93,7 +94,8 @@ def lexicon() -> Lexicon:
         stopwords=stopwords,
         general_words=general,
         frame_words=frozenset(question["frame"]),
-        generic_words=frozenset(question["generic"]),
+        # 我局/局里/咱局 point at the user's organisation (the scope does that), they name no content
+        generic_words=frozenset(question["generic"]) | frozenset(cues["own_org"]),
         ask_prefix=re.compile("^(?:" + _alternation(question["ask_prefixes"]) + ")"),
         cues=cue_patterns,
         cue_words={name: tuple(words) for name, words in cues.items()},
@@ -102,6 +104,7 @@ def lexicon() -> Lexicon:
         amount_units=tuple(measure["amount"]),
         same_units=tuple(tuple(g) for g in measure["same"]),
         counted_as={k: tuple(v) for k, v in measure.get("counted_as", {}).items()},
+        general_classifiers=tuple(measure.get("general_classifiers", ())),
         modality={name: tuple(words) for name, words in data["modality"].items()},
         date_events={name: tuple(words) for name, words in data["date_events"].items()},
         documents={k: tuple(v) for k, v in documents.items() if isinstance(v, list)},

@@ -165,6 +165,9 @@ def find_title(lines: list[str]) -> tuple[str, tuple[int, ...]]:
                 len(stripped) <= 40
                 and len(second) <= 40
                 and not stripped.endswith(tuple("。；：:，,"))
+                # a field of a web page's 索引号/文号/标题 table is whole on its line
+                and not FIELD_LINE.match(stripped)
+                and not FIELD_LINE.match(second)
                 and not is_chrome(second)
                 and not DOC_NUMBER.match(second)
                 and _kind_of_title(second) is not None
@@ -191,9 +194,12 @@ def find_title(lines: list[str]) -> tuple[str, tuple[int, ...]]:
     return clean_title(text), numbers
 
 
+FIELD_LINE = re.compile(r"^[\u4e00-\u9fff](?:[\u4e00-\u9fff]|[ \t\u3000]){1,7}[：:]")  # 文　　号：…, 发布机构：…
+
+
 def clean_title(title: str) -> str:
     title = re.sub(r"^#+\s*", "", title).strip()
-    title = re.sub(r"^(?:标题|题目)\s*[：:]\s*", "", title)  # 标题：… as some copies label it
+    title = re.sub(r"^(?:标\s*题|题\s*目)\s*[：:]\s*", "", title)  # 标题：… (标　　题：…) as some copies label it
     enclosed = re.fullmatch(r"[【\[〖]\s*(.+?)\s*[】\]〗]", title)  # 【…】 around the whole title
     if enclosed:
         title = enclosed.group(1)

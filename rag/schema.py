@@ -20,10 +20,11 @@ STATUS_LABELS = {"added": "新增", "updated": "更新", "unchanged": "未变", 
 # 10: nor is a running header with a short form of the title; the 印发 office is not the issuer; 街道办事处;
 # 11: a title that opens with its organisation is not joined to the line above; WeChat page lines; 12: a
 # letterhead (…会议文件（七）) or the line above a 关于 title stands alone in a reflowed PDF; 乡/镇 places;
-# `主送：` lines are the addressee; 13: a title in 【】 or after 标题： is read without them):
+# `主送：` lines are the addressee; 13: a title in 【】 or after 标题： is read without them; 14: a web page's
+# 索引号/文号/标题 fields are not joined into a title, 标　　题： spaced with full-width spaces):
 # records written by an older one are chunked again
 # on the next ingest even when the file is unchanged (a fix to the parser reaches existing indexes).
-PARSER_VERSION = 13
+PARSER_VERSION = 14
 
 
 @dataclass(frozen=True)

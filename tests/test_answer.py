@@ -166,6 +166,30 @@ def test_a_question_for_the_addressee_is_answered_with_the_addressee_line(fake_c
     assert strip_markers(body.split("\n")[0]).endswith("县人民政府："), body
 
 
+def test_a_question_for_a_day_takes_a_close_runner_up_that_gives_the_day(fake_components, tmp_path):
+    """The rule for date questions (README): when the best sentence names no day, a close runner-up that
+    does (the title block's `——2024年8月27日在…会议上`) answers, rather than a refusal for lacking the day."""
+    from conftest import write_documents
+
+    from rag.citations import CitationBook
+    from rag.ingest import ingest_paths
+
+    folder = write_documents(tmp_path / "docs", {"cenxi-2023-audit-work-report.txt": (
+        "关于岑溪市2023年度市级预算执行和其他财政收支的审计工作报告\n"
+        "——2024年8月27日在岑溪市第十六届人民代表大会常务委员会第十一次会议上\n"
+        "主任、各位副主任、秘书长、各位委员：\n受市人民政府委托，我向市人大常委会报告2023年度市级预算执行的审计情况。\n"
+        "一、预算执行审计情况\n审计了23个市级部门。\n二、整改情况\n全面整改情况将于2024年12月底前向市人大常委会专题报告。\n"
+    )})
+    ingest_paths(fake_components.index, [folder], show_bar=False)
+    assistant = Assistant(fake_components.retriever, fake_components.settings, model=replace(AnswerModel.load(), refuse_below=0.0))
+    question = "岑溪市审计工作报告是哪天在市人大常委会上作的？"
+    analysis = assistant.analyze(question, assistant.retriever.search(question), [])
+    undated = next(c for c in analysis.scored if c.text.startswith("全面整改情况"))
+    analysis.scored = [undated] + [c for c in analysis.scored if c is not undated]
+    body = assistant.compose(analysis, CitationBook())
+    assert "2024年8月27日" in body, body
+
+
 def test_money_and_rate_questions_are_answered_with_an_amount_or_a_share_or_refused(eager):
     """The rule for count questions (README) covers money (多少经费 -> 元) and rates (整改率 -> %):
     the counts in the passage are not the amount or share asked for."""

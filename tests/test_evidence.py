@@ -357,6 +357,8 @@ def test_what_a_count_question_counts_is_looked_for_beside_the_count():
     assert count_beside_noun(plan, "明确年度任务26项，逐项落实到科室。") == 0.0
     assert count_beside_noun(plan, "审计项目质量进一步提高。") == 0.0  # the noun without a count
     assert count_beside_noun(QueryPlan("审计项目有哪些？", ("审计", "项目")), "审计项目28个") is None
+    reviewers = QueryPlan("2023年配了几个法制审核员？", ("法制审核", "员"), is_quantity=True, asked_unit="个")
+    assert count_beside_noun(reviewers, "设立法制审核员3名,审计决定书法制审核率达100%.") == 1.0  # 个 in 名
     # what the question counts, in other words beside the count (案子 -> 案件)
     aid = QueryPlan("法律援助办了多少个案子？", ("法律援助", "办", "案子"), is_quantity=True, asked_unit="个")
     assert count_beside_noun(aid, "全年办理法律援助案件312件。") == 1.0
@@ -395,3 +397,23 @@ def test_cross_validated_refusal_thresholds_come_from_out_of_fold_probabilities(
     assert abs(cal.refusal_threshold([0.9] * 40) - 0.9) < 1e-3  # what an in-sample choice would give
     folds = cal.fold_of_groups(items)
     assert set(folds.values()) == set(range(cal.FOLDS)) and folds == cal.fold_of_groups(list(reversed(items)))
+
+
+def test_words_for_our_own_bureau_weigh_as_frame_words():
+    """我局/局里/咱局 point at the user's organisation (the scope acts on that); in a law question they are
+    no content a law passage should hold (`企业对局里的处罚不服…` was refused for missing 局里)."""
+    from rag.evidence import question_weights
+    from rag.query import QueryPlan
+
+    class FakeSnapshot:  # FAKE: every word equally rare
+        def idf(self, token: str) -> float:
+            return 5.0
+
+        def document_frequency(self, token: str) -> int:
+            return 1
+
+    plan = QueryPlan("企业对局里的处罚不服，多长时间内要申请复议？", ("企业", "局里", "处罚", "不服", "申请", "复议"))
+    weights = question_weights(plan, FakeSnapshot())  # type: ignore[arg-type]
+    assert weights["局里"] < weights["处罚"] == weights["复议"]
+    ours = question_weights(QueryPlan("咱局的处罚", ("咱局", "处罚")), FakeSnapshot())  # type: ignore[arg-type]
+    assert ours["咱局"] < ours["处罚"]

@@ -218,6 +218,20 @@ def test_a_title_in_brackets_or_after_a_label_is_read_without_them():
         assert (m.title, m.issuer, m.year) == ("桉浦县住房和城乡建设局2024年度述职报告", "桉浦县住房和城乡建设局", 2024), shown
 
 
+def test_the_fields_of_a_web_pages_document_table_are_not_joined_into_a_title():
+    """索引号/发布机构/文号/标题 lines, labels spaced with full-width spaces: each field stands alone, and the
+    value after 标　　题： is the title (the 文号 field used to be taken for the title's first half)."""
+    body = (
+        "蔺川区人民政府\n首页 | 政务公开 | 政务服务\n当前位置：首页 > 政务公开 > 法治政府建设\n\n"
+        "索引号：\t114103027MB1946820/2025-00023\n发布机构：\t蔺川区审计局\n发布日期：\t2025-01-16\n"
+        "文　　号：\t蔺审〔2025〕3号\n标　　题：\t蔺川区审计局2024年法治政府建设情况报告\n\n"
+        "区人民政府：\n2024年，区审计局全年完成审计项目31个，核减工程造价2100万元。\n"
+        "蔺川区审计局\n2025年1月16日\n"
+    )
+    m = meta(body)
+    assert (m.title, m.issuer, m.year) == ("蔺川区审计局2024年法治政府建设情况报告", "蔺川区审计局", 2024)
+
+
 def test_a_township_government_is_an_issuer():
     body = (
         "蕙坪乡人民政府关于法治政府建设工作情况的报告\n县人民政府：\n"
