@@ -296,9 +296,9 @@ def count_beside_noun(plan: QueryPlan, sentence: str) -> float | None:
     words = _noun_words(plan.question)
     folded = fold(sentence)
     best = 0.0
-    # 个 asks for anything: the noun beside the count decides, whatever its measure word (3名)
-    pattern = any_count() if unit in lexicon().general_classifiers else count_pattern(unit)
-    for m in pattern.finditer(folded):
+    # the noun beside a count decides, whatever its measure word (几个法制审核员: 3名; 几条线索: 3件), as in
+    # `counted_beside`; whether the unit is the one asked is `unit_match`'s to say
+    for m in any_count().finditer(folded):
         window = folded[max(0, m.start() - 10) : m.end() + 8]
         found = {g for g in grams if g in window}
         for word in words:  # a word of the noun said in other words (案子: 案件) counts as found

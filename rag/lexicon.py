@@ -34,7 +34,6 @@ class Lexicon:
     amount_units: tuple[str, ...]
     same_units: tuple[tuple[str, ...], ...]
     counted_as: dict[str, tuple[str, ...]]
-    general_classifiers: tuple[str, ...]
     modality: dict[str, tuple[str, ...]]
     date_events: dict[str, tuple[str, ...]]
     documents: dict[str, tuple[str, ...]]
@@ -104,7 +103,6 @@ def lexicon() -> Lexicon:
         amount_units=tuple(measure["amount"]),
         same_units=tuple(tuple(g) for g in measure["same"]),
         counted_as={k: tuple(v) for k, v in measure.get("counted_as", {}).items()},
-        general_classifiers=tuple(measure.get("general_classifiers", ())),
         modality={name: tuple(words) for name, words in data["modality"].items()},
         date_events={name: tuple(words) for name, words in data["date_events"].items()},
         documents={k: tuple(v) for k, v in documents.items() if isinstance(v, list)},

@@ -17,7 +17,7 @@ from functools import lru_cache
 
 from rag.lexicon import lexicon
 from rag.lines import ARTICLE_START, DATE_LINE, DOC_NUMBER, HEADING_PATTERNS, PAGE_NUMBER
-from rag.text import CN_NUM, chinese_number, display_width, fold, is_lead_in
+from rag.text import CN_NUM, chinese_number, display_width, fold, is_lead_in, squash
 
 TITLE_YEAR = re.compile(r"((?:19|20)\d{2}|[〇零一二三四五六七八九]{4})\s*年")
 RANGE = re.compile(r"(?:19|20)\d{2}\s*[—\-–~至－]\s*(?:19|20)\d{2}")
@@ -194,6 +194,7 @@ def find_title(lines: list[str]) -> tuple[str, tuple[int, ...]]:
     return clean_title(text), numbers
 
 
+FORWARDING = re.compile(r"(?:印发|转发|报送|呈报|上报)\s*《(.+?)》\s*的(?:通知|函)")  # a cover notice of a document
 FIELD_LINE = re.compile(r"^[\u4e00-\u9fff](?:[\u4e00-\u9fff]|[ \t\u3000]){1,7}[：:]")  # 文　　号：…, 发布机构：…
 
 
@@ -317,10 +318,18 @@ def read_metadata(text: str) -> Metadata:
     lines = lines_of(text)
     title, title_lines = find_title(lines)
     kind = _kind_of_title(title) if title else None
+    after = (title_lines[-1] + 1) if title_lines else 0
+    forwarded = FORWARDING.search(title) if kind == "notice" else None
+    if forwarded and _kind_of_title(forwarded.group(1)) == "report":
+        # 关于印发《…报告》的通知: a cover notice; the report it carries is the document staff mean, and the
+        # addressee that counts is the one below the report's own title line, when the copy has it
+        title, kind = clean_title(forwarded.group(1)), "report"
+        own = next((i for i in range(after, len(lines)) if squash(lines[i]) == squash(title)), None)
+        if own is not None:
+            title_lines, after = (*title_lines, own), own + 1
     structural = structure_kind(text)
     doc_type = kind or structural
     addressee = None
-    after = (title_lines[-1] + 1) if title_lines else 0
     for j in range(after, min(len(lines), after + 4)):
         if lines[j].strip() and not DOC_NUMBER.match(lines[j].strip()) and not lines[j].strip().startswith("——"):
             if is_addressee(lines[j]):

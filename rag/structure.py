@@ -117,7 +117,8 @@ def front_matter(doc: Document, paragraphs: list[tuple[int, int, str]]) -> tuple
     body = 0
     if title_at:
         labels.extend((i, label("header")) for i in range(title_at[0]))
-        labels.extend((i, label("title")) for i in title_at)
+        # a cover notice (印发《…报告》的通知) has the report's own title line too: the notice between is 文头
+        labels.extend((i, label("title") if i in title_at else label("header")) for i in range(title_at[0], title_at[-1] + 1))
         body = title_at[-1] + 1
         # A document number, a subtitle (——2024年…在…会议上) or a speaker line right below the title.
         while body < len(paragraphs) and body < title_at[-1] + 4:

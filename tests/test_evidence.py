@@ -359,6 +359,8 @@ def test_what_a_count_question_counts_is_looked_for_beside_the_count():
     assert count_beside_noun(QueryPlan("审计项目有哪些？", ("审计", "项目")), "审计项目28个") is None
     reviewers = QueryPlan("2023年配了几个法制审核员？", ("法制审核", "员"), is_quantity=True, asked_unit="个")
     assert count_beside_noun(reviewers, "设立法制审核员3名,审计决定书法制审核率达100%.") == 1.0  # 个 in 名
+    leads = QueryPlan("向纪委监委移送了几条问题线索？", ("移送", "问题", "线索"), is_quantity=True, asked_unit="条")
+    assert count_beside_noun(leads, "向县纪委监委移送问题线索3件。") == 1.0  # 条 asked, 件 stated
     # what the question counts, in other words beside the count (案子 -> 案件)
     aid = QueryPlan("法律援助办了多少个案子？", ("法律援助", "办", "案子"), is_quantity=True, asked_unit="个")
     assert count_beside_noun(aid, "全年办理法律援助案件312件。") == 1.0

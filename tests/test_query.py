@@ -81,6 +81,8 @@ def test_unknown_laws_are_named(catalog):
     assert unknown_laws("劳动合同法里试用期最长多久", catalog) == ["劳动合同法"]
     assert unknown_laws("审计法规定审计机关独立行使审计监督权吗", catalog) == []
     assert unknown_laws("行政执法中发现案子可能构成犯罪怎么办", catalog) == []  # 执法 is not a law
+    assert unknown_laws("局长在2024年述职述法里说移送了几条线索？", catalog) == []  # 述法: a verb and 法
+    assert unknown_laws("党组会学法里学了哪些内容？", catalog) == []
     assert unknown_laws("依照本法规定，依法行政是什么", catalog) == []
     assert unknown_laws("被审计单位违反审计法规定怎么办", catalog) == []
     assert unknown_laws("《法治中国建设规划（2020—2025年）》提出了什么", catalog) == []  # a plan with years, not a law

@@ -65,6 +65,24 @@ def test_front_matter_and_trailer_are_labelled():
     assert "抄送" not in by_path[("二、存在问题",)]
 
 
+def test_a_cover_notice_carries_the_report_staff_mean():
+    """关于印发《…报告》的通知: the document is typed and titled as the report it carries; the notice part
+    is 文头, the report's own title line 标题 and the addressee below it 抬头 (报送给谁 asks for that one)."""
+    doc = doc_from_raw(
+        "涞统发〔2024〕3号\n涞阳市统计局关于印发《涞阳市统计局2023年法治政府建设情况报告》的通知\n"
+        "局机关各科室：\n现将《涞阳市统计局2023年法治政府建设情况报告》印发给你们，请认真抓好落实。\n"
+        "涞阳市统计局\n2024年1月19日\n涞阳市统计局2023年法治政府建设情况报告\n市委依法治市办：\n"
+        "2023年，市统计局坚持依法统计。\n一、主要工作\n全年开展统计执法检查12次。\n二、存在问题\n基层力量薄弱。\n"
+        "涞阳市统计局\n2024年1月18日\n"
+    )
+    meta = read_metadata(doc.text)
+    assert (meta.title, meta.doc_type, meta.issuer, meta.year) == ("涞阳市统计局2023年法治政府建设情况报告", "report", "涞阳市统计局", 2023)
+    by_path = {c.heading_path: c.text for c in chunk_document(doc)}
+    assert by_path[("抬头",)] == "市委依法治市办："
+    assert "印发给你们" in "".join(t for p, t in by_path.items() if p == ("文头",))
+    assert by_path[("一、主要工作",)].endswith("12次。")
+
+
 def test_a_signature_right_after_the_last_heading_belongs_to_the_trailer():
     doc = doc_from_raw("岚江市审计局2024年法治政府建设情况报告\n一、主要工作\n全年开展普法活动20场。\n二、存在问题\n（一）信息化水平不高\n岚江市审计局\n2025年1月10日\n")
     by_path = {c.heading_path: c.text for c in chunk_document(doc)}
