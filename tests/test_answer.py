@@ -137,56 +137,55 @@ def test_a_question_for_a_day_is_answered_with_a_day_or_refused(eager):
     assert undated.citations  # the closest passages are still shown
 
 
-def test_a_question_for_the_addressee_is_answered_with_the_addressee_line(fake_components, tmp_path):
-    """The rule for addressee questions (README): 报送给哪个单位 is answered with the report's 抬头, not with
-    its title, which repeats the question's own words."""
+def assistant_over(components, folder, name: str, text: str) -> Assistant:
+    """An assistant that never refuses, over the fake components with one more document indexed."""
     from conftest import write_documents
 
     from rag.ingest import ingest_paths
 
-    folder = write_documents(tmp_path / "docs", {"songling-2024-report.txt": (
+    ingest_paths(components.index, [write_documents(folder, {name: text})], show_bar=False)
+    return Assistant(components.retriever, components.settings, model=replace(AnswerModel.load(), refuse_below=0.0))
+
+
+def composed_with_first(assistant: Assistant, question: str, starts: str) -> str:
+    """The composed answer when the candidate starting with `starts` is ranked first (as a real encoder
+    may rank it): the composition rules must still answer."""
+    from rag.citations import CitationBook
+
+    analysis = assistant.analyze(question, assistant.retriever.search(question), [])
+    first = next(c for c in analysis.scored if c.text.startswith(starts))
+    analysis.scored = [first] + [c for c in analysis.scored if c is not first]
+    return assistant.compose(analysis, CitationBook())
+
+
+def test_a_question_for_the_addressee_is_answered_with_the_addressee_line(fake_components, tmp_path):
+    """The rule for addressee questions (README): 报送给哪个单位 is answered with the report's 抬头, not with
+    its title, which repeats the question's own words."""
+    assistant = assistant_over(fake_components, tmp_path / "docs", "songling-2024-report.txt", (
         "松岭县审计局2024年法治政府建设情况报告\n县人民政府：\n"
         "2024年，松岭县审计局坚持依法审计，全年完成审计项目29个。现将有关情况报告如下：\n"
         "一、主要工作\n（一）加强普法宣传\n全年开展普法活动12场。\n二、存在问题\n学法形式较为单一。\n"
         "松岭县审计局\n2025年1月22日\n"
-    )})
-    ingest_paths(fake_components.index, [folder], show_bar=False)
-    assistant = Assistant(fake_components.retriever, fake_components.settings, model=replace(AnswerModel.load(), refuse_below=0.0))
+    ))
     question = "松岭县审计局2024年那份法治政府建设情况报告是报送给哪个单位的？"
     answer = assistant.ask(question)
     assert not answer.refused and strip_markers(answer.answer.split("\n")[0]).endswith("县人民政府："), answer.answer
     assert_cited(answer)
     # As the real encoders rank it: the title first. The rule still answers with the addressee line.
-    from rag.citations import CitationBook
-
-    analysis = assistant.analyze(question, assistant.retriever.search(question), [])
-    title = next(c for c in analysis.scored if c.text.startswith("松岭县审计局2024年法治政府建设情况报告"))
-    analysis.scored = [title] + [c for c in analysis.scored if c is not title]
-    body = assistant.compose(analysis, CitationBook())
+    body = composed_with_first(assistant, question, "松岭县审计局2024年法治政府建设情况报告")
     assert strip_markers(body.split("\n")[0]).endswith("县人民政府："), body
 
 
 def test_a_question_for_a_day_takes_a_close_runner_up_that_gives_the_day(fake_components, tmp_path):
     """The rule for date questions (README): when the best sentence names no day, a close runner-up that
     does (the title block's `——2024年8月27日在…会议上`) answers, rather than a refusal for lacking the day."""
-    from conftest import write_documents
-
-    from rag.citations import CitationBook
-    from rag.ingest import ingest_paths
-
-    folder = write_documents(tmp_path / "docs", {"cenxi-2023-audit-work-report.txt": (
+    assistant = assistant_over(fake_components, tmp_path / "docs", "cenxi-2023-audit-work-report.txt", (
         "关于岑溪市2023年度市级预算执行和其他财政收支的审计工作报告\n"
         "——2024年8月27日在岑溪市第十六届人民代表大会常务委员会第十一次会议上\n"
         "主任、各位副主任、秘书长、各位委员：\n受市人民政府委托，我向市人大常委会报告2023年度市级预算执行的审计情况。\n"
         "一、预算执行审计情况\n审计了23个市级部门。\n二、整改情况\n全面整改情况将于2024年12月底前向市人大常委会专题报告。\n"
-    )})
-    ingest_paths(fake_components.index, [folder], show_bar=False)
-    assistant = Assistant(fake_components.retriever, fake_components.settings, model=replace(AnswerModel.load(), refuse_below=0.0))
-    question = "岑溪市审计工作报告是哪天在市人大常委会上作的？"
-    analysis = assistant.analyze(question, assistant.retriever.search(question), [])
-    undated = next(c for c in analysis.scored if c.text.startswith("全面整改情况"))
-    analysis.scored = [undated] + [c for c in analysis.scored if c is not undated]
-    body = assistant.compose(analysis, CitationBook())
+    ))
+    body = composed_with_first(assistant, "岑溪市审计工作报告是哪天在市人大常委会上作的？", "全面整改情况")
     assert "2024年8月27日" in body, body
 
 
