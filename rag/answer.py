@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
 from rag.citations import MARKER, QUOTE_GAP, REFUSAL, REFUSAL_HINT, CitationBook, Similarity, dates
@@ -539,29 +539,29 @@ class Assistant:
                 return compose_article_answer(article_hits, book, params.max_article_chars)
         ranked = [best] + [c for c in scored if c is not best]
         parts = [] if alone else self.part_rankings(analysis)
+        runners_up = params.count_runners_up
         if not alone and plan.is_quantity and plan.asked_unit and not unit_matches(plan, best.text):
             # A count question: a close runner-up that gives the count in the asked unit answers it.
-            counted = next((c for c in ranked[1 : params.count_runners_up] if c.p >= params.count_ratio * best.p and unit_matches(plan, c.text)), None)
-            if counted is not None:
-                ranked = [counted] + [c for c in ranked if c is not counted]
+            ranked = promote(ranked, runners_up, lambda c: c.p >= params.count_ratio * best.p and unit_matches(plan, c.text))
         if not alone and not gives_the_day_asked(plan, ranked[0].text):
             # A question for a day (哪天): a close runner-up that gives a month and day answers it, as for
             # counts, rather than a best sentence without one (then refused for lacking the day) — not the
             # 落款, whose date is the document's, not that of the activity the best sentence is about.
-            dated = next((
-                c for c in ranked[1 : params.count_runners_up]
-                if c.p >= params.count_ratio * ranked[0].p and not in_part(c, "trailer") and gives_the_day_asked(plan, c.text)
-            ), None)
-            if dated is not None:
-                ranked = [dated] + [c for c in ranked if c is not dated]
+            first = ranked[0]
+            ranked = promote(ranked, runners_up, lambda c: c.p >= params.count_ratio * first.p and not in_part(c, "trailer") and gives_the_day_asked(plan, c.text))
         if not alone and label_cue(plan.question, label("addressee")) and not in_part(ranked[0], "addressee"):
             # Whom a document is addressed to (报送给哪个单位): its addressee line, when it is a candidate,
             # answers rather than its title (rule for the category, README).
-            addressed = next((c for c in ranked[1 : params.count_runners_up] if in_part(c, "addressee") and c.hit.source == ranked[0].hit.source), None)
-            if addressed is not None:
-                ranked = [addressed] + [c for c in ranked if c is not addressed]
+            first = ranked[0]
+            ranked = promote(ranked, runners_up, lambda c: in_part(c, "addressee") and c.hit.source == first.hit.source)
         chosen = _neighbours(ranked[0], plan, params) if alone else choose_sentences(ranked, plan, weights, params, parts)
         return render_lines(chosen, book, attribute)
+
+
+def promote(ranked: list[Candidate], runners_up: int, accept: Callable[[Candidate], bool]) -> list[Candidate]:
+    """`ranked` with the first runner-up (of ranked[1:runners_up]) that `accept` takes moved to the front."""
+    found = next((c for c in ranked[1:runners_up] if accept(c)), None)
+    return ranked if found is None else [found] + [c for c in ranked if c is not found]
 
 
 @dataclass
