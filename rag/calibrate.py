@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ import numpy as np
 
 from rag.evaluation import EvalItem, load_dataset, run_system, summarize, system_predictor
 from rag.evidence import QUESTION_FEATURE_SIGNS, QUESTION_FEATURES, SENTENCE_FEATURES, AnswerModel, Logistic
-from rag.text import squash
+from rag.text import fold, split_sentences, squash
 
 MAX_FALSE_REFUSALS = 0.02  # 3 % until round 6: pooled CV 0.850 -> 0.862, refusal recall 0.947 -> 0.915
 FOLDS = 5
@@ -451,6 +452,8 @@ class SupportPair:
     sentence: str
     supported: bool
     kind: str
+    evidence: bool = False  # the passage is the excerpt a checked sentence was written from
+    context: str | None = None  # title and section of the indexed passage, once placed
 
 
 def load_pairs(*paths: Path) -> list[SupportPair]:
@@ -464,8 +467,32 @@ def load_pairs(*paths: Path) -> list[SupportPair]:
             raw = json.loads(line)
             passage = raw.get("passage") or raw.get("evidence", "")
             supported = raw["label"] in ("supported", "faithful")
-            pairs.append(SupportPair(raw["id"], raw["source"], passage, raw["sentence"], supported, raw.get("kind", "")))
+            pairs.append(SupportPair(raw["id"], raw["source"], passage, raw["sentence"], supported, raw.get("kind", ""), "passage" not in raw))
     return pairs
+
+
+def _plain(text: str) -> str:
+    return re.sub(r"[\W_]", "", fold(text))
+
+
+def in_place(pairs: Sequence[SupportPair], snapshot) -> list[SupportPair]:
+    """Each checked sentence judged as `rag verify` judges it: against the whole indexed passage that
+    holds its excerpt (with that passage's title and section), not the excerpt alone. An excerpt found
+    in no passage of its document (or split across two) stays as written."""
+    out: list[SupportPair] = []
+    for pair in pairs:
+        placed = pair
+        if pair.evidence:
+            wanted = [_plain(s) for s in split_sentences(pair.passage)]
+            wanted = [w for w in wanted if len(w) >= 8] or [_plain(pair.passage)]
+            for row in snapshot.rows_of(pair.source):
+                hit = snapshot.hit(row)
+                text = _plain(hit.text)
+                if all(w in text for w in wanted):
+                    placed = replace(pair, passage=hit.text, context=f"{hit.title} {hit.section}")
+                    break
+        out.append(placed)
+    return out
 
 
 def fit_support(pairs: Sequence[SupportPair], similarity, titles: dict[str, str] | None = None, max_false: float = 0.10, folds: int = FOLDS) -> tuple[dict, dict]:
@@ -476,7 +503,7 @@ def fit_support(pairs: Sequence[SupportPair], similarity, titles: dict[str, str]
     from rag.citations import FEATURES, HARD_MISMATCHES, support_features
 
     titles = titles or {}
-    rows = [support_features(p.sentence, p.passage, titles.get(p.source, ""), similarity) for p in pairs]
+    rows = [support_features(p.sentence, p.passage, titles.get(p.source, "") if p.context is None else p.context, similarity) for p in pairs]
     labels = [int(p.supported) for p in pairs]
     names = [n for n in FEATURES if n != "bias"]
     sources = sorted({p.source for p in pairs})

@@ -87,7 +87,8 @@ def _units() -> list[str]:
     global _UNIT_WORDS
     if _UNIT_WORDS is None:
         lex = lexicon()
-        _UNIT_WORDS = sorted(set(lex.count_units + lex.time_units + lex.amount_units), key=lambda u: -len(u))
+        # 个 before 人 counts people (2个人 = 二人), as the lexicon's 个月 counts months
+        _UNIT_WORDS = sorted(set(lex.count_units + lex.time_units + lex.amount_units) | {"个人"}, key=lambda u: -len(u))
     return _UNIT_WORDS
 
 
@@ -105,7 +106,7 @@ MONTH_DAY = re.compile(rf"(?<!\d)(\d{{1,2}}|[{CN_NUM}]{{1,3}})\s*月\s*(\d{{1,2}
 NUMERIC_DATE = re.compile(r"(?<!\d)((?:19|20)\d{2})\s*[-./]\s*(\d{1,2})\s*[-./]\s*(\d{1,2})(?!\d)")  # 2024-01-26 (web copies)
 ARTICLE = re.compile(rf"第\s*([{CN_NUM}\d]+)\s*条")
 TITLE = re.compile(r"《([^》]{2,60})》")
-UNIT_FAMILY = {"天": "日", "日内": "日", "工作日": "个工作日", "人": "名", "位": "名", "％": "%", "百分之": "%"}
+UNIT_FAMILY = {"个人": "名", "年内": "年", "天": "日", "日内": "日", "工作日": "个工作日", "人": "名", "位": "名", "％": "%", "百分之": "%"}
 
 
 def unit_family(unit: str) -> str:
@@ -298,8 +299,8 @@ def fused_negation(tokens: Sequence[str]) -> bool:
         tags = tagged_words(word)
         if len(tags) == 1 and tags[0][1][:1] in ("v", "a", "l", "i"):
             return True  # 不服, 不算, 无效
-        if len(tags) >= 2 and tags[0][0] in prefixes and tags[1][1][:1] in ("v", "a"):
-            return True  # 不全 (不 + 全), 不交 (不 + 交)
+        if len(tags) >= 2 and tags[0][0] in prefixes:
+            return True  # 不全 (不 + 全), 不交 (不 + 交), 不向 (不 + 向), 未向
     return False
 
 
@@ -334,11 +335,57 @@ def clauses(text: str) -> list[str]:
 
 
 def _bigram_overlap(a: str, b: str) -> float:
-    grams = set(char_ngrams(a))
+    grams = set(char_ngrams(comparable(a)))
     if not grams:
         return 0.0
-    other = set(char_ngrams(b))
+    other = set(char_ngrams(comparable(b)))
     return len(grams & other) / len(grams)
+
+
+FOCUS_SENTENCES = 3  # the most consecutive sentences of a passage one checked sentence is judged against
+CLAUSE_END = re.compile(r"(?<=[，,；;。！？!?：:\n])")
+
+
+def focus(claim: str, passage: str, most: int = FOCUS_SENTENCES) -> str:
+    """The part of a long passage a sentence restates: the run of consecutive clauses, within at most
+    `most` sentences, that holds most of the sentence's character bigrams (figures written alike on
+    both sides), the shortest such run on a tie. A report section or a long article is judged where it
+    speaks of the sentence's fact, as a short passage is whole."""
+    grams = set(char_ngrams(comparable(claim)))
+    if not grams:
+        return passage
+    units = [u for u in CLAUSE_END.split(passage) if u.strip()]
+    unit_grams = [set(char_ngrams(comparable(u))) for u in units]
+    ends = [bool(re.search(r"[。；;！？!?\n]\s*$", u)) for u in units]
+    best, best_key = passage, (-1.0, 0)
+    for i in range(len(units)):
+        held: set[str] = set()
+        sentences = 0
+        for j in range(i, len(units)):
+            held |= unit_grams[j] & grams
+            window = "".join(units[i : j + 1])
+            key = (len(held) / len(grams), -len(window))
+            if key > best_key:
+                best, best_key = window, key
+            sentences += ends[j]
+            if sentences >= most:
+                break
+    return best.strip()
+
+
+def comparable(text: str) -> str:
+    """Figures written one way on both sides of a comparison: 三日 and 3天 become 3日, 十个工作日 10个工作日."""
+
+    def canonical(m: re.Match[str]) -> str:
+        if m.group(1):
+            return m.group(0)
+        raw, unit = m.group(2), m.group(3)
+        value = float(raw) if re.fullmatch(r"\d+(?:\.\d+)?", raw) else chinese_number(raw)
+        if value is None:
+            return m.group(0)
+        return f"{value:g}{unit_family(unit)}"
+
+    return _quantity_pattern().sub(canonical, fold(text))
 
 
 def closest_clause(sentence: str, passage: str, pairs: bool = False) -> str:
@@ -346,6 +393,77 @@ def closest_clause(sentence: str, passage: str, pairs: bool = False) -> str:
     parts = clauses(passage)
     windows = parts + ([a + b for a, b in zip(parts, parts[1:])] if pairs else [])
     return max(windows, key=lambda c: (_bigram_overlap(sentence, c), -len(c)))
+
+
+SUB_CLAUSE = re.compile(r"[，,；;。！？!?：:\n]")
+PAIRED = 0.4  # bigram F1 at which a sentence's clause and a passage's clause say the same thing
+
+
+def _f1(a: set[str], b: set[str]) -> float:
+    shared = len(a & b)
+    return 2 * shared / (len(a) + len(b)) if shared else 0.0
+
+
+def paired_clauses(claim: str, passage: str) -> list[tuple[str, str]]:
+    """Each comma clause of the sentence with the passage clause it restates (bigram F1 at least
+    PAIRED, figures written alike), the sentence's clause order kept."""
+    theirs = [(c, set(char_ngrams(comparable(c)))) for c in SUB_CLAUSE.split(passage) if len(c.strip()) >= 2]
+    out: list[tuple[str, str]] = []
+    for mine in SUB_CLAUSE.split(claim):
+        grams = set(char_ngrams(comparable(mine)))
+        if len(mine.strip()) < 2 or not grams or not theirs:
+            continue
+        best, score = max(((c, _f1(grams, g)) for c, g in theirs), key=lambda x: x[1])
+        if score >= PAIRED:
+            out.append((mine, best))
+    return out
+
+
+def _modality_differs(mine: dict[str, bool], theirs: dict[str, bool]) -> bool:
+    """May against must (可以 against 应当/不得), either way."""
+    return (mine["permission"] and not mine["must"] and theirs["must"] and not theirs["permission"]) or (
+        mine["must"] and not mine["permission"] and theirs["permission"] and not theirs["must"]
+    )
+
+
+def swapped_words(claim: str, passage: str) -> tuple[int, int]:
+    """(nouns, other words) of the sentence whose place the passage fills with something else: beside
+    one of the word's neighbours (two characters or more) the passage has other characters, none of
+    them the word's (国务院教育行政部门 against 国务院司法行政部门, 中级人民法院 against 基层人民法院;
+    not 交给 against 送交)."""
+    text = squash(passage)
+    tags = [(w, f) for w, f in tagged_words(claim) if TOKEN_WORD.fullmatch(w)]
+    nouns = others = 0
+    for i, (word, flag) in enumerate(tags):
+        if len(word) < 2 or not TOKEN_WORD.fullmatch(word):
+            continue
+        left = tags[i - 1][0] if i > 0 else ""
+        right = tags[i + 1][0] if i + 1 < len(tags) else ""
+        size = len(word)
+        filled: list[str] = []
+        if len(left) >= 2 and left + word not in text:
+            filled += [text[m.end() : m.end() + size] for m in re.finditer(re.escape(left), text)]
+        if len(right) >= 2 and word + right not in text:
+            filled += [text[max(0, m.start() - size) : m.start()] for m in re.finditer(re.escape(right), text)]
+        filled = [f for f in filled if len(f) == size and TOKEN_WORD.fullmatch(f)]
+        if filled and all(not set(f) & set(word) for f in filled):
+            if flag[:1] in ("n", "j", "b") or flag == "vn":
+                nouns += 1
+            else:
+                others += 1
+    return nouns, others
+
+
+def negations(text: str) -> int:
+    """How many negations and prohibitions a text says (bound words set apart)."""
+    modality = lexicon().modality
+    _, rest = bounds(text)
+    tokens = words(rest)
+    single = set(modality["negation"]) | set(modality["prohibition"])
+    return sum(1 for t in tokens if t in single) + sum(1 for t in tokens if t not in single and fused_negation([t]))
+
+
+TOKEN_WORD = re.compile(r"[\u4e00-\u9fff0-9A-Za-z]+")
 
 
 # ---------------------------------------------------------------- the checker
@@ -372,6 +490,11 @@ FEATURES = (
     "name_mismatch",
     "modality_mismatch",
     "negation_mismatch",
+    "paired_negation_mismatch",
+    "paired_modality_mismatch",
+    "swapped_nouns",
+    "swapped_others",
+    "negation_parity",
 )
 
 
@@ -439,10 +562,12 @@ REASON_LABELS = {
 def support_features(sentence: str, passage: str, context: str = "", similarity: Similarity | None = None) -> dict[str, float]:
     """The features of one pair; `context` adds what the passage belongs to (title, section)."""
     claim = strip_markers(sentence)
-    full = f"{context} {passage}" if context else passage
-    squashed = squash(full)
+    whole = squash(f"{context} {passage}")  # names and article numbers may stand anywhere in the passage
     feats: dict[str, float] = {"bias": 1.0}
     feats["quote"] = 1.0 if quotes(claim, passage) else 0.0
+    passage = focus(claim, passage)  # the rest is judged against the part that speaks of the fact
+    full = f"{context} {passage}" if context else passage
+    squashed = squash(full)
     words_ = list(dict.fromkeys(content_words(claim)))
     lowered = squashed.lower()
     present = [w for w in words_ if loosely_present(w, lowered)]
@@ -480,8 +605,8 @@ def support_features(sentence: str, passage: str, context: str = "", similarity:
     passage_dates = dates(full)
     feats["date_mismatch"] = 1.0 if any(not _date_supported(d, passage_dates) for d in dates(claim)) or event_dates_disagree(claim, full) else 0.0
     claim_articles = articles(claim)
-    feats["article_mismatch"] = 1.0 if claim_articles and not claim_articles <= articles(full) else 0.0
-    feats["name_mismatch"] = 1.0 if any(not _name_supported(n, squashed) for n in names(claim)) else 0.0
+    feats["article_mismatch"] = 1.0 if claim_articles and not claim_articles <= articles(whole) else 0.0
+    feats["name_mismatch"] = 1.0 if any(not _name_supported(n, whole) for n in names(claim)) else 0.0
     # Obligation and negation are compared with the clause the sentence restates, when it is clear which.
     aligned = _bigram_overlap(claim, clause) >= ALIGNED
     # Negative against positive (不得 or 不 against neither), opposite bounds (不超过 against 超过), or may
@@ -493,6 +618,13 @@ def support_features(sentence: str, passage: str, context: str = "", similarity:
         (mine["permission"] and not mine["must"] and theirs["must"] and not theirs["permission"])
         or (mine["must"] and not mine["permission"] and theirs["permission"] and not theirs["must"])
     ) else 0.0
+    pairs = [] if feats["quote"] else paired_clauses(claim, passage)
+    polar = [(polarity(a), polarity(b)) for a, b in pairs]
+    feats["paired_negation_mismatch"] = float(sum(1 for a, b in polar if a["negative"] != b["negative"]))
+    feats["paired_modality_mismatch"] = float(sum(1 for a, b in polar if _modality_differs(a, b)))
+    nouns_, others_ = swapped_words(claim, passage) if not feats["quote"] else (0, 0)
+    feats["swapped_nouns"], feats["swapped_others"] = float(nouns_), float(others_)
+    feats["negation_parity"] = 1.0 if not feats["quote"] and (negations(claim) - negations(passage)) % 2 else 0.0
     return feats
 
 

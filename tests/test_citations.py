@@ -204,3 +204,61 @@ def test_a_negation_fused_into_a_word_is_a_negation():
         assert polarity(clause)["negative"], clause
     for clause in ("不断完善制度", "依法没收违法所得", "未成年人的权益"):
         assert not polarity(clause)["negative"], clause
+
+
+def test_a_long_passage_is_judged_where_it_speaks_of_the_fact():
+    """A report section holds many facts: the sentence is judged against the clauses that restate it, so a
+    figure said of something else in the same section does not support it."""
+    from rag.citations import focus
+
+    section = (
+        "一是加强法治宣传。全年开展普法活动12场，发放宣传资料3000余份。"
+        "二是规范行政执法。截至目前，我局共有行政权力事项16项，其中，行政处罚2项、行政检查5项。"
+        "三是强化队伍建设。组织执法人员培训4次。"
+    )
+    part = focus("开封市审计局共有16项行政权力事项，其中行政处罚有2项。", section)
+    assert "行政权力事项16项" in part and "普法活动" not in part and "培训" not in part
+    assert check_support("市审计局全年组织执法人员培训3次。", section).verdict != "supported"
+    assert focus("", section) == section
+
+
+def test_figures_written_either_way_compare_alike():
+    """三日 and 3天, 二人 and 2个人, 一年内 and 1年: one figure, however written."""
+    from rag.citations import comparable, quantities
+
+    assert comparable("实施审计三日前") == comparable("实施审计3天前")
+    assert quantities("至少得有2个人") == quantities("应当不少于二人") == {(2.0, "名")}
+    assert quantities("最长要在1年内办完") == quantities("期限最长不得超过1年")
+
+
+def test_negation_before_a_preposition_and_bounds_in_other_words():
+    """不向 (不 + 向) is a negation jieba writes as one word; 不能超过 and 不得超出 bound the same way."""
+    from rag.citations import bounds_disagree, polarity
+
+    assert polarity("不向申请人收取任何费用")["negative"] and polarity("未向社会公布")["negative"]
+    assert not bounds_disagree("数额不能超过给付义务的数额", "数额不得超出金钱给付义务的数额")
+    assert check_support(
+        "行政复议机关受理复议申请，不向申请人收取任何费用。", "行政复议机关受理行政复议申请，不得向申请人收取任何费用。"
+    ).verdict != "contradicted"
+
+
+def test_a_word_replaced_in_its_place_is_a_swap_a_verb_in_other_words_is_not():
+    from rag.citations import swapped_words
+
+    assert swapped_words("全国的法治宣传教育工作由国务院教育行政部门主管。", "国务院司法行政部门主管全国法治宣传教育工作。")[0] >= 1
+    assert swapped_words("第一审行政案件一般由中级人民法院管辖。", "基层人民法院管辖第一审行政案件。")[0] == 1
+    assert swapped_words("需要在10日内把书面意见交给审计组。", "应当自接到审计报告之日起十日内，将其书面意见送交审计组。") == (0, 0)
+
+
+def test_clauses_are_paired_and_compared_one_by_one():
+    """行政强制措施权不得委托 against 可以把…委托给其他组织: the short clause pairs with the long one and
+    their modality and negation differ; a faithful restatement pairs without a difference."""
+    from rag.citations import negations, paired_clauses, support_features
+
+    passage = "第十七条 行政强制措施由法律、法规规定的行政机关在法定职权范围内实施。行政强制措施权不得委托。"
+    altered = support_features("行政机关可以把行政强制措施权委托给其他组织行使。", passage)
+    assert altered["paired_modality_mismatch"] and altered["paired_negation_mismatch"]
+    faithful = support_features("行政强制措施权不能委托给别人。", passage)
+    assert not faithful["paired_modality_mismatch"] and not faithful["paired_negation_mismatch"]
+    assert paired_clauses("明天天气晴朗", passage) == []
+    assert negations("10日内未提出书面意见的，视同无异议") == 2 and negations("10日内没交书面意见的，视为有异议") == 1

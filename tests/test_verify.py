@@ -63,3 +63,19 @@ def test_cli_verify_file_and_stdin(tiny_index_dir, tmp_path, monkeypatch, capsys
     assert "【与原文不符】青禾县审计局2023年开展普法活动15场。" in out and "共 1 句" in out
     assert main(["verify", "--index", tiny_index_dir, str(tmp_path / "missing.txt")]) == 2
     assert "无法读取" in capsys.readouterr().err
+
+
+def test_a_checked_sentence_is_fitted_against_the_indexed_passage_that_holds_its_excerpt(corpus_index):
+    """The fit judges a written sentence as `rag verify` does: against the whole indexed passage (with
+    its title and section) that holds the excerpt it was written from; an excerpt found nowhere stays."""
+    from rag.calibrate import SupportPair, in_place
+
+    excerpt = "被审计单位应当自接到审计组的审计报告之日起十日内，将其书面意见送交审计组。"
+    pairs = [
+        SupportPair("a", "audit-law", excerpt, "十日内交书面意见。", True, "paraphrase", evidence=True),
+        SupportPair("b", "audit-law", "这句话不在任何条文里出现过。", "无关。", False, "unrelated", evidence=True),
+        SupportPair("c", "audit-law", excerpt, "十日内交书面意见。", True, "paraphrase"),
+    ]
+    placed = in_place(pairs, corpus_index.snapshot())
+    assert placed[0].passage != excerpt and "第四十四条" in placed[0].passage and "审计法" in (placed[0].context or "")
+    assert placed[1] == pairs[1] and placed[2] == pairs[2]
