@@ -17,7 +17,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from rag.calibrate import evaluate_verify, fit_support, fit_verify_threshold, in_place, load_pairs, write_atomically  # noqa: E402
+from rag.calibrate import (  # noqa: E402
+    cross_validate_verify,
+    evaluate_verify,
+    fit_support,
+    fit_verify_threshold,
+    in_place,
+    load_pairs,
+    support_rows,
+    write_atomically,
+)
 from rag.citations import SUPPORT_MODEL_FILE  # noqa: E402
 from rag.config import load_settings  # noqa: E402
 from rag.evaluation import eval_setups, setup_components  # noqa: E402
@@ -44,7 +53,8 @@ def main() -> int:
     encoder = everything.sentence_encoder
     similarity = encoder.pair_similarities if encoder is not None else None
     pairs = in_place(load_pairs(*map(Path, args.pairs)), everything.index.snapshot())
-    model, cv = fit_support(pairs, similarity, titles)
+    rows = support_rows(pairs, similarity, titles)
+    model, cv = fit_support(pairs, similarity, titles, rows=rows)
     setup = shared
     payload = {
         "about": "Fitted by eval/calibrate_support.py on eval/support_pairs.jsonl, eval/verify_pairs.jsonl and eval/verify_fresh{,2,3,4,5,6}.jsonl (cross-validated by document; each checked sentence against the indexed passage holding its excerpt). "
@@ -60,12 +70,14 @@ def main() -> int:
     known = {r.source for r in components.index.documents()}
     train_pairs = [p for p in load_pairs(*map(Path, args.pairs)) if p.source in known]
     verify_t, verify_fit = fit_verify_threshold(components.verifier, train_pairs)
+    verify_cv = cross_validate_verify(components.verifier, train_pairs, pairs, rows)
     payload["verify_threshold"] = verify_t
     payload["verify_fit"] = verify_fit
+    payload["verify_cross_validated"] = verify_cv
     write_atomically(Path(args.out), json.dumps(payload, ensure_ascii=False, indent=1))
     components = setup_components(settings.with_(answer={"support_model_file": Path(args.out)}), setup, Path(args.index))
     held = evaluate_verify(components.verifier, Path(args.holdout)) if Path(args.holdout).exists() else {}
-    report = {"cross_validated": cv, "verify_fit": verify_fit, "verify_holdout": held}
+    report = {"cross_validated": cv, "verify_fit": verify_fit, "verify_cross_validated": verify_cv, "verify_holdout": held}
     lines = [
         f"支持判定（{cv['pairs']} 对，按文件分组 5 折交叉验证）：忠实改写判为有依据 {cv['cv_faithful_supported']:.1%}，"
         f"改动事实判为有依据 {cv['cv_altered_supported']:.1%}；阈值 {cv['threshold']:.3f}",
@@ -75,7 +87,9 @@ def main() -> int:
         *[f"| {k} | {v:.1%} |" for k, v in cv["cv_by_kind_supported"].items()],
     ]
     lines += ["", f"`rag verify` 阈值按训练句子（经检索判定，{verify_fit['sentences']} 句）选定为 {verify_t:.3f}：训练句子上忠实 "
-              f"{verify_fit.get('faithful_supported', 0):.1%}、改动 {verify_fit.get('altered_supported', 0):.1%} 判为有依据"]
+              f"{verify_fit.get('faithful_supported', 0):.1%}、改动 {verify_fit.get('altered_supported', 0):.1%} 判为有依据",
+              "", f"`rag verify` 交叉验证（训练句子经检索判定，按文件分组 5 折，每折的模型与两个阈值只用其余各折拟合）：忠实 "
+              f"{verify_cv['faithful_supported']:.1%}、改动 {verify_cv['altered_supported']:.1%} 判为有依据"]
     if held:
         lines += ["", f"`rag verify` 留出句子（{held['sentences']} 句，从未参与拟合）：忠实 {held['faithful_supported']:.1%} 判为有依据，"
                   f"改动 {held['altered_supported']:.1%} 判为有依据", "", "```", json.dumps(held["verdicts_by_kind"], ensure_ascii=False), "```"]

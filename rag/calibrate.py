@@ -17,7 +17,7 @@ import hashlib
 import json
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -495,19 +495,60 @@ def in_place(pairs: Sequence[SupportPair], snapshot) -> list[SupportPair]:
     return out
 
 
-def fit_support(pairs: Sequence[SupportPair], similarity, titles: dict[str, str] | None = None, max_false: float = 0.10, folds: int = FOLDS) -> tuple[dict, dict]:
+def support_rows(pairs: Sequence[SupportPair], similarity, titles: dict[str, str] | None = None) -> list[dict[str, float]]:
+    """The support features of each pair; the passage is given with its title (and section, once placed), as in use."""
+    from rag.citations import support_features
+
+    titles = titles or {}
+    return [support_features(p.sentence, p.passage, titles.get(p.source, "") if p.context is None else p.context, similarity) for p in pairs]
+
+
+def source_folds(sources: Iterable[str], folds: int = FOLDS) -> dict[str, int]:
+    """Each document's fold, by a hash of its name (the same in every run)."""
+    ordered = sorted(set(sources), key=lambda s: hashlib.sha1(s.encode()).hexdigest())
+    return {s: i % folds for i, s in enumerate(ordered)}
+
+
+def _raw_weights(model: Logistic) -> dict[str, float]:
+    """Weights over the raw features (the standardisation folded in)."""
+    weights = {"bias": model.bias - sum(w * m / s for w, m, s in zip(model.weights, model.mean, model.scale))}
+    weights.update({n: w / s for n, w, s in zip(model.names, model.weights, model.scale)})
+    return weights
+
+
+def _hard(row: dict[str, float]) -> bool:
+    from rag.citations import HARD_MISMATCHES
+
+    return any(row.get(n) for n in HARD_MISMATCHES)
+
+
+def _pass_threshold(probabilities: Sequence[float], labels: Sequence[int], rows: Sequence[dict[str, float]], max_false: float) -> float:
+    """The lowest probability that keeps altered pairs (without a hard mismatch, which never passes) at or below `max_false`."""
+    altered = sorted((q for q, y, r in zip(probabilities, labels, rows) if not y and not _hard(r)), reverse=True)
+    if not altered:
+        return 0.5
+    allowed = int(np.floor(max_false * (len(labels) - sum(labels))))
+    return float(altered[allowed]) + 1e-6 if allowed < len(altered) else 0.0
+
+
+def fit_support(
+    pairs: Sequence[SupportPair],
+    similarity,
+    titles: dict[str, str] | None = None,
+    max_false: float = 0.10,
+    folds: int = FOLDS,
+    rows: Sequence[dict[str, float]] | None = None,
+) -> tuple[dict, dict]:
     """Logistic weights of the support checker and a threshold, by cross-validation grouped by document.
 
     The passage is given with its document's title, as in use. The threshold keeps cross-validated
     altered sentences judged supported at or below `max_false`."""
-    from rag.citations import FEATURES, HARD_MISMATCHES, support_features
+    from rag.citations import FEATURES
 
-    titles = titles or {}
-    rows = [support_features(p.sentence, p.passage, titles.get(p.source, "") if p.context is None else p.context, similarity) for p in pairs]
+    rows = list(rows) if rows is not None else support_rows(pairs, similarity, titles)
     labels = [int(p.supported) for p in pairs]
     names = [n for n in FEATURES if n != "bias"]
-    sources = sorted({p.source for p in pairs})
-    fold_of = {s: i % folds for i, s in enumerate(sorted(sources, key=lambda s: hashlib.sha1(s.encode()).hexdigest()))}
+    fold_of = source_folds((p.source for p in pairs), folds)
     oof = [0.0] * len(pairs)
     for k in range(folds):
         train = [i for i, p in enumerate(pairs) if fold_of[p.source] != k]
@@ -515,25 +556,14 @@ def fit_support(pairs: Sequence[SupportPair], similarity, titles: dict[str, str]
         model = fit_logistic([rows[i] for i in train], [labels[i] for i in train], names, 1.0)
         for i in test:
             oof[i] = model.probability(rows[i])
-
-    def hard(i: int) -> bool:
-        return any(rows[i].get(n) for n in HARD_MISMATCHES)
-
-    altered = [oof[i] for i in range(len(pairs)) if not labels[i] and not hard(i)]
-    threshold = 0.5
-    if altered:
-        ordered = sorted(altered, reverse=True)
-        allowed = int(np.floor(max_false * (len(labels) - sum(labels))))
-        threshold = float(ordered[allowed]) + 1e-6 if allowed < len(ordered) else 0.0
-    passed = [oof[i] >= threshold and not hard(i) for i in range(len(pairs))]
+    threshold = _pass_threshold(oof, labels, rows, max_false)
+    passed = [oof[i] >= threshold and not _hard(rows[i]) for i in range(len(pairs))]
     faithful = [passed[i] for i in range(len(pairs)) if labels[i]]
     false = [passed[i] for i in range(len(pairs)) if not labels[i]]
     by_kind: dict[str, list[bool]] = {}
     for p, ok in zip(pairs, passed):
         by_kind.setdefault(p.kind, []).append(ok)
     final = fit_logistic(rows, labels, names, 1.0)
-    weights = {"bias": final.bias - sum(w * m / s for w, m, s in zip(final.weights, final.mean, final.scale))}
-    weights.update({n: w / s for n, w, s in zip(final.names, final.weights, final.scale)})
     metrics = {
         "pairs": len(pairs),
         "cv_faithful_supported": round(sum(faithful) / max(1, len(faithful)), 4),
@@ -541,7 +571,7 @@ def fit_support(pairs: Sequence[SupportPair], similarity, titles: dict[str, str]
         "cv_by_kind_supported": {k: round(sum(v) / len(v), 3) for k, v in sorted(by_kind.items())},
         "threshold": threshold,
     }
-    return {"weights": weights, "threshold": threshold}, metrics
+    return {"weights": _raw_weights(final), "threshold": threshold}, metrics
 
 
 def evaluate_verify(verifier, path: Path) -> dict:
@@ -562,13 +592,13 @@ def evaluate_verify(verifier, path: Path) -> dict:
     }
 
 
-def fit_verify_threshold(verifier, pairs: Sequence[SupportPair], max_false: float = 0.10) -> tuple[float, dict]:
-    """The `rag verify` threshold: on the training sentences, each judged against the passages
-    retrieval finds for it (not the passage it was written from), the lowest score that keeps the
-    altered ones judged supported at or below `max_false`."""
+Judged = list[tuple[SupportPair, list[tuple[Any, Any]]]]  # a sentence and its passages' (Support, Hit)
+
+
+def verify_threshold(judged: Judged, max_false: float = 0.10) -> tuple[float, dict]:
+    """The lowest `rag verify` score that keeps the altered sentences judged supported at or below `max_false`."""
     from rag.verify import decide
 
-    judged = [(p, verifier.judge_passages(p.sentence)) for p in pairs]
     candidates = sorted({round(s.score, 4) for _, js in judged for s, _ in js if s.supported} | {0.0})
     best_t, best = 1.0, None
     for t in candidates:
@@ -581,3 +611,55 @@ def fit_verify_threshold(verifier, pairs: Sequence[SupportPair], max_false: floa
             best = {"faithful_supported": round(sum(faithful) / max(1, len(faithful)), 4), "altered_supported": round(rate, 4)}
             break
     return best_t, {"sentences": len(judged), "threshold": best_t, **(best or {})}
+
+
+def fit_verify_threshold(verifier, pairs: Sequence[SupportPair], max_false: float = 0.10) -> tuple[float, dict]:
+    """The `rag verify` threshold: on the training sentences, each judged against the passages
+    retrieval finds for it (not the passage it was written from), the lowest score that keeps the
+    altered ones judged supported at or below `max_false`."""
+    return verify_threshold([(p, verifier.judge_passages(p.sentence)) for p in pairs], max_false)
+
+
+def _rejudged(items: Judged, model) -> Judged:
+    """The same passages judged by another model (their features do not change)."""
+    from rag.citations import judge
+
+    return [(p, [(judge(s.features, model), h) for s, h in js]) for p, js in items]
+
+
+def cross_validate_verify(
+    verifier,
+    sentences: Sequence[SupportPair],
+    pairs: Sequence[SupportPair],
+    rows: Sequence[dict[str, float]],
+    max_false: float = 0.10,
+    folds: int = FOLDS,
+) -> dict:
+    """`rag verify` cross-validated by document: for each fold of documents, the checker is fitted on the
+    other folds' pairs, its pass and `rag verify` thresholds on their pairs and sentences, and the fold's
+    sentences are judged through retrieval with them. The passages' features do not depend on the
+    weights: each sentence is retrieved and its features computed once."""
+    from rag.citations import FEATURES, SupportModel
+    from rag.verify import decide
+
+    names = [n for n in FEATURES if n != "bias"]
+    labels = [int(p.supported) for p in pairs]
+    fold_of = source_folds([p.source for p in pairs] + [p.source for p in sentences], folds)
+    judged: Judged = [(p, verifier.judge_passages(p.sentence)) for p in sentences]
+    outcomes: list[tuple[bool, bool]] = []
+    for k in range(folds):
+        train = [i for i, p in enumerate(pairs) if fold_of[p.source] != k]
+        fitted = fit_logistic([rows[i] for i in train], [labels[i] for i in train], names, 1.0)
+        pass_at = _pass_threshold([fitted.probability(rows[i]) for i in train], [labels[i] for i in train], [rows[i] for i in train], max_false)
+        model = SupportModel(_raw_weights(fitted), pass_at)
+
+        mine = _rejudged([j for j in judged if fold_of[j[0].source] == k], model)
+        at, _ = verify_threshold(_rejudged([j for j in judged if fold_of[j[0].source] != k], model), max_false)
+        outcomes += [(p.supported, decide(p.sentence, js, at).verdict == "supported") for p, js in mine]
+    faithful = [ok for good, ok in outcomes if good]
+    altered = [ok for good, ok in outcomes if not good]
+    return {
+        "sentences": len(outcomes),
+        "faithful_supported": round(sum(faithful) / max(1, len(faithful)), 4),
+        "altered_supported": round(sum(altered) / max(1, len(altered)), 4),
+    }

@@ -346,12 +346,14 @@ FOCUS_SENTENCES = 3  # the most consecutive sentences of a passage one checked s
 CLAUSE_END = re.compile(r"(?<=[，,；;。！？!?：:\n])")
 
 
-def focus(claim: str, passage: str, most: int = FOCUS_SENTENCES) -> str:
+def focus(claim: str, passage: str, most: int = FOCUS_SENTENCES, context: str = "") -> str:
     """The part of a long passage a sentence restates: the run of consecutive clauses, within at most
     `most` sentences, that holds most of the sentence's character bigrams (figures written alike on
     both sides), the shortest such run on a tie. A report section or a long article is judged where it
-    speaks of the sentence's fact, as a short passage is whole."""
+    speaks of the sentence's fact, as a short passage is whole. What the passage's title and section
+    already say (the organisation, the law) does not pull in another clause that repeats it."""
     grams = set(char_ngrams(comparable(claim)))
+    grams = (grams - set(char_ngrams(comparable(context)))) or grams
     if not grams:
         return passage
     units = [u for u in CLAUSE_END.split(passage) if u.strip()]
@@ -565,12 +567,15 @@ def support_features(sentence: str, passage: str, context: str = "", similarity:
     whole = squash(f"{context} {passage}")  # names and article numbers may stand anywhere in the passage
     feats: dict[str, float] = {"bias": 1.0}
     feats["quote"] = 1.0 if quotes(claim, passage) else 0.0
-    passage = focus(claim, passage)  # the rest is judged against the part that speaks of the fact
+    passage = focus(claim, passage, context=context)  # the rest is judged against the part that speaks of the fact
     full = f"{context} {passage}" if context else passage
     squashed = squash(full)
     words_ = list(dict.fromkeys(content_words(claim)))
     lowered = squashed.lower()
-    present = [w for w in words_ if loosely_present(w, lowered)]
+    # 本局, 局里 … stand for the organisation a report speaks for (我局 in its text, its name in the title)
+    own = lexicon().cue_words["own_org"]
+    speaks_for = any(o in squashed for o in own) or bool(context and names(context))
+    present = [w for w in words_ if loosely_present(w, lowered) or (speaks_for and w in own)]
     feats["word_coverage"] = len(present) / len(words_) if words_ else 1.0
     feats["missing_words"] = float(len(words_) - len(present))
     missing = set(words_) - set(present)

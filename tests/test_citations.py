@@ -262,3 +262,18 @@ def test_clauses_are_paired_and_compared_one_by_one():
     assert not faithful["paired_modality_mismatch"] and not faithful["paired_negation_mismatch"]
     assert paired_clauses("明天天气晴朗", passage) == []
     assert negations("10日内未提出书面意见的，视同无异议") == 2 and negations("10日内没交书面意见的，视为有异议") == 1
+
+
+def test_the_title_does_not_pull_in_a_clause_and_own_organisation_words_stand_for_the_issuer():
+    """开封市审计局 is said by the report's title: the part judged is the clause with the fact, not an earlier
+    clause naming 《开封市审计局…制度》; 本局 in the sentence is the 我局 of the text."""
+    from rag.citations import focus, support_features
+
+    title = "开封市审计局2024年法治政府建设情况报告 三、积极推进政府法律顾问和公职律师制度"
+    section = "制定出台了《开封市审计局法律顾问和公职律师工作制度》等文件，聘请我局2名同志为公职律师，参与审计项目审理。"
+    claim = "开封市审计局聘请了本局2名同志担任公职律师。"
+    assert focus(claim, section, context=title).startswith("聘请我局2名同志")
+    assert "制度" in focus(claim, section)  # without the title the name pulls the earlier clause in
+    assert support_features("聘请本局2名同志为公职律师。", section, title)["word_coverage"] == 1.0
+    # a passage that speaks for no organisation does not supply 本局
+    assert support_features("聘请本局2名同志为公职律师。", "聘请2名同志为公职律师。")["word_coverage"] < 1.0

@@ -79,3 +79,26 @@ def test_a_checked_sentence_is_fitted_against_the_indexed_passage_that_holds_its
     placed = in_place(pairs, corpus_index.snapshot())
     assert placed[0].passage != excerpt and "第四十四条" in placed[0].passage and "审计法" in (placed[0].context or "")
     assert placed[1] == pairs[1] and placed[2] == pairs[2]
+
+
+def test_rag_verify_is_cross_validated_by_document(corpus_components):
+    """Each fold's sentences are judged with a checker fitted on the other folds' documents only; a changed
+    figure never passes, whichever fold judges it."""
+    from rag.calibrate import SupportPair, cross_validate_verify, in_place, source_folds, support_rows
+
+    facts = [
+        ("audit-law", "被审计单位应当自接到审计组的审计报告之日起十日内，将其书面意见送交审计组。", "被审计单位收到审计报告后十日内要把书面意见交给审计组。", "被审计单位收到审计报告后二十日内要把书面意见交给审计组。"),
+        ("administrative-penalty-law", "违法行为在二年内未被发现的，不再给予行政处罚", "违法行为两年内没被发现的，不再给予行政处罚。", "违法行为三年内没被发现的，不再给予行政处罚。"),
+        ("state-compensation-law", "赔偿请求人请求国家赔偿的时效为两年", "请求国家赔偿的时效是两年。", "请求国家赔偿的时效是五年。"),
+        ("administrative-licensing-law", "行政机关应当自受理行政许可申请之日起二十日内作出行政许可决定", "行政机关要在受理许可申请后二十日内作出决定。", "行政机关要在受理许可申请后三十日内作出决定。"),
+    ]
+    sentences = [
+        SupportPair(f"{source}-{n}", source, excerpt, text, n == 0, "paraphrase" if n == 0 else "number", evidence=True)
+        for source, excerpt, *texts in facts
+        for n, text in enumerate(texts)
+    ]
+    pairs = in_place(sentences, corpus_components.index.snapshot())
+    assert len({f for f in source_folds(p.source for p in pairs).values()}) > 1
+    result = cross_validate_verify(corpus_components.verifier, sentences, pairs, support_rows(pairs, None), folds=2)
+    assert result["sentences"] == len(sentences)
+    assert result["altered_supported"] == 0.0 and 0.0 <= result["faithful_supported"] <= 1.0
