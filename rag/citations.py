@@ -354,6 +354,7 @@ def focus(claim: str, passage: str, most: int = FOCUS_SENTENCES, context: str = 
     already say (the organisation, the law) does not pull in another clause that repeats it."""
     grams = set(char_ngrams(comparable(claim)))
     grams = (grams - set(char_ngrams(comparable(context)))) or grams
+    grams = {g for g in grams if not FIGURE_GRAM.search(g)} or grams  # the figures are what is checked there
     if not grams:
         return passage
     units = [u for u in CLAUSE_END.split(passage) if u.strip()]
@@ -373,6 +374,21 @@ def focus(claim: str, passage: str, most: int = FOCUS_SENTENCES, context: str = 
             if sentences >= most:
                 break
     return best.strip()
+
+
+FIGURE_GRAM = re.compile(r"\d")
+SENTENCE_STOP = re.compile(r"[。；;！？!?\n]")
+
+
+def whole_sentences(passage: str, part: str) -> str:
+    """The sentences of the passage the part lies in: a year said before the clauses that name the fact
+    (2024年，…公开政府信息554条) or a figure after them (记大过，十八个月；) is checked with them."""
+    start = passage.find(part)
+    if start < 0 or not part:
+        return part or passage
+    before = [m.end() for m in SENTENCE_STOP.finditer(passage, 0, start)]
+    stop = SENTENCE_STOP.search(passage, start + len(part) - 1)
+    return passage[(before[-1] if before else 0) : stop.end() if stop else len(passage)]
 
 
 def comparable(text: str) -> str:
@@ -567,8 +583,11 @@ def support_features(sentence: str, passage: str, context: str = "", similarity:
     whole = squash(f"{context} {passage}")  # names and article numbers may stand anywhere in the passage
     feats: dict[str, float] = {"bias": 1.0}
     feats["quote"] = 1.0 if quotes(claim, passage) else 0.0
+    whole_passage = passage
     passage = focus(claim, passage, context=context)  # the rest is judged against the part that speaks of the fact
     full = f"{context} {passage}" if context else passage
+    # where its figures and dates must stand: a quotation's anywhere in the passage it quotes
+    stated = f"{context} {whole_passage if feats['quote'] else whole_sentences(whole_passage, passage)}"
     squashed = squash(full)
     words_ = list(dict.fromkeys(content_words(claim)))
     lowered = squashed.lower()
@@ -602,13 +621,13 @@ def support_features(sentence: str, passage: str, context: str = "", similarity:
         feats["similarity"], feats["clause_similarity"] = float(sims[0]), float(sims[1])
     else:
         feats["similarity"] = feats["clause_similarity"] = feats["bigram_coverage"]
-    claim_q, passage_q = quantities(claim), quantities(full)
+    claim_q, passage_q = quantities(claim), quantities(stated)
     missing_q = claim_q - passage_q
     same_unit = {u for _, u in passage_q}
     feats["quantity_mismatch"] = 1.0 if any(u in same_unit for _, u in missing_q) else 0.0
     feats["quantity_absent"] = 1.0 if missing_q and not feats["quantity_mismatch"] else 0.0
-    passage_dates = dates(full)
-    feats["date_mismatch"] = 1.0 if any(not _date_supported(d, passage_dates) for d in dates(claim)) or event_dates_disagree(claim, full) else 0.0
+    passage_dates = dates(stated)
+    feats["date_mismatch"] = 1.0 if any(not _date_supported(d, passage_dates) for d in dates(claim)) or event_dates_disagree(claim, stated) else 0.0
     claim_articles = articles(claim)
     feats["article_mismatch"] = 1.0 if claim_articles and not claim_articles <= articles(whole) else 0.0
     feats["name_mismatch"] = 1.0 if any(not _name_supported(n, whole) for n in names(claim)) else 0.0

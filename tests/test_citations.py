@@ -277,3 +277,30 @@ def test_the_title_does_not_pull_in_a_clause_and_own_organisation_words_stand_fo
     assert support_features("聘请本局2名同志为公职律师。", section, title)["word_coverage"] == 1.0
     # a passage that speaks for no organisation does not supply 本局
     assert support_features("聘请本局2名同志为公职律师。", "聘请2名同志为公职律师。")["word_coverage"] < 1.0
+
+
+SANCTION_PERIODS = "第八条 政务处分的期间为：（一）警告，六个月；（二）记过，十二个月；（三）记大过，十八个月；（四）降级、撤职，二十四个月。"
+
+
+def test_a_figure_is_checked_where_its_subject_is_not_where_the_same_figure_stands():
+    """The part judged is found by the sentence's words, not its figures: 记大过 24个月 is checked against
+    记大过，十八个月 (and fails), though 二十四个月 stands two clauses later; the figure after the clauses
+    that name its subject (记大过，十八个月；) belongs to them, as a year before them does."""
+    from rag.citations import focus, support_features, whole_sentences
+
+    altered = "按照政务处分法，记大过的处分期是24个月。"
+    part = focus(altered, SANCTION_PERIODS)
+    assert "记大过" in part and "二十四" not in part
+    checked = whole_sentences(SANCTION_PERIODS, part)
+    assert checked.endswith("记大过，十八个月；") and "二十四" not in checked
+    assert support_features(altered, SANCTION_PERIODS)["quantity_mismatch"] == 1.0
+    assert support_features("按照政务处分法，记大过的处分期是18个月。", SANCTION_PERIODS)["quantity_mismatch"] == 0.0
+    assert check_support(altered, SANCTION_PERIODS).verdict != "supported"
+    assert support_features("开封市审计局2024年共主动公开政府信息554条。", REPORT)["date_mismatch"] == 0.0
+
+
+def test_a_quotation_is_checked_against_the_whole_passage_it_quotes():
+    """An extractive answer quotes the article: all its figures stand in it, wherever the part judged lies."""
+    assert check_support(f"{SANCTION_PERIODS}[1]", SANCTION_PERIODS).supported
+    signed = "广州市花都区审计局\u30002025年1月20日\u3000抄送：花都区政务服务数据管理局。"
+    assert check_support(signed, f"三、其他需要报告的事项\n本机关无收费情况。\n{signed}").supported
