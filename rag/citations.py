@@ -360,20 +360,20 @@ def focus(claim: str, passage: str, most: int = FOCUS_SENTENCES, context: str = 
     units = [u for u in CLAUSE_END.split(passage) if u.strip()]
     unit_grams = [set(char_ngrams(comparable(u))) for u in units]
     ends = [bool(re.search(r"[。；;！？!?\n]\s*$", u)) for u in units]
-    best, best_key = passage, (-1.0, 0)
+    best, best_key = (0, len(units)), (-1.0, 0)
     for i in range(len(units)):
         held: set[str] = set()
-        sentences = 0
+        sentences = size = 0
         for j in range(i, len(units)):
             held |= unit_grams[j] & grams
-            window = "".join(units[i : j + 1])
-            key = (len(held) / len(grams), -len(window))
+            size += len(units[j])
+            key = (len(held) / len(grams), -size)
             if key > best_key:
-                best, best_key = window, key
+                best, best_key = (i, j + 1), key
             sentences += ends[j]
             if sentences >= most:
                 break
-    return best.strip()
+    return "".join(units[best[0] : best[1]]).strip()
 
 
 FIGURE_GRAM = re.compile(r"\d")
