@@ -21,10 +21,11 @@ from rag.calibrate import (  # noqa: E402
     cross_validate_verify,
     evaluate_verify,
     fit_support,
-    fit_verify_threshold,
     in_place,
+    judge_sentences,
     load_pairs,
     support_rows,
+    verify_threshold,
     write_atomically,
 )
 from rag.citations import SUPPORT_MODEL_FILE  # noqa: E402
@@ -69,8 +70,9 @@ def main() -> int:
     # The verify threshold is fitted on the training sentences about the shared corpus, judged by retrieval.
     known = {r.source for r in components.index.documents()}
     train_pairs = [p for p in load_pairs(*map(Path, args.pairs)) if p.source in known]
-    verify_t, verify_fit = fit_verify_threshold(components.verifier, train_pairs)
-    verify_cv = cross_validate_verify(components.verifier, train_pairs, pairs, rows)
+    judged = judge_sentences(components.verifier, train_pairs)  # each retrieved and judged once, for both
+    verify_t, verify_fit = verify_threshold(judged)
+    verify_cv = cross_validate_verify(judged, pairs, rows)
     payload["verify_threshold"] = verify_t
     payload["verify_fit"] = verify_fit
     payload["verify_cross_validated"] = verify_cv

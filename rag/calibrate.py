@@ -279,8 +279,7 @@ def refusal_threshold(answerable_probabilities: Sequence[float], max_false: floa
 
 def fold_of_groups(data: Sequence[ItemData], folds: int = FOLDS) -> dict[str, int]:
     """The fold of each document group (stable: by the hash of the group name)."""
-    groups = sorted({d.group for d in data})
-    return {g: i % folds for i, g in enumerate(sorted(groups, key=lambda g: hashlib.sha1(g.encode()).hexdigest()))}
+    return source_folds((d.group for d in data), folds)
 
 
 def out_of_fold_threshold(train: Sequence[ItemData], c: float, folds: int = FOLDS) -> float:
@@ -479,20 +478,21 @@ def in_place(pairs: Sequence[SupportPair], snapshot) -> list[SupportPair]:
     """Each checked sentence judged as `rag verify` judges it: against the whole indexed passage that
     holds its excerpt (with that passage's title and section), not the excerpt alone. An excerpt found
     in no passage of its document (or split across two) stays as written."""
-    out: list[SupportPair] = []
-    for pair in pairs:
-        placed = pair
-        if pair.evidence:
-            wanted = [_plain(s) for s in split_sentences(pair.passage)]
-            wanted = [w for w in wanted if len(w) >= 8] or [_plain(pair.passage)]
-            for row in snapshot.rows_of(pair.source):
-                hit = snapshot.hit(row)
-                text = _plain(hit.text)
-                if all(w in text for w in wanted):
-                    placed = replace(pair, passage=hit.text, context=f"{hit.title} {hit.section}")
-                    break
-        out.append(placed)
-    return out
+    passages: dict[str, list[tuple[Any, str]]] = {}  # each document's hits with their plain text, made once
+
+    def placed(pair: SupportPair) -> SupportPair:
+        if not pair.evidence:
+            return pair
+        if pair.source not in passages:
+            hits = [snapshot.hit(row) for row in snapshot.rows_of(pair.source)]
+            passages[pair.source] = [(hit, _plain(hit.text)) for hit in hits]
+        wanted = [w for w in (_plain(s) for s in split_sentences(pair.passage)) if len(w) >= 8] or [_plain(pair.passage)]
+        for hit, text in passages[pair.source]:
+            if all(w in text for w in wanted):
+                return replace(pair, passage=hit.text, context=f"{hit.title} {hit.section}")
+        return pair
+
+    return [placed(pair) for pair in pairs]
 
 
 def support_rows(pairs: Sequence[SupportPair], similarity, titles: dict[str, str] | None = None) -> list[dict[str, float]]:
@@ -613,11 +613,10 @@ def verify_threshold(judged: Judged, max_false: float = 0.10) -> tuple[float, di
     return best_t, {"sentences": len(judged), "threshold": best_t, **(best or {})}
 
 
-def fit_verify_threshold(verifier, pairs: Sequence[SupportPair], max_false: float = 0.10) -> tuple[float, dict]:
-    """The `rag verify` threshold: on the training sentences, each judged against the passages
-    retrieval finds for it (not the passage it was written from), the lowest score that keeps the
-    altered ones judged supported at or below `max_false`."""
-    return verify_threshold([(p, verifier.judge_passages(p.sentence)) for p in pairs], max_false)
+def judge_sentences(verifier, pairs: Sequence[SupportPair]) -> Judged:
+    """Each checked sentence with the verdicts on the passages retrieval finds for it (not the passage
+    it was written from), as `rag verify` judges it."""
+    return [(p, verifier.judge_passages(p.sentence)) for p in pairs]
 
 
 def _rejudged(items: Judged, model) -> Judged:
@@ -628,8 +627,7 @@ def _rejudged(items: Judged, model) -> Judged:
 
 
 def cross_validate_verify(
-    verifier,
-    sentences: Sequence[SupportPair],
+    judged: Judged,
     pairs: Sequence[SupportPair],
     rows: Sequence[dict[str, float]],
     max_false: float = 0.10,
@@ -637,15 +635,14 @@ def cross_validate_verify(
 ) -> dict:
     """`rag verify` cross-validated by document: for each fold of documents, the checker is fitted on the
     other folds' pairs, its pass and `rag verify` thresholds on their pairs and sentences, and the fold's
-    sentences are judged through retrieval with them. The passages' features do not depend on the
+    sentences (`judge_sentences`) are judged with them. The passages' features do not depend on the
     weights: each sentence is retrieved and its features computed once."""
     from rag.citations import FEATURES, SupportModel
     from rag.verify import decide
 
     names = [n for n in FEATURES if n != "bias"]
     labels = [int(p.supported) for p in pairs]
-    fold_of = source_folds([p.source for p in pairs] + [p.source for p in sentences], folds)
-    judged: Judged = [(p, verifier.judge_passages(p.sentence)) for p in sentences]
+    fold_of = source_folds([p.source for p in pairs] + [p.source for p, _ in judged], folds)
     outcomes: list[tuple[bool, bool]] = []
     for k in range(folds):
         train = [i for i, p in enumerate(pairs) if fold_of[p.source] != k]

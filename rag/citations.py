@@ -344,6 +344,9 @@ def _bigram_overlap(a: str, b: str) -> float:
 
 FOCUS_SENTENCES = 3  # the most consecutive sentences of a passage one checked sentence is judged against
 CLAUSE_END = re.compile(r"(?<=[，,；;。！？!?：:\n])")
+SENTENCE_STOP = re.compile(r"[。；;！？!?\n]")
+FIGURE_GRAM = re.compile(r"\d")
+TOKEN_WORD = re.compile(r"[\u4e00-\u9fff0-9A-Za-z]+")
 
 
 def focus(claim: str, passage: str, most: int = FOCUS_SENTENCES, context: str = "") -> str:
@@ -359,7 +362,7 @@ def focus(claim: str, passage: str, most: int = FOCUS_SENTENCES, context: str = 
         return passage
     units = [u for u in CLAUSE_END.split(passage) if u.strip()]
     unit_grams = [set(char_ngrams(comparable(u))) for u in units]
-    ends = [bool(re.search(r"[。；;！？!?\n]\s*$", u)) for u in units]
+    ends = [bool(SENTENCE_STOP.fullmatch(u[-1])) for u in units]
     best, best_key = (0, len(units)), (-1.0, 0)
     for i in range(len(units)):
         held: set[str] = set()
@@ -374,10 +377,6 @@ def focus(claim: str, passage: str, most: int = FOCUS_SENTENCES, context: str = 
             if sentences >= most:
                 break
     return "".join(units[best[0] : best[1]]).strip()
-
-
-FIGURE_GRAM = re.compile(r"\d")
-SENTENCE_STOP = re.compile(r"[。；;！？!?\n]")
 
 
 def whole_sentences(passage: str, part: str) -> str:
@@ -453,7 +452,7 @@ def swapped_words(claim: str, passage: str) -> tuple[int, int]:
     tags = [(w, f) for w, f in tagged_words(claim) if TOKEN_WORD.fullmatch(w)]
     nouns = others = 0
     for i, (word, flag) in enumerate(tags):
-        if len(word) < 2 or not TOKEN_WORD.fullmatch(word):
+        if len(word) < 2:
             continue
         left = tags[i - 1][0] if i > 0 else ""
         right = tags[i + 1][0] if i + 1 < len(tags) else ""
@@ -479,9 +478,6 @@ def negations(text: str) -> int:
     tokens = words(rest)
     single = set(modality["negation"]) | set(modality["prohibition"])
     return sum(1 for t in tokens if t in single) + sum(1 for t in tokens if t not in single and fused_negation([t]))
-
-
-TOKEN_WORD = re.compile(r"[\u4e00-\u9fff0-9A-Za-z]+")
 
 
 # ---------------------------------------------------------------- the checker
@@ -583,11 +579,10 @@ def support_features(sentence: str, passage: str, context: str = "", similarity:
     whole = squash(f"{context} {passage}")  # names and article numbers may stand anywhere in the passage
     feats: dict[str, float] = {"bias": 1.0}
     feats["quote"] = 1.0 if quotes(claim, passage) else 0.0
-    whole_passage = passage
-    passage = focus(claim, passage, context=context)  # the rest is judged against the part that speaks of the fact
-    full = f"{context} {passage}" if context else passage
+    part = focus(claim, passage, context=context)  # the rest is judged against the part that speaks of the fact
+    full = f"{context} {part}" if context else part
     # where its figures and dates must stand: a quotation's anywhere in the passage it quotes
-    stated = f"{context} {whole_passage if feats['quote'] else whole_sentences(whole_passage, passage)}"
+    stated = f"{context} {passage if feats['quote'] else whole_sentences(passage, part)}"
     squashed = squash(full)
     words_ = list(dict.fromkeys(content_words(claim)))
     lowered = squashed.lower()
@@ -611,13 +606,13 @@ def support_features(sentence: str, passage: str, context: str = "", similarity:
     actors = lexicon().documents["actor_suffixes"]
     feats["missing_actors"] = float(sum(1 for w in missing if w.endswith(tuple(actors))))
     feats["bigram_coverage"] = _bigram_overlap(claim, full)
-    clause = closest_clause(claim, passage)
-    window = closest_clause(claim, passage, pairs=True)
+    clause = closest_clause(claim, part)
+    window = closest_clause(claim, part, pairs=True)
     feats["clause_bigram_coverage"] = _bigram_overlap(claim, window)
     folded_window = squash(window).lower()
     feats["clause_word_coverage"] = (sum(1 for w in words_ if loosely_present(w, folded_window)) / len(words_)) if words_ else 1.0
     if similarity is not None:
-        sims = list(similarity(claim, [passage, clause]))
+        sims = list(similarity(claim, [part, clause]))
         feats["similarity"], feats["clause_similarity"] = float(sims[0]), float(sims[1])
     else:
         feats["similarity"] = feats["clause_similarity"] = feats["bigram_coverage"]
@@ -638,17 +633,14 @@ def support_features(sentence: str, passage: str, context: str = "", similarity:
     mine, theirs = polarity(claim), polarity(clause)
     differs = aligned and not feats["quote"]
     feats["negation_mismatch"] = 1.0 if differs and (negativity_disagrees(claim, clause) or bounds_disagree(claim, clause)) else 0.0
-    feats["modality_mismatch"] = 1.0 if differs and (
-        (mine["permission"] and not mine["must"] and theirs["must"] and not theirs["permission"])
-        or (mine["must"] and not mine["permission"] and theirs["permission"] and not theirs["must"])
-    ) else 0.0
-    pairs = [] if feats["quote"] else paired_clauses(claim, passage)
+    feats["modality_mismatch"] = 1.0 if differs and _modality_differs(mine, theirs) else 0.0
+    pairs = [] if feats["quote"] else paired_clauses(claim, part)
     polar = [(polarity(a), polarity(b)) for a, b in pairs]
     feats["paired_negation_mismatch"] = float(sum(1 for a, b in polar if a["negative"] != b["negative"]))
     feats["paired_modality_mismatch"] = float(sum(1 for a, b in polar if _modality_differs(a, b)))
-    nouns_, others_ = swapped_words(claim, passage) if not feats["quote"] else (0, 0)
+    nouns_, others_ = swapped_words(claim, part) if not feats["quote"] else (0, 0)
     feats["swapped_nouns"], feats["swapped_others"] = float(nouns_), float(others_)
-    feats["negation_parity"] = 1.0 if not feats["quote"] and (negations(claim) - negations(passage)) % 2 else 0.0
+    feats["negation_parity"] = 1.0 if not feats["quote"] and (negations(claim) - negations(part)) % 2 else 0.0
     return feats
 
 

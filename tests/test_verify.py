@@ -84,7 +84,7 @@ def test_a_checked_sentence_is_fitted_against_the_indexed_passage_that_holds_its
 def test_rag_verify_is_cross_validated_by_document(corpus_components):
     """Each fold's sentences are judged with a checker fitted on the other folds' documents only; a changed
     figure never passes, whichever fold judges it."""
-    from rag.calibrate import SupportPair, cross_validate_verify, in_place, source_folds, support_rows
+    from rag.calibrate import SupportPair, cross_validate_verify, in_place, judge_sentences, source_folds, support_rows
 
     facts = [
         ("audit-law", "被审计单位应当自接到审计组的审计报告之日起十日内，将其书面意见送交审计组。", "被审计单位收到审计报告后十日内要把书面意见交给审计组。", "被审计单位收到审计报告后二十日内要把书面意见交给审计组。"),
@@ -99,6 +99,6 @@ def test_rag_verify_is_cross_validated_by_document(corpus_components):
     ]
     pairs = in_place(sentences, corpus_components.index.snapshot())
     assert len({f for f in source_folds(p.source for p in pairs).values()}) > 1
-    result = cross_validate_verify(corpus_components.verifier, sentences, pairs, support_rows(pairs, None), folds=2)
+    result = cross_validate_verify(judge_sentences(corpus_components.verifier, sentences), pairs, support_rows(pairs, None), folds=2)
     assert result["sentences"] == len(sentences)
     assert result["altered_supported"] == 0.0 and 0.0 <= result["faithful_supported"] <= 1.0
