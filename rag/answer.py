@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from rag.citations import MARKER, QUOTE_GAP, REFUSAL, REFUSAL_HINT, CitationBook, Similarity, dates
 from rag.config import Settings
 from rag.evidence import (
+    ITEM_START,
     AnswerModel,
     Candidate,
     coverage,
@@ -24,14 +25,14 @@ from rag.evidence import (
 )
 from rag.keyword_index import KeywordIndex
 from rag.lexicon import label, lexicon
-from rag.lines import PAGE_NUMBER
+from rag.lines import ARTICLE_START, PAGE_NUMBER
 from rag.metadata import title_years
 from rag.orgs import OrgCatalog
 from rag.params import AnswerParams
 from rag.query import AGE_UNIT, QueryPlan, prepare_question, question_parts, resolve_followup
 from rag.retrieve import HybridRetriever, Retrieval
 from rag.schema import Answer, Hit, last_heading
-from rag.text import chinese_number, flatten, is_lead_in, sentence_spans
+from rag.text import char_ngrams, chinese_number, flatten, is_lead_in, sentence_spans
 
 FRONT_MATTER = {label("title"), label("addressee"), label("trailer")}
 
@@ -129,6 +130,30 @@ def _figure_after(
     return replace(candidate, start=s, end=e, text=text[s:e])
 
 
+CONDITION = re.compile(r"^(?P<condition>[^，,；;。]{2,40}?的)[，,]")
+
+
+def restates(condition: str, sentence: str, share: float = 0.5) -> bool:
+    """The condition clause repeats the sentence before it (…10日内提出书面意见；10日内未提出书面意见的，…):
+    most of its character bigrams are that sentence's."""
+    grams = set(char_ngrams(condition))
+    return bool(grams) and len(grams & set(char_ngrams(sentence))) >= share * len(grams)
+
+
+def _consequence_after(best: Candidate, spans: list[tuple[int, int]], index: int, params: AnswerParams) -> Candidate | None:
+    """The next sentence, when its condition restates the best one: what follows if that rule is not
+    kept (逾期未作决定的，视为准予延续; 不能出庭的，应当委托…) is part of the answer."""
+    if index + 1 >= len(spans):
+        return None
+    text = best.hit.text
+    s, e = spans[index + 1]
+    following = text[s:e].strip()
+    match = CONDITION.match(following)
+    if match is None or ARTICLE_START.match(following) or ITEM_START.match(following) or e - best.start > params.neighbour_span or not restates(match.group("condition"), best.text):
+        return None
+    return replace(best, start=s, end=e, text=text[s:e])
+
+
 def _neighbours(best: Candidate, plan: QueryPlan, params: AnswerParams = AnswerParams()) -> list[Candidate]:
     """A sentence opening with 其中 needs the one before; one ending with ： the items after; a clause
     without the figure a how-much question asks for, the clause that gives it; a short lead sentence,
@@ -155,6 +180,11 @@ def _neighbours(best: Candidate, plan: QueryPlan, params: AnswerParams = AnswerP
         s, e = spans[index + 1]
         if e - best.start <= params.neighbour_span:
             chosen.append(replace(best, start=s, end=e, text=text[s:e]))
+            last = index + 1
+    if last == index and not is_lead_in(best.text):
+        consequence = _consequence_after(best, spans, index, params)
+        if consequence is not None:
+            chosen.append(consequence)
             last = index + 1
     if is_lead_in(chosen[-1].text):
         for s, e in spans[last + 1 : last + 9]:

@@ -244,3 +244,25 @@ def test_a_proviso_is_answered_with_the_clause_it_qualifies():
     plan = analyze_query("行政复议 申请期限 多少天", build_law_catalog([law], {}), build_org_catalog([law]))
     chosen = _neighbours(Candidate(hit, 0, start, end, text[start:end]), plan)
     assert [c.text for c in chosen][:2] == ["第二十条 公民可以自知道该行政行为之日起六十日内提出行政复议申请；", "但是法律规定的申请期限超过六十日的除外。"]
+
+
+def test_a_rule_is_answered_with_what_follows_when_it_is_not_kept():
+    """The next clause whose condition restates the rule (10日内未提出书面意见的，…) says what happens
+    when it is not kept; a next clause on something else, or a new article, is not added."""
+    from rag.answer import _neighbours
+    from rag.evidence import Candidate
+    from rag.query import analyze_query, build_law_catalog
+    from rag.schema import Hit
+
+    law = record("regs", None, 2010, doc_type="law", title="中华人民共和国审计法实施条例")
+    text = "第三十九条 被审计单位应当自接到审计组的审计报告之日起10日内，提出书面意见；10日内未提出书面意见的，视同无异议。被审计单位负责人应当对书面意见签字。"
+    hit = Hit("regs:39", "regs", law.title, "law", text, "第五章", "第三十九条", 2010, 1.0)
+    end = text.index("；") + 1
+    plan = analyze_query("对方过了十来天一直没回意见", build_law_catalog([law], {}), build_org_catalog([law]))
+    chosen = _neighbours(Candidate(hit, 0, 0, end, text[:end]), plan)
+    assert [c.text for c in chosen] == [text[:end], "10日内未提出书面意见的，视同无异议。"]
+
+    other = "第四十条 审计机关应当自收到审计报告之日起30日内作出决定；被审计单位负责人认为需要的，可以申请复核。第四十一条 不能按期的，报告上级。"
+    hit = Hit("regs:40", "regs", law.title, "law", other, "第五章", "第四十条", 2010, 1.0)
+    end = other.index("；") + 1
+    assert [c.text for c in _neighbours(Candidate(hit, 0, 0, end, other[:end]), plan)] == [other[:end]]
