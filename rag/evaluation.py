@@ -60,7 +60,9 @@ def question_sets(settings) -> list[QuestionSet]:
         QuestionSet("fresh18", own / "qa_fresh18.jsonl", "held-out", "written in the twelfth round by a tester who saw neither code nor any question: short chat messages describing a situation; measured once, then read, never fitted on"),
         QuestionSet("fresh19", own / "qa_fresh19.jsonl", "held-out", "written in the thirteenth round by a tester who saw neither code nor any question: laws in everyday words, the own report in the first person, six other bureaus by city and year, refusals; measured once, then read (two of its failures were the categories fixed in round 14), never fitted on"),
         QuestionSet("fresh21", own / "qa_fresh21.jsonl", "train", "written in the fourteenth round by a tester who saw neither code nor any question, asked for situations at the asker's own bureau answered by laws and for near-miss refusals in the first person; measured once (0.859 / 0.031 / 0.688), then training"),
+        QuestionSet("fresh22", own / "qa_fresh22.jsonl", "held-out", "written in the fourteenth round by a tester who saw neither code nor any question: short phone-typed situations in everyday words, the law's words avoided; measured once (0.682 / 0.136 / 0.786), failures not read, never fitted on (fitting on it lowered the refusal threshold: held-out refusal recall 0.761 -> 0.727, fresh23 unchanged)"),
         QuestionSet("fresh20", own / "qa_fresh20.jsonl", "held-out", "written in the fourteenth round by a tester who saw neither code nor any question: laws as situations at work, keyword and chat questions, the own report's header and trailer, six other bureaus by city and year, near-miss refusals; measured before and after the round's change, its failures not read, never fitted on"),
+        QuestionSet("fresh23", own / "qa_fresh23.jsonl", "held-out", "written at the end of the fourteenth round by a tester who saw neither code nor any question, four voices (a new legal-section graduate, the office director writing the report, a field auditor, a citizen-service clerk); measured with the code before fresh22 joined training and after, failures not read, never fitted on"),
     ]
 
 
@@ -83,7 +85,7 @@ def eval_setups(settings) -> list[EvalSetup]:
     many = one + (shared / "eval" / "multi-bureau" / "reports", root / "tests" / "fixtures" / "orgs")
     return [
         EvalSetup("shared", tuple(p for p in one if p.exists()), None, ("dev", "project", "holdout")),
-        EvalSetup("bureaus", tuple(p for p in many if p.exists()), "开封市审计局", ("multi", "paraphrase", "orgs", "stranger", "fresh", "fresh2", "fresh4", "fresh3", "fresh5", "fresh6", "fresh7", "fresh8", "fresh9", "fresh10", "fresh11", "fresh12", "fresh13", "fresh14", "fresh15", "fresh16", "fresh17", "fresh18", "fresh19", "fresh20", "fresh21")),
+        EvalSetup("bureaus", tuple(p for p in many if p.exists()), "开封市审计局", ("multi", "paraphrase", "orgs", "stranger", "fresh", "fresh2", "fresh4", "fresh3", "fresh5", "fresh6", "fresh7", "fresh8", "fresh9", "fresh10", "fresh11", "fresh12", "fresh13", "fresh14", "fresh15", "fresh16", "fresh17", "fresh18", "fresh19", "fresh20", "fresh21", "fresh22", "fresh23")),
     ]
 
 
