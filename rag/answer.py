@@ -12,7 +12,17 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
-from rag.citations import MARKER, QUOTE_GAP, REFUSAL, REFUSAL_HINT, CitationBook, Similarity, dates
+from rag.citations import (
+    MARKER,
+    QUOTE_GAP,
+    REFUSAL,
+    REFUSAL_HINT,
+    SUB_CLAUSE,
+    CitationBook,
+    Similarity,
+    dates,
+    split_condition,
+)
 from rag.config import Settings
 from rag.evidence import (
     ITEM_START,
@@ -130,7 +140,11 @@ def _figure_after(
     return replace(candidate, start=s, end=e, text=text[s:e])
 
 
-CONDITION = re.compile(r"^(?P<condition>[^，,；;。]{2,40}?的)[，,]")
+def one_clause_condition(text: str, most: int = 40) -> str:
+    """The condition of `…的，…` (`split_condition`) when it is one clause of at most `most` characters
+    before its 的 (10日内未提出书面意见的), else ""."""
+    condition, _ = split_condition(text)
+    return condition if len(condition) <= most + 1 and not SUB_CLAUSE.search(condition) else ""
 
 
 def restates(condition: str, sentence: str, share: float = 0.5) -> bool:
@@ -148,8 +162,8 @@ def _consequence_after(best: Candidate, spans: list[tuple[int, int]], index: int
     text = best.hit.text
     s, e = spans[index + 1]
     following = text[s:e].strip()
-    match = CONDITION.match(following)
-    if match is None or ARTICLE_START.match(following) or ITEM_START.match(following) or e - best.start > params.neighbour_span or not restates(match.group("condition"), best.text):
+    condition = one_clause_condition(following)
+    if not condition or ARTICLE_START.match(following) or ITEM_START.match(following) or e - best.start > params.neighbour_span or not restates(condition, best.text):
         return None
     return replace(best, start=s, end=e, text=text[s:e])
 
