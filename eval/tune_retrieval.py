@@ -1,7 +1,7 @@
 """Choose the fusion weights of rag/retrieve.py (and the keyword weight of scope words) by cross-validated retrieval quality (`make calibrate`).
 
-For every training question (each against the index it was written for), the three ranked lists
-(words, character bigrams, vectors) are computed once; each candidate setting of the weights is
+For every training question (each against the index it was written for), the four ranked lists
+(words, character bigrams, passage vectors, sentence vectors) are computed once; each candidate setting of the weights is
 scored by MRR of the first passage that holds the expected answer, and the setting chosen on the
 other folds is measured on each held-out fold (folds grouped by document). Writes
 rag/data/retrieval_params.json and eval/results/retrieval_params.md.
@@ -34,6 +34,7 @@ GRID = {
     "report_boost": (1.0, 1.3, 2.0),
     "quantity_boost": (1.0, 1.5, 2.0, 3.0, 4.0),
     "period_boost": (1.0, 1.5, 2.0, 3.0),
+    "sentence_weight": (0.0, 0.2, 0.3, 0.5, 0.8),
 }
 # Settings that change the keyword searches themselves: each value is searched once.
 SEARCH_GRID = {"scope_weight": (1.0, 0.5, 0.2)}
@@ -88,7 +89,8 @@ def main() -> int:
         runs = []
         for _, item, retriever in items:
             original = retriever.params
-            retriever.params = replace(original, **setting)
+            # the sentence side is searched whatever its current weight (0 would skip it)
+            retriever.params = replace(original, **setting, sentence_weight=1.0)
             try:
                 runs.append((retriever, retriever.search(item.question, k=10)))
             finally:
@@ -97,7 +99,7 @@ def main() -> int:
 
     def reciprocal(item, retriever, result, params) -> float:
         words, chars, dense = result.sides
-        hits = retriever.combine(result.plan, list(words), list(chars), list(dense), list(result.article_hits), params)[:10]
+        hits = retriever.combine(result.plan, list(words), list(chars), list(dense), list(result.article_hits), params, result.sentence_hits)[:10]
         rank = first_relevant_rank(item, [Passage(h.source, h.text) for h in hits])
         return 1.0 / rank if rank else 0.0
 

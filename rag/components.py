@@ -59,7 +59,8 @@ class Components:
             from rag.retrieve import HybridRetriever
 
             reranker = (lambda: make_reranker(self.settings)) if self.settings.retrieval.reranker else None
-            return HybridRetriever(self.index, self.settings, reranker=reranker)
+            sentences = self.sentence_encoder if self.settings.retrieval.sentence_search == "on" else None
+            return HybridRetriever(self.index, self.settings, reranker=reranker, sentences=sentences)
 
         return self._once("_retriever", build_retriever)
 

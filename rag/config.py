@@ -55,6 +55,7 @@ class RetrievalSettings:
     candidates: int = _field(40, "hits taken from each side (words, characters, vectors) before fusion", "RAG_CANDIDATES")
     reranker: str | None = _field(None, "a sentence-transformers CrossEncoder path (off by default)", "RAG_RERANKER")
     params_file: Path | None = _field(None, "fusion weights (JSON); default: rag/data/retrieval_params.json", "RAG_RETRIEVAL_PARAMS")
+    sentence_search: str = _field("off", "a fourth ranking by each passage's closest sentence under the answers' sentence encoder (rag/sentence_search.py): off | on (refit with make calibrate)", "RAG_SENTENCE_SEARCH")
 
 
 @dataclass(frozen=True)
@@ -225,6 +226,7 @@ def validate(settings: Settings) -> None:
     _check_mode("RAG_STORE_MODE", settings.store.mode, STORE_MODES)
     _check_mode("RAG_LLM_MODE", settings.llm.mode, LLM_MODES)
     _check_mode("RAG_SEMANTIC", settings.answer.semantic, SEMANTIC_MODES)
+    _check_mode("RAG_SENTENCE_SEARCH", settings.retrieval.sentence_search, ("on", "off"))
     if settings.embedding.mode == "sentence-transformers" and not settings.embedding.model:
         raise SettingsError("嵌入模式 sentence-transformers 需要设置 RAG_EMBEDDING_MODEL（模型路径或名称）")
     if settings.store.mode == "server" and not settings.store.chroma_url:

@@ -39,6 +39,7 @@ class RetrievalParams:
     front_matter_documents: int = 2  # documents whose 标题/落款 a title or signature question also gets
     quantity_boost: float = 1.0  # passages that state a quantity in the unit a count question asks for (几个 -> 个, 项, 件)
     period_boost: float = 1.0  # passages that state a period (十日, 六个月) when a question asks how long without a unit (多久, 期限)
+    sentence_weight: float = 0.0  # the sentence-level semantic ranking (rag/sentence_search.py); 0 leaves it out
 
     @classmethod
     def load(cls, path: Path | None = None) -> RetrievalParams:

@@ -1,4 +1,5 @@
-"""Hybrid search over one snapshot: words (jieba/bm25s), character bigrams (bm25s) and vectors, fused by
+"""Hybrid search over one snapshot: words (jieba/bm25s), character bigrams (bm25s), passage vectors and
+sentence vectors (`rag.sentence_search`), fused by
 weighted reciprocal rank; article look-up; filters by type, source, year and the organisations a
 question names. The fusion weights are data (`rag/data/retrieval_params.json`)."""
 
@@ -7,7 +8,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -20,6 +21,8 @@ from rag.orgs import OrgCatalog, build_org_catalog
 from rag.params import RetrievalParams
 from rag.query import LawCatalog, QueryPlan, analyze_query, build_law_catalog
 from rag.schema import Hit
+from rag.sentence_search import SentenceMatrix, VectorSource, build_matrix
+from rag.sentence_search import search as search_sentences
 from rag.text import article_label, normalize_question
 
 
@@ -45,6 +48,7 @@ class Retrieval:
     snapshot: KeywordIndex | None = None
     scoped_to: tuple[str, ...] = ()  # issuers the search was limited to
     sides: tuple[tuple[Hit, ...], ...] = ()  # the word, character and vector rankings before fusion
+    sentence_hits: tuple[Hit, ...] = ()  # the sentence-level semantic ranking (empty without a sentence encoder)
 
 
 def build_where(doc_type: str | None = None, source: str | list[str] | None = None, year: int | None = None) -> dict | None:
@@ -88,8 +92,12 @@ class HybridRetriever:
         settings: Settings,
         params: RetrievalParams | None = None,
         reranker: Callable[[], object] | None = None,
+        sentences: VectorSource | None = None,
     ) -> None:
         self.index = index
+        self._sentences = sentences
+        self._matrix: SentenceMatrix | None = None
+        self._matrix_lock = threading.Lock()
         self.settings = settings
         self.params = params or RetrievalParams.load(settings.retrieval.params_file)
         self._reranker_factory = reranker
@@ -137,6 +145,50 @@ class HybridRetriever:
             while len(self._query_vectors) > 2048:
                 self._query_vectors.popitem(last=False)
         return vector
+
+    # ------------------------------------------------------------ sentence vectors, keyed to the generation
+
+    def sentence_matrix(self, snapshot: KeywordIndex | None = None, progress: Callable[[int, int], None] | None = None) -> SentenceMatrix | None:
+        """The sentence vectors of the snapshot's generation (built once per generation; only sentences
+        not in the encoder's cache are encoded). None without a sentence encoder."""
+        if self._sentences is None:
+            return None
+        snapshot = snapshot or self.index.snapshot()
+        current = self._matrix
+        if current is not None and current.generation == snapshot.generation:
+            return current
+        with self._matrix_lock:  # one build at a time; the others wait for it
+            current = self._matrix
+            if current is None or current.generation != snapshot.generation:
+                current = build_matrix(snapshot, self._sentences, progress)
+                self._matrix = current
+        return current
+
+    def warm_sentences(self, show_bar: bool = True, progress: Callable[[int, int], None] | None = None) -> int:
+        """Encode the sentences of the current snapshot now (after an ingest) rather than at the first
+        question; a progress bar in the terminal. Returns the number of sentences."""
+        if self._sentences is None or self.params.sentence_weight <= 0:
+            return 0
+        from tqdm import tqdm
+
+        with tqdm(desc="句子向量", unit="句", disable=not show_bar, dynamic_ncols=True) as bar:
+
+            def step(done: int, total: int) -> None:
+                bar.total = total
+                bar.update(done - bar.n)
+                if progress:
+                    progress(done, total)
+
+            matrix = self.sentence_matrix(progress=step)
+        return len(matrix.rows) if matrix is not None else 0
+
+    def sentence_search(self, snapshot: KeywordIndex, question: str, k: int, where: dict | None) -> list[Hit]:
+        if self._sentences is None or self.params.sentence_weight <= 0 or not snapshot.ids:
+            return []
+        matrix = self.sentence_matrix(snapshot)
+        if matrix is None:
+            return []
+        return search_sentences(matrix, snapshot, self._sentences.query_vector(question), k, where)
 
     # ------------------------------------------------------------ search
 
@@ -202,9 +254,12 @@ class HybridRetriever:
             vector = self.embed_query(plan.question)
             dense_hits = self.index.dense_search(snapshot, vector, candidates, where)
         timings["dense"] = (time.perf_counter() - t2) * 1000
+        t3 = time.perf_counter()
+        sentence_hits = self.sentence_search(snapshot, plan.question, candidates, where)
+        timings["sentences"] = (time.perf_counter() - t3) * 1000
 
         signals = self._signals(word_hits, char_hits, dense_hits)
-        fused = self.combine(plan, word_hits, char_hits, dense_hits, article_hits, params)
+        fused = self.combine(plan, word_hits, char_hits, dense_hits, article_hits, params, sentence_hits)
         fused = self.add_front_matter(snapshot, plan, fused, k)
         if self._reranker_factory is not None:
             t3 = time.perf_counter()
@@ -214,6 +269,7 @@ class HybridRetriever:
         return Retrieval(
             plan, tuple(fused[:k]), tuple(article_hits), tuple(missing), timings, signals, snapshot, scoped_to,
             sides=(tuple(word_hits), tuple(char_hits), tuple(dense_hits)),
+            sentence_hits=tuple(sentence_hits),
         )
 
     @staticmethod
@@ -231,13 +287,21 @@ class HybridRetriever:
         return words, grams
 
     def combine(
-        self, plan: QueryPlan, word_hits: list[Hit], char_hits: list[Hit], dense_hits: list[Hit], article_hits: list[Hit], params: RetrievalParams
+        self,
+        plan: QueryPlan,
+        word_hits: list[Hit],
+        char_hits: list[Hit],
+        dense_hits: list[Hit],
+        article_hits: list[Hit],
+        params: RetrievalParams,
+        sentence_hits: Sequence[Hit] = (),
     ) -> list[Hit]:
-        """The fused ranking of the three sides with the question's hints; looked-up articles first."""
-        fused = fuse(
-            [(word_hits, params.word_weight), (char_hits, params.char_weight), (dense_hits, params.dense_weight)],
-            k=params.rrf_k,
-        )
+        """The fused ranking of the sides (words, characters, passage vectors, sentence vectors) with the
+        question's hints; looked-up articles first."""
+        sides = [(word_hits, params.word_weight), (char_hits, params.char_weight), (dense_hits, params.dense_weight)]
+        if sentence_hits and params.sentence_weight > 0:
+            sides.append((list(sentence_hits), params.sentence_weight))
+        fused = fuse(sides, k=params.rrf_k)
         fused = self._apply_hints(fused, plan, params)
         if article_hits:
             ids = {h.chunk_id for h in article_hits}

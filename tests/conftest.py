@@ -203,14 +203,16 @@ def tiny_components(tmp_path_factory, tiny_corpus):
 
 
 def _seed_embedding_cache(source_dir: Path, target_dir: Path) -> None:
-    """Copy an index's embedding cache (vectors by text hash) into a new index directory: the same
-    texts are not embedded twice in one session. sqlite's backup API copies a consistent state."""
-    source = source_dir / "embedding_cache.sqlite"
-    if not source.exists():
-        return
-    target_dir.mkdir(parents=True, exist_ok=True)
-    with sqlite3.connect(source) as src, sqlite3.connect(target_dir / "embedding_cache.sqlite") as dst:
-        src.backup(dst)
+    """Copy an index's embedding caches (passage and sentence vectors by text hash) into a new index
+    directory: the same texts are not embedded twice in one session. sqlite's backup API copies a
+    consistent state."""
+    for name in ("embedding_cache.sqlite", "sentence_cache.sqlite"):
+        source = source_dir / name
+        if not source.exists():
+            continue
+        target_dir.mkdir(parents=True, exist_ok=True)
+        with sqlite3.connect(source) as src, sqlite3.connect(target_dir / name) as dst:
+            src.backup(dst)
 
 
 def _ingested(components, paths) -> None:

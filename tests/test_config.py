@@ -98,6 +98,7 @@ def test_blank_auth_means_no_users():
         ({"RAG_STORE_MODE": "cloud"}, "RAG_STORE_MODE"),
         ({"RAG_LLM_MODE": "gpt"}, "RAG_LLM_MODE"),
         ({"RAG_SEMANTIC": "bert"}, "RAG_SEMANTIC"),
+        ({"RAG_SENTENCE_SEARCH": "maybe"}, "RAG_SENTENCE_SEARCH"),
         ({"RAG_EMBEDDING_MODE": "sentence-transformers"}, "RAG_EMBEDDING_MODEL"),
         ({"RAG_STORE_MODE": "server"}, "RAG_CHROMA_URL"),
         ({"RAG_LLM_MODE": "openai", "RAG_LLM_BASE_URL": "http://l/v1"}, "RAG_LLM_MODEL"),

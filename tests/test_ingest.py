@@ -225,6 +225,33 @@ def test_cli_ingest_docs_set_chunks_delete_check(fake_settings, tmp_path, capsys
     assert "文件为空" in capsys.readouterr().err
 
 
+def test_cli_ingest_encodes_the_sentences_when_sentence_search_is_on(fake_settings, tmp_path, monkeypatch, capsys):
+    """With RAG_SENTENCE_SEARCH=on, `rag ingest` encodes every sentence of the index (progress bar 句子向量)
+    into the index's sentence cache, so the first question does not; off (the default), it does not."""
+    import sqlite3
+
+    folder = write_documents(tmp_path / "docs", {"a.md": TINY_DOCUMENTS["sample-audit-law.md"]})
+    cache = fake_settings.index_dir / "sentence_cache.sqlite"
+    monkeypatch.setenv("RAG_SEMANTIC", "embedding")
+    assert cli(["ingest", str(folder)]) == 0
+    assert "句子向量" not in capsys.readouterr().err and not cache.exists()
+    monkeypatch.setenv("RAG_SENTENCE_SEARCH", "on")
+    assert cli(["ingest", str(folder)]) == 0
+    assert "句子向量" in capsys.readouterr().err
+    with sqlite3.connect(cache) as db:
+        [table] = [r[0] for r in db.execute("select name from sqlite_master where type='table'")]
+        stored = db.execute(f"select count(*) from {table}").fetchone()[0]
+    from rag.components import build
+    from rag.sentence_search import passage_sentences
+
+    components = build(load_settings())
+    try:
+        sentences = {x for text in components.index.snapshot().texts for x in passage_sentences(text)}
+    finally:
+        components.close()
+    assert stored == len(sentences) >= 7  # each sentence of the indexed law once
+
+
 def test_name_clash_uses_relative_path(tmp_path):
     root = tmp_path / "root"
     files = [(root / "a" / "报告.txt", root), (root / "b" / "报告.txt", root), (root / "审计法.md", root)]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
+
 from rag.retrieve import and_where, build_where, fuse
 from rag.schema import Hit
 
@@ -197,3 +199,107 @@ def test_front_matter_is_among_the_answer_candidates(fake_components, tmp_path):
     question = "审计监督示例法规定被审计单位应当怎么做？"
     hits = retriever.add_front_matter(snapshot, retriever.plan(question, snapshot), ranked_first("sample-supervision-law"), 8)
     assert "题注" not in [h.section for h in hits]
+
+
+# ---------------------------------------------------------------- sentence-level semantic search
+
+
+class FakeSentenceVectors:
+    """FAKE sentence encoder (hashed character bigrams) for the fast tests; the real one (e5) is tested
+    on the corpus below."""
+
+    DIM = 512
+
+    def __init__(self) -> None:
+        self.encoded = 0
+
+    def _vector(self, text: str):
+        import zlib
+
+        import numpy as np
+
+        vector = np.zeros(self.DIM, dtype=np.float32)
+        for a, b in zip(text, text[1:]):
+            vector[zlib.crc32((a + b).encode()) % self.DIM] += 1.0
+        return vector / (np.linalg.norm(vector) or 1.0)
+
+    def passage_vectors(self, texts):
+        self.encoded += len(texts)
+        return {t: self._vector(t) for t in texts}
+
+    def query_vector(self, question: str):
+        return self._vector(question)
+
+
+def test_sentence_search_scores_a_passage_by_its_closest_sentence(tiny_components):
+    from rag.sentence_search import build_matrix, passage_sentences, search
+
+    snapshot = tiny_components.index.snapshot()
+    vectors = FakeSentenceVectors()
+    steps: list[tuple[int, int]] = []
+    matrix = build_matrix(snapshot, vectors, progress=lambda done, total: steps.append((done, total)))
+    assert matrix.generation == snapshot.generation and len(matrix.rows) == sum(len(passage_sentences(t)) for t in snapshot.texts)
+    assert steps and steps[-1][0] == steps[-1][1] == vectors.encoded  # each distinct sentence encoded once
+    # The second sentence of 第五条, asked alone: its passage first, with that sentence's similarity.
+    asked = "被审计单位应当自接到审计报告之日起十日内提出书面意见"
+    first = search(matrix, snapshot, vectors.query_vector(asked), 3)[0]
+    assert first.article == "第五条" and first.score > 0.95
+    assert first.score > float(vectors.query_vector(asked) @ vectors.query_vector(first.text))  # the passage whole is farther
+    reports = search(matrix, snapshot, vectors.query_vector(asked), 3, {"doc_type": "report"})
+    assert reports and all(h.doc_type == "report" for h in reports)
+
+
+def test_the_sentence_side_is_fused_when_it_has_a_weight(tiny_components):
+    from rag.retrieve import HybridRetriever
+
+    index, settings = tiny_components.index, tiny_components.settings
+    base = tiny_components.retriever.params
+    asked = "被审计单位收到审计报告以后几天之内要交书面意见"
+    vectors = FakeSentenceVectors()
+    weighted = HybridRetriever(index, settings, params=replace(base, sentence_weight=0.5), sentences=vectors)
+    assert weighted.warm_sentences(show_bar=False) == len(weighted.sentence_matrix().rows) > 0
+    encoded = vectors.encoded
+    result = weighted.search(asked)
+    assert result.sentence_hits[0].article == "第五条" and "sentences" in result.timings_ms
+    assert vectors.encoded == encoded  # the generation's matrix is built once
+    plain = HybridRetriever(index, settings, params=replace(base, sentence_weight=0.0), sentences=vectors).search(asked)
+    assert plain.sentence_hits == ()
+    score = {h.chunk_id: h.score for h in plain.hits}
+    fifth = result.sentence_hits[0].chunk_id
+    # reciprocal-rank fusion: the first place on the sentence side adds its weight over (rrf_k + 1)
+    assert next(h.score for h in result.hits if h.chunk_id == fifth) > score.get(fifth, 0.0)
+    # no sentence encoder (RAG_SEMANTIC=off or RAG_SENTENCE_SEARCH=off): no side, nothing to warm
+    assert tiny_components.retriever.search(asked).sentence_hits == ()
+    assert tiny_components.retriever.warm_sentences(show_bar=False) == 0
+
+
+def test_sentence_search_is_off_unless_asked_for(fake_settings):
+    from rag.components import build
+
+    semantic = fake_settings.with_(answer={"semantic": "embedding"})
+    for settings, on in ((semantic, False), (semantic.with_(retrieval={"sentence_search": "on"}), True)):
+        components = build(settings)
+        try:
+            assert components.sentence_encoder is not None and (components.retriever._sentences is not None) == on
+        finally:
+            components.close()
+
+
+@pytest.mark.slow
+def test_e5_sentence_side_finds_the_clause_an_everyday_question_asks_for(corpus_components):
+    """The real sentence encoder (multilingual-e5-small) over the corpus (RAG_SENTENCE_SEARCH=on): a
+    late-payment question in everyday words (拖着不交, 加罚) is answered by one clause of a long article
+    (加处罚款), which the sentence side ranks first; the fused ranking holds it among the first ten."""
+    from rag.components import build
+
+    components = build(corpus_components.settings.with_(answer={"semantic": "e5"}, retrieval={"sentence_search": "on"}))
+    try:
+        retriever = components.retriever
+        assert retriever.params.sentence_weight > 0 and retriever.warm_sentences(show_bar=False) > 1000
+        result = retriever.search("单位罚款一直拖着不交，每天要加罚多少")
+        first = result.sentence_hits[0]
+        assert first.source == "administrative-penalty-law" and first.article == "第七十二条"
+        assert "每日按罚款数额的百分之三加处罚款" in first.text.replace("\n", "")
+        assert any(h.chunk_id == first.chunk_id for h in result.hits[:10])
+    finally:
+        components.close()

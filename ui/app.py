@@ -294,6 +294,8 @@ class App:
                 results.extend(ingest_paths(self.index, saved, progress=step, show_bar=False, on_wait=gr.Info).results)
             except StoreUnavailableError as exc:
                 results.extend(FileResult(p.name, "failed", reason=str(exc)) for p in saved)
+            else:
+                self._warm_sentences(progress)
         rows = [[Path(r.path).name, STATUS_LABELS.get(r.status, r.status), r.chunks, r.reason or ""] for r in results]
         docs, totals = documents_table(self.index)
         return rows, docs, totals, *self._choice_updates()
@@ -348,10 +350,19 @@ class App:
             progress((n, total), desc=f"正在检查：{name}", unit="个文件")
 
         summary = ingest_paths(self.index, paths, progress=step, show_bar=False, on_wait=gr.Info) if paths else None
+        self._warm_sentences(progress)
         rows = [[Path(r.path).name, STATUS_LABELS.get(r.status, r.status), r.chunks, r.reason or ""] for r in (summary.results if summary else [])]
         docs, totals = documents_table(self.index)
         gr.Info(f"重新索引完成；修复孤立分块 {removed} 个，不完整文件 {len(incomplete)} 个。")
         return rows, docs, totals, *self._choice_updates()
+
+    def _warm_sentences(self, progress) -> None:
+        """The new passages' sentence vectors now, with the progress bar, not at the next question."""
+
+        def step(done: int, total: int) -> None:
+            progress((done, total), desc="正在计算句子向量", unit="句")
+
+        self.components.retriever.warm_sentences(show_bar=False, progress=step)
 
     def _choice_updates(self):
         return (
