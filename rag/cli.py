@@ -38,7 +38,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     components = _components(args)
     try:
         summary = ingest_paths(components.index, args.paths, prune=args.prune, show_bar=not args.quiet, on_wait=_waiting)
-        components.retriever.warm_sentences(show_bar=not args.quiet)  # else the first question encodes them
+        if components.settings.retrieval.sentence_search == "on":  # else the first question encodes them
+            components.retriever.warm_sentences(show_bar=not args.quiet)
     finally:
         components.close()
     counts = {s: summary.count(s) for s in STATUS_LABELS}

@@ -362,7 +362,8 @@ class App:
         def step(done: int, total: int) -> None:
             progress((done, total), desc="正在计算句子向量", unit="句")
 
-        self.components.retriever.warm_sentences(show_bar=False, progress=step)
+        if self.settings.retrieval.sentence_search == "on":
+            self.components.retriever.warm_sentences(show_bar=False, progress=step)
 
     def _choice_updates(self):
         return (
