@@ -41,7 +41,7 @@ test-fast: setup
 calibrate: setup
 	# Only the scope-word weight is refitted: searching the whole fusion grid as well cross-validated
 	# worse (MRR 0.818 against 0.844); `eval/tune_retrieval.py` without --only searches it all.
-	# With RAG_SENTENCE_SEARCH=on, add `--only sentence_weight` (off, the sentence side has no hits to weigh).
+	# With RAG_SENTENCE_SEARCH=on, add `--only sentence_weight` (off, its weight is left as it is).
 	$(BIN)/python eval/tune_retrieval.py --index $(INDEX)-eval --only scope_weight
 	$(BIN)/python eval/calibrate.py --index $(INDEX)-eval
 	$(BIN)/python eval/calibrate_support.py --index $(INDEX)-eval

@@ -71,6 +71,8 @@ def main() -> int:
         return {k: (v if not args.only or k in args.only else (getattr(base, k),)) for k, v in names.items()}
 
     fusion_grid, search_grid = grid(GRID), grid(SEARCH_GRID)
+    if settings.retrieval.sentence_search != "on":  # no sentence side to weigh: its weight stays as it is
+        fusion_grid["sentence_weight"] = (base.sentence_weight,)
     fusion = [dict(zip(fusion_grid, values)) for values in itertools.product(*fusion_grid.values())]
     searches = [dict(zip(search_grid, values)) for values in itertools.product(*search_grid.values())]
     current_search = {key: getattr(base, key) for key in SEARCH_GRID}
