@@ -362,8 +362,7 @@ class App:
         def step(done: int, total: int) -> None:
             progress((done, total), desc="正在计算句子向量", unit="句")
 
-        if self.settings.retrieval.sentence_search == "on":
-            self.components.retriever.warm_sentences(show_bar=False, progress=step)
+        self.components.retriever.warm_sentences(show_bar=False, progress=step)  # nothing to do when the option is off
 
     def _choice_updates(self):
         return (
