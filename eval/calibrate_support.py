@@ -1,8 +1,8 @@
-"""Fit the support checker (`rag verify`, LLM sentence checks) on eval/support_pairs.jsonl, verify_pairs.jsonl and verify_fresh{,2,3,4,5,6,7}.jsonl, write it as data.
+"""Fit the support checker (`rag verify`, LLM sentence checks) on eval/support_pairs.jsonl, verify_pairs.jsonl and verify_fresh{,2,3,4,5,6,7,8}.jsonl, write it as data.
 
 Cross-validated by document; the threshold keeps altered sentences judged supported at or below 10 %.
 A checked sentence is fitted against the indexed passage that holds its excerpt (as `rag verify` judges it).
-Then `rag verify` is measured on eval/verify_fresh8.jsonl (sentences never used to fit), against
+Then `rag verify` is measured on eval/verify_fresh9.jsonl (sentences never used to fit), against
 the index of the sample report and the laws. Writes rag/data/support_model.json and
 eval/results/support.{md,json}.
 """
@@ -35,14 +35,14 @@ from rag.ingest import ingest_paths  # noqa: E402
 
 # Sentence/passage pairs fitted on: written for fitting, and the earlier held-out `rag verify` sets (each
 # moved into training once a newer one, written by someone who had not seen the checker, replaced it).
-PAIR_FILES = ("support_pairs.jsonl", "verify_pairs.jsonl", "verify_fresh.jsonl", "verify_fresh2.jsonl", "verify_fresh3.jsonl", "verify_fresh4.jsonl", "verify_fresh5.jsonl", "verify_fresh6.jsonl", "verify_fresh7.jsonl")
+PAIR_FILES = ("support_pairs.jsonl", "verify_pairs.jsonl", "verify_fresh.jsonl", "verify_fresh2.jsonl", "verify_fresh3.jsonl", "verify_fresh4.jsonl", "verify_fresh5.jsonl", "verify_fresh6.jsonl", "verify_fresh7.jsonl", "verify_fresh8.jsonl")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--index", default=str(ROOT / "index-eval"), help="folder of the evaluation indexes")
     parser.add_argument("--pairs", nargs="+", default=[str(ROOT / "eval" / n) for n in PAIR_FILES], help="training pairs (JSONL)")
-    parser.add_argument("--holdout", default=str(ROOT / "eval" / "verify_fresh8.jsonl"), help="held-out sentences, never fitted on")
+    parser.add_argument("--holdout", default=str(ROOT / "eval" / "verify_fresh9.jsonl"), help="held-out sentences, never fitted on")
     parser.add_argument("--out", default=str(SUPPORT_MODEL_FILE))
     parser.add_argument("--report", default=str(ROOT / "eval" / "results" / "support.md"))
     args = parser.parse_args()
@@ -58,7 +58,7 @@ def main() -> int:
     model, cv = fit_support(pairs, similarity, titles, rows=rows)
     setup = shared
     payload = {
-        "about": "Fitted by eval/calibrate_support.py on eval/support_pairs.jsonl, eval/verify_pairs.jsonl and eval/verify_fresh{,2,3,4,5,6,7}.jsonl (cross-validated by document; each checked sentence against the indexed passage holding its excerpt). "
+        "about": "Fitted by eval/calibrate_support.py on eval/support_pairs.jsonl, eval/verify_pairs.jsonl and eval/verify_fresh{,2,3,4,5,6,7,8}.jsonl (cross-validated by document; each checked sentence against the indexed passage holding its excerpt). "
         "Raw logistic weights over the features of rag.citations.support_features; hard mismatches never pass.",
         **model,
         "cv": cv,

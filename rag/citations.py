@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -95,9 +96,10 @@ def _units() -> list[str]:
 @lru_cache(maxsize=1)
 def _quantity_pattern() -> re.Pattern[str]:
     units = "|".join(re.escape(u) for u in _units())
-    # 那一种, 每一项, 某一个 count nothing: a Chinese numeral right after a demonstrative is skipped.
+    # 那一种, 每一项, 某一个 count nothing: a Chinese numeral right after a demonstrative is skipped; an
+    # ordinal (第三十三条, 第一次) is not a quantity, and a numeral is read from its first character on.
     return re.compile(
-        rf"(百分之[{CN_NUM}\d.]+)|(\d+(?:\.\d+)?|(?<![那这哪某任每其同单唯统])[{CN_NUM}]+)\s*(?:余|多)?\s*({units})"
+        rf"(百分之[{CN_NUM}\d.]+)|((?<![第\d.])\d+(?:\.\d+)?|(?<![第那这哪某任每其同单唯统{CN_NUM}])[{CN_NUM}]+)\s*(?:余|多)?\s*({units})"
     )
 
 
@@ -116,23 +118,38 @@ def unit_family(unit: str) -> str:
     return UNIT_FAMILY.get(unit, unit)
 
 
+HALF_YEAR = re.compile(r"(?<![上下前后])半年")  # 每半年 = 每6个月; 上半年 names a period, it counts nothing
+
+
+def _measured(raw: str, unit: str) -> tuple[float, str] | None:
+    """(value, unit family) of a numeral and its unit; years in months (2年 = 24个月, 半年 = 6个月).
+    None for what counts nothing: a year (2024年), or 一 before a count word, the article of 一个案件,
+    一次, 一起 (together) rather than a figure."""
+    if unit == "年" and re.fullmatch(r"(?:19|20)\d{2}", raw):
+        return None
+    if raw == "一" and unit in lexicon().count_units:
+        return None
+    value = float(raw) if re.fullmatch(r"\d+(?:\.\d+)?", raw) else chinese_number(raw)
+    if value is None:
+        return None
+    family = unit_family(unit)
+    return (float(value) * 12, "个月") if family == "年" else (float(value), family)
+
+
 def quantities(text: str) -> set[tuple[float, str]]:
-    """(value, unit family) of each quantity: 十日 = 10日 = 10天; 百分之十 = 10%. Years are dates, not quantities."""
+    """(value, unit family) of each quantity: 十日 = 10日 = 10天; 百分之十 = 10%; 两年 = 24个月. Years are
+    dates, not quantities."""
     found: set[tuple[float, str]] = set()
-    text = fold(text)
+    text = HALF_YEAR.sub("6个月", fold(text))
     for m in _quantity_pattern().finditer(text):
         if m.group(1):
             value = chinese_number(m.group(1)[3:]) if not re.search(r"\d", m.group(1)) else float(re.sub(r"[^\d.]", "", m.group(1)) or 0)
             if value is not None:
                 found.add((float(value), "%"))
             continue
-        raw, unit = m.group(2), m.group(3)
-        if unit == "年" and re.fullmatch(r"(?:19|20)\d{2}", raw):
-            continue
-        value = float(raw) if re.fullmatch(r"\d+(?:\.\d+)?", raw) else chinese_number(raw)
-        if value is None:
-            continue
-        found.add((float(value), unit_family(unit)))
+        measured = _measured(m.group(2), m.group(3))
+        if measured is not None:
+            found.add(measured)
     return found
 
 
@@ -222,7 +239,7 @@ def names(text: str) -> set[str]:
     from rag.orgs import organisation_names
 
     found = {squash(t) for t in TITLE.findall(text)}
-    found |= {squash(o) for o in organisation_names(text)}
+    found |= {squash(o) for o in organisation_names(TITLE.sub("、", text))}  # not 河南省政府 of 《河南省政府投资…条例》
     return found
 
 
@@ -255,14 +272,17 @@ def _name_supported(name: str, context: str) -> bool:
 # ---------------------------------------------------------------- obligation and negation
 
 UPWARD, DOWNWARD = frozenset({"at_least", "over"}), frozenset({"at_most", "under"})
+# A choice names both sides and negates nothing: 批准或者不批准, 批不批准, 是不是 (whether), as 是否 does.
+CHOICE = re.compile(r"([\u4e00-\u9fff]{1,6})(?:或者|或是|或|还是)?[不未]\1")
 
 
 def bounds(text: str) -> tuple[frozenset[str], str]:
     """The directions a clause bounds a figure in (at_most: 不得超过/最多/以内, at_least: 不得少于/至少,
-    over: 超过, under: 少于) and the clause without its bound words: 不得超过 is a limit, not a prohibition."""
+    over: 超过, under: 少于) and the clause without its bound words (不得超过 is a limit, not a prohibition)
+    and choices (`CHOICE`)."""
     modality = lexicon().modality
     found: set[str] = set()
-    rest = text
+    rest = CHOICE.sub("　", text)
     for name in ("at_most", "at_least", "over", "under"):  # the negated forms first: 不超过 is at most, not over
         for word in sorted(modality[name], key=len, reverse=True):
             if word in rest:
@@ -360,9 +380,10 @@ def focus(claim: str, passage: str, most: int = FOCUS_SENTENCES, context: str = 
     grams = {g for g in grams if not FIGURE_GRAM.search(g)} or grams  # the figures are what is checked there
     if not grams:
         return passage
-    units = [u for u in CLAUSE_END.split(passage) if u.strip()]
+    # the line breaks between clauses stay in (the part is a piece of the passage, found in it again)
+    units = [u for u in CLAUSE_END.split(passage) if u]
     unit_grams = [set(char_ngrams(comparable(u))) for u in units]
-    ends = [bool(SENTENCE_STOP.fullmatch(u[-1])) for u in units]
+    ends = [bool(u.strip()) and bool(SENTENCE_STOP.fullmatch(u.strip()[-1])) for u in units]
     best, best_key = (0, len(units)), (-1.0, 0)
     for i in range(len(units)):
         held: set[str] = set()
@@ -396,13 +417,10 @@ def comparable(text: str) -> str:
     def canonical(m: re.Match[str]) -> str:
         if m.group(1):
             return m.group(0)
-        raw, unit = m.group(2), m.group(3)
-        value = float(raw) if re.fullmatch(r"\d+(?:\.\d+)?", raw) else chinese_number(raw)
-        if value is None:
-            return m.group(0)
-        return f"{value:g}{unit_family(unit)}"
+        measured = _measured(m.group(2), m.group(3))
+        return f"{measured[0]:g}{measured[1]}" if measured else m.group(0)
 
-    return _quantity_pattern().sub(canonical, fold(text))
+    return _quantity_pattern().sub(canonical, HALF_YEAR.sub("6个月", fold(text)))
 
 
 def closest_clause(sentence: str, passage: str, pairs: bool = False) -> str:
@@ -463,12 +481,60 @@ def swapped_words(claim: str, passage: str) -> tuple[int, int]:
         if len(right) >= 2 and word + right not in text:
             filled += [text[max(0, m.start() - size) : m.start()] for m in re.finditer(re.escape(right), text)]
         filled = [f for f in filled if len(f) == size and TOKEN_WORD.fullmatch(f)]
-        if filled and all(not set(f) & set(word) for f in filled):
-            if flag[:1] in ("n", "j", "b") or flag == "vn":
+        noun = flag[:1] in ("n", "j", "b") or flag == "vn"
+        if filled and all(_replaced(f, word, noun) for f in filled):
+            if noun:
                 nouns += 1
             else:
                 others += 1
     return nouns, others
+
+
+def _replaced(other: str, word: str, noun: bool) -> bool:
+    """`other` stands where the sentence has `word` and is another word: no character in common, or, for
+    a noun, none once what both begin and end with is set apart (中级 against 高级, 行政复议 against
+    行政诉讼: another court, another procedure; a verb may keep its ending in other words: 接到, 收到)."""
+    if other == word:
+        return False
+    if noun:
+        end = len(os.path.commonprefix([other[::-1], word[::-1]]))
+        other, word = other[: len(other) - end], word[: len(word) - end]
+        start = len(os.path.commonprefix([other, word]))
+        other, word = other[start:], word[start:]
+    return not set(other) & set(word)
+
+
+FIGURE_UNIT = re.compile(r"[。；;！？!?：:\n]")
+
+
+def figure_elsewhere(claim: str, passage: str) -> float:
+    """How much more of the words around a figure of the sentence (its clause and the one before) the
+    passage's sentence with another figure of the same kind holds than its sentence with that figure:
+    记大过 for 24个月 where the passage gives 记大过，十八个月 and 降级、撤职，二十四个月, or a deadline
+    it gives another duty. 0 when each figure stands with its words, or the passage has no other
+    figure of its kind."""
+    units = [u for u in FIGURE_UNIT.split(passage) if u.strip()]  # a list's lead-in (…期间为：) stands apart
+    if len(units) < 2:
+        return 0.0
+    unit_grams = [set(char_ngrams(comparable(u))) for u in units]
+    info = [(quantities(u), dates(u)) for u in units]
+    pieces = [c for c in SUB_CLAUSE.split(claim) if c.strip()]
+    worst = 0.0
+    for n, piece in enumerate(pieces):
+        local = "".join(pieces[max(0, n - 1) : n + 1])
+        grams = {g for g in char_ngrams(comparable(local)) if not FIGURE_GRAM.search(g)}
+        if not grams:
+            continue
+        share = [len(grams & g) / len(grams) for g in unit_grams]
+        # for each figure: which of the passage's sentences give it, and which give another of its kind
+        placed = [([f in q for q, _ in info], [any(u == f[1] for _, u in q) for q, _ in info]) for f in quantities(piece)]
+        placed += [([_date_supported(f, d) for _, d in info], [bool(d) for _, d in info]) for f in dates(piece)]
+        for gives, of_kind in placed:
+            own = [share[i] for i in range(len(units)) if gives[i]]
+            other = [share[i] for i in range(len(units)) if of_kind[i] and not gives[i]]
+            if own and other:
+                worst = max(worst, max(other) - max(own))
+    return worst
 
 
 def negations(text: str) -> int:
@@ -509,6 +575,7 @@ FEATURES = (
     "swapped_nouns",
     "swapped_others",
     "negation_parity",
+    "figure_elsewhere",
 )
 
 
@@ -545,7 +612,7 @@ DEFAULT_SUPPORT_MODEL = SupportModel(
 )
 ALIGNED = 0.4  # share of the sentence's character bigrams a clause must hold to be the one it restates
 HARD_MISMATCHES = ("quantity_mismatch", "date_mismatch", "article_mismatch", "name_mismatch")
-CONTRADICTIONS = HARD_MISMATCHES + ("modality_mismatch", "negation_mismatch")
+CONTRADICTIONS = HARD_MISMATCHES + ("modality_mismatch", "negation_mismatch", "figure_elsewhere")
 
 
 @dataclass(frozen=True)
@@ -570,6 +637,7 @@ REASON_LABELS = {
     "name_mismatch": "名称（机关、文件）与原文不一致",
     "modality_mismatch": "“应当/可以/不得”等与原文不一致",
     "negation_mismatch": "肯定与否定与原文相反",
+    "figure_elsewhere": "原文中这个数字或日期说的是另一件事",
 }
 
 
@@ -632,7 +700,9 @@ def support_features(sentence: str, passage: str, context: str = "", similarity:
     # against must (可以 against 应当/不得) disagree; 不得收取 ~ 不收取 and 至少两人 ~ 不得少于两人 agree.
     mine, theirs = polarity(claim), polarity(clause)
     differs = aligned and not feats["quote"]
-    feats["negation_mismatch"] = 1.0 if differs and (negativity_disagrees(claim, clause) or bounds_disagree(claim, clause)) else 0.0
+    # a sentence that restates two clauses (不缴纳申请费。强制执行的费用由…承担) is compared with both
+    spoken = window if _bigram_overlap(claim, window) > _bigram_overlap(claim, clause) else clause
+    feats["negation_mismatch"] = 1.0 if differs and (negativity_disagrees(claim, spoken) or bounds_disagree(claim, spoken)) else 0.0
     feats["modality_mismatch"] = 1.0 if differs and _modality_differs(mine, theirs) else 0.0
     pairs = [] if feats["quote"] else paired_clauses(claim, part)
     polar = [(polarity(a), polarity(b)) for a, b in pairs]
@@ -641,6 +711,7 @@ def support_features(sentence: str, passage: str, context: str = "", similarity:
     nouns_, others_ = swapped_words(claim, part) if not feats["quote"] else (0, 0)
     feats["swapped_nouns"], feats["swapped_others"] = float(nouns_), float(others_)
     feats["negation_parity"] = 1.0 if not feats["quote"] and (negations(claim) - negations(part)) % 2 else 0.0
+    feats["figure_elsewhere"] = 0.0 if feats["quote"] else figure_elsewhere(claim, passage)
     return feats
 
 

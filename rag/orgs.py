@@ -38,7 +38,8 @@ def org_like() -> re.Pattern[str]:
     name then an audit office or a government (杭州审计局)."""
     places, _ = _parts()
     offices = "|".join(ORG_OFFICES)
-    return re.compile(rf"((?:[\u4e00-\u9fff]{{2,6}}?(?:{places})){{1,3}}|[\u4e00-\u9fff]{{2,4}}?)(?:人民)?({offices})")
+    # a place does not run over an office: 开封市审计局以市政府 is 开封市审计局, then 以市政府
+    return re.compile(rf"((?:(?:(?!{offices})[\u4e00-\u9fff]){{2,6}}?(?:{places})){{1,3}}|[\u4e00-\u9fff]{{2,4}}?)(?:人民)?({offices})")
 
 
 @lru_cache(maxsize=1)
@@ -88,7 +89,8 @@ def _unknown_name(text: str, start: int, end: int, boundaries: list[int], patter
         # suffix may start with a character jieba reads alone (茗溪区: 茗/溪区, 嵘州市: 嵘/州市)
         # (栖梧县: 栖/梧县, jieba tags 栖 a verb morpheme, 芃 yg, 郯 g: a morpheme — any tag ending in g —,
         # not a word of its own such as 内)
-        rare = suffixed and len(word) == 1 and (flag.startswith(("n", "x")) or flag.endswith("g"))
+        # (a time morpheme, 现 in 现以市政府, is no place)
+        rare = suffixed and len(word) == 1 and (flag.startswith(("n", "x")) or flag.endswith("g")) and not flag.startswith("t")
         if not (flag.startswith(("ns", "nr", "nz", "nt")) or rare):
             continue
         if not suffixed and (m.group(2) not in ("审计局", "审计厅") or not (count == 1 and flag.startswith("ns"))):
