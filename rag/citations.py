@@ -118,6 +118,12 @@ def unit_family(unit: str) -> str:
     return UNIT_FAMILY.get(unit, unit)
 
 
+def measure_family(unit: str) -> str:
+    """The family a quantity in `unit` is compared in: `unit_family`, years counted in months."""
+    family = unit_family(unit)
+    return "个月" if family == "年" else family
+
+
 HALF_YEAR = re.compile(r"(?<![上下前后])半年")  # 每半年 = 每6个月; 上半年 names a period, it counts nothing
 
 
@@ -132,8 +138,7 @@ def _measured(raw: str, unit: str) -> tuple[float, str] | None:
     value = float(raw) if re.fullmatch(r"\d+(?:\.\d+)?", raw) else chinese_number(raw)
     if value is None:
         return None
-    family = unit_family(unit)
-    return (float(value) * 12, "个月") if family == "年" else (float(value), family)
+    return (float(value) * 12 if unit_family(unit) == "年" else float(value), measure_family(unit))
 
 
 def quantities(text: str) -> set[tuple[float, str]]:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from rag.citations import events_named, quantities, unit_family
+from rag.citations import events_named, measure_family, quantities
 from rag.config import Settings
 from rag.index import Index
 from rag.keyword_index import KeywordIndex
@@ -370,8 +370,8 @@ class HybridRetriever:
         boosted: list[Hit] = []
         named_laws = {law.source for law in plan.laws}
         lex = lexicon()
-        wanted_units = {unit_family(u) for u in lex.units_like(plan.asked_unit)} if plan.asked_unit else set()
-        periods = {unit_family(u) for u in lex.time_units} if not plan.asked_unit and lex.cue("period", plan.question) else set()
+        wanted_units = {measure_family(u) for u in lex.units_like(plan.asked_unit)} if plan.asked_unit else set()
+        periods = {measure_family(u) for u in lex.time_units} if not plan.asked_unit and lex.cue("period", plan.question) else set()
         for hit in hits:
             factor = 1.0
             if hit.source in named_laws:

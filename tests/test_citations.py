@@ -365,3 +365,14 @@ def test_a_court_or_procedure_of_another_level_is_a_swap():
 
     assert swapped_words("有特殊情况需要延长的，由中级人民法院批准。", "有特殊情况需要延长的，由高级人民法院批准。")[0] == 1
     assert swapped_words("有特殊情况需要延长的，由高级人民法院批准。", "有特殊情况需要延长的，由高级人民法院批准。") == (0, 0)
+
+
+def test_the_retrieval_hint_compares_years_as_the_checker_counts_them():
+    """A question asking 几年 wants passages with a period in years; the checker counts years in months, and
+    the retrieval hint (`measure_family`) looks for them there too."""
+    from rag.citations import measure_family
+    from rag.lexicon import lexicon
+
+    wanted = {measure_family(u) for u in lexicon().units_like("年")}
+    assert {family for _, family in quantities("违法行为在二年内未被发现的")} <= wanted
+    assert measure_family("天") == measure_family("日") != measure_family("年")
