@@ -127,6 +127,11 @@ def measure_family(unit: str) -> str:
 HALF_YEAR = re.compile(r"(?<![上下前后])半年")  # 每半年 = 每6个月; 上半年 names a period, it counts nothing
 
 
+def _figure_text(text: str) -> str:
+    """The text as its figures are read: widths folded, 半年 as 6个月."""
+    return HALF_YEAR.sub("6个月", fold(text))
+
+
 def _measured(raw: str, unit: str) -> tuple[float, str] | None:
     """(value, unit family) of a numeral and its unit; years in months (2年 = 24个月, 半年 = 6个月).
     None for what counts nothing: a year (2024年), or 一 before a count word, the article of 一个案件,
@@ -145,8 +150,7 @@ def quantities(text: str) -> set[tuple[float, str]]:
     """(value, unit family) of each quantity: 十日 = 10日 = 10天; 百分之十 = 10%; 两年 = 24个月. Years are
     dates, not quantities."""
     found: set[tuple[float, str]] = set()
-    text = HALF_YEAR.sub("6个月", fold(text))
-    for m in _quantity_pattern().finditer(text):
+    for m in _quantity_pattern().finditer(_figure_text(text)):
         if m.group(1):
             value = chinese_number(m.group(1)[3:]) if not re.search(r"\d", m.group(1)) else float(re.sub(r"[^\d.]", "", m.group(1)) or 0)
             if value is not None:
@@ -425,7 +429,7 @@ def comparable(text: str) -> str:
         measured = _measured(m.group(2), m.group(3))
         return f"{measured[0]:g}{measured[1]}" if measured else m.group(0)
 
-    return _quantity_pattern().sub(canonical, HALF_YEAR.sub("6个月", fold(text)))
+    return _quantity_pattern().sub(canonical, _figure_text(text))
 
 
 def closest_clause(sentence: str, passage: str, pairs: bool = False) -> str:
@@ -518,22 +522,23 @@ def figure_elsewhere(claim: str, passage: str) -> float:
     记大过 for 24个月 where the passage gives 记大过，十八个月 and 降级、撤职，二十四个月, or a deadline
     it gives another duty. 0 when each figure stands with its words, or the passage has no other
     figure of its kind."""
+    pieces = [c for c in SUB_CLAUSE.split(claim) if c.strip()]
+    figures = [(quantities(piece), dates(piece)) for piece in pieces]
     units = [u for u in FIGURE_UNIT.split(passage) if u.strip()]  # a list's lead-in (…期间为：) stands apart
-    if len(units) < 2:
+    if len(units) < 2 or not any(q or d for q, d in figures):  # the passage is read only for a sentence with figures
         return 0.0
     unit_grams = [set(char_ngrams(comparable(u))) for u in units]
     info = [(quantities(u), dates(u)) for u in units]
-    pieces = [c for c in SUB_CLAUSE.split(claim) if c.strip()]
     worst = 0.0
-    for n, piece in enumerate(pieces):
+    for n, (piece_q, piece_d) in enumerate(figures):
         local = "".join(pieces[max(0, n - 1) : n + 1])
         grams = {g for g in char_ngrams(comparable(local)) if not FIGURE_GRAM.search(g)}
-        if not grams:
+        if not grams or not (piece_q or piece_d):
             continue
         share = [len(grams & g) / len(grams) for g in unit_grams]
         # for each figure: which of the passage's sentences give it, and which give another of its kind
-        placed = [([f in q for q, _ in info], [any(u == f[1] for _, u in q) for q, _ in info]) for f in quantities(piece)]
-        placed += [([_date_supported(f, d) for _, d in info], [bool(d) for _, d in info]) for f in dates(piece)]
+        placed = [([f in q for q, _ in info], [any(u == f[1] for _, u in q) for q, _ in info]) for f in piece_q]
+        placed += [([_date_supported(f, d) for _, d in info], [bool(d) for _, d in info]) for f in piece_d]
         for gives, of_kind in placed:
             own = [share[i] for i in range(len(units)) if gives[i]]
             other = [share[i] for i in range(len(units)) if of_kind[i] and not gives[i]]
@@ -705,9 +710,9 @@ def support_features(sentence: str, passage: str, context: str = "", similarity:
     # against must (可以 against 应当/不得) disagree; 不得收取 ~ 不收取 and 至少两人 ~ 不得少于两人 agree.
     mine, theirs = polarity(claim), polarity(clause)
     differs = aligned and not feats["quote"]
-    # a sentence that restates two clauses (不缴纳申请费。强制执行的费用由…承担) is compared with both
-    spoken = window if _bigram_overlap(claim, window) > _bigram_overlap(claim, clause) else clause
-    feats["negation_mismatch"] = 1.0 if differs and (negativity_disagrees(claim, spoken) or bounds_disagree(claim, spoken)) else 0.0
+    # with the clause, or the two neighbouring clauses, it restates (the window is the clause itself unless
+    # two hold more of the sentence: 不缴纳申请费。强制执行的费用由…承担)
+    feats["negation_mismatch"] = 1.0 if differs and (negativity_disagrees(claim, window) or bounds_disagree(claim, window)) else 0.0
     feats["modality_mismatch"] = 1.0 if differs and _modality_differs(mine, theirs) else 0.0
     pairs = [] if feats["quote"] else paired_clauses(claim, part)
     polar = [(polarity(a), polarity(b)) for a, b in pairs]
