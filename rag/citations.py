@@ -300,6 +300,14 @@ def bounds(text: str) -> tuple[frozenset[str], str]:
     return frozenset(found), rest
 
 
+@lru_cache(maxsize=1)
+def _need_noun() -> re.Pattern[str]:
+    """需要 (or 需) as the noun "need": after 根据/视/因 … with at most one two-character word between, or
+    before 的 or a clause's end (the lexicon's `need_noun_after`)."""
+    after = "|".join(sorted(map(re.escape, lexicon().modality["need_noun_after"]), key=len, reverse=True))
+    return re.compile(rf"(?:{after})(?:[\u4e00-\u9fff]{{2}})?需要?|需要(?=的|[，,。；;：:！!？?\s]|$)")
+
+
 def polarity(text: str) -> dict[str, bool]:
     """Which of obligation / permission / prohibition / negation a clause expresses (jieba words), its
     bound words set apart; `negative` is a prohibition or a negation (不得收取 and 不收取 agree)."""
@@ -309,12 +317,18 @@ def polarity(text: str) -> dict[str, bool]:
     joined = "".join(tokens)
     token_set = set(tokens)
     out = {"prohibition": any(w in joined for w in modality["prohibition"])}
-    out["obligation"] = any(w in token_set for w in modality["obligation"])
+    obliging = set(words(_need_noun().sub(_blank_need, rest))) if "需" in rest else token_set  # 可以根据需要组织 permits
+    out["obligation"] = any(w in obliging for w in modality["obligation"])
     out["permission"] = any(w in token_set for w in modality["permission"])
     out["negation"] = (any(w in token_set for w in modality["negation"]) or fused_negation(tokens)) and not out["prohibition"]
     out["negative"] = out["prohibition"] or out["negation"]
     out["must"] = out["obligation"] or out["prohibition"]
     return out
+
+
+def _blank_need(m: re.Match[str]) -> str:
+    """The matched need noun with its 需 (and 要) blanked, the word before it kept."""
+    return re.sub("需要?$", lambda n: "　" * len(n.group(0)), m.group(0))
 
 
 def fused_negation(tokens: Sequence[str]) -> bool:

@@ -332,6 +332,20 @@ def test_a_choice_between_doing_and_not_doing_negates_nothing():
     assert negativity_disagrees("决定不予批准移送", "决定批准移送")
 
 
+def test_need_as_a_noun_is_no_obligation():
+    """可以根据需要组织 and 视需要 permit (需要 is the noun "need"), so 应当组织 against it is a changed
+    obligation; 需要提交 still obliges."""
+    from rag.citations import polarity, support_features
+
+    assert polarity("可以根据需要组织专家参照资产评估方法进行估价") == polarity("可以组织专家参照资产评估方法进行估价")
+    assert not polarity("投资主管部门可以视需要挑选已建成的政府投资项目")["obligation"]
+    assert not polarity("因工作需要借调")["obligation"] and not polarity("确有需要的，可以延长")["obligation"]
+    assert polarity("需要提交书面材料")["obligation"] and polarity("被审计单位需要配合")["obligation"]
+    passage = "第三十二条 各部门及其所属单位对无法进行会计确认入账的资产，可以根据需要组织专家参照资产评估方法进行估价，并作为反映资产状况的依据。"
+    assert support_features("对无法进行会计确认入账的资产，各单位应当组织专家参照资产评估方法进行估价。", passage)["modality_mismatch"] == 1.0
+    assert support_features("对无法入账的资产，各单位可以视需要请专家参照资产评估方法估价。", passage)["modality_mismatch"] == 0.0
+
+
 def test_a_figure_the_passage_gives_another_subject_is_flagged():
     """记大过 with 24个月: the passage gives 24个月 to 降级、撤职; a deadline of 3月31日 for what the
     passage dates 1月31日. The figure beside its own subject is not flagged."""

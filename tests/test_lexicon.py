@@ -55,6 +55,8 @@ def test_question_words_cues_and_units():
     assert not lex.is_question_word("审计机关")
     assert lex.cue("quantity", "全年办理了多少件？") and lex.cue("list", "有哪些种类？")
     assert lex.cue("yes_no", "审计机关可以查询存款吗？")
+    # 有没有时间限制 is everyday words for 期限 (five questions, four laws, in as many sets)
+    assert lex.cue("period", "申请行政复议有时间限制吗") and not lex.cue("period", "限制出境措施由谁执行")
     assert not lex.cue("yes_no", "吗啡的管理")  # a yes/no question ends with 吗
     assert lex.cue("followup_start", "那第十三条呢？") and lex.cue("followup_end", "那第十三条呢？")
     assert set(lex.units_like("名")) >= {"人", "位"} and lex.units_like("卷") == ("卷",)
