@@ -403,6 +403,9 @@ def focus(claim: str, passage: str, most: int = FOCUS_SENTENCES, context: str = 
     grams = {g for g in grams if not FIGURE_GRAM.search(g)} or grams  # the figures are what is checked there
     if not grams:
         return passage
+    # a sentence listing figures clause by clause (警告6个月，记过12个月，记大过18个月，…) restates as many of
+    # the passage's sentences (a list article's items)
+    most = max(most, sum(1 for piece in SUB_CLAUSE.split(claim) if quantities(piece) or dates(piece)))
     # the line breaks between clauses stay in (the part is a piece of the passage, found in it again)
     units = [u for u in CLAUSE_END.split(passage) if u]
     unit_grams = [set(char_ngrams(comparable(u))) for u in units]

@@ -332,6 +332,18 @@ def test_a_choice_between_doing_and_not_doing_negates_nothing():
     assert negativity_disagrees("决定不予批准移送", "决定批准移送")
 
 
+def test_a_sentence_listing_every_item_is_judged_against_every_item():
+    """警告6个月，记过12个月，记大过18个月，降级和撤职24个月 restates four sentences of a list article: the
+    part judged holds all four (it held three, so 6个月 was "a number the passage lacks"); a changed
+    figure in the list is still one."""
+    from rag.citations import support_features
+
+    article = SANCTION_PERIODS + "政务处分决定自作出之日起生效，政务处分期自政务处分决定生效之日起计算。"
+    listed = "政务处分中，警告的处分期为6个月，记过12个月，记大过18个月，降级和撤职24个月。"
+    assert support_features(listed, article)["quantity_mismatch"] == 0.0
+    assert support_features(listed.replace("记过12个月", "记过9个月"), article)["quantity_mismatch"] == 1.0
+
+
 def test_need_as_a_noun_is_no_obligation():
     """可以根据需要组织 and 视需要 permit (需要 is the noun "need"), so 应当组织 against it is a changed
     obligation; 需要提交 still obliges."""
