@@ -344,6 +344,16 @@ def test_a_sentence_listing_every_item_is_judged_against_every_item():
     assert support_features(listed.replace("记过12个月", "记过9个月"), article)["quantity_mismatch"] == 1.0
 
 
+def test_a_neighbouring_clause_does_not_lend_its_negation():
+    """复议专项经费列入本级财政预算。全年没有行政复议和诉讼案件。: the second clause shares 行政复议 with the
+    sentence, but its 没有 is no part of what the sentence restates; 未列入 still disagrees."""
+    from rag.citations import support_features
+
+    passage = "按规定规范设置听证室、接待室、档案室，复议专项经费列入本级财政预算。全年没有行政复议和诉讼案件。"
+    assert support_features("市审计局的行政复议专项经费已列入本级财政预算。", passage)["negation_mismatch"] == 0.0
+    assert support_features("市审计局的行政复议专项经费未列入本级财政预算。", passage)["negation_mismatch"] == 1.0
+
+
 def test_need_as_a_noun_is_no_obligation():
     """可以根据需要组织 and 视需要 permit (需要 is the noun "need"), so 应当组织 against it is a changed
     obligation; 需要提交 still obliges."""
