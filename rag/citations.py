@@ -727,10 +727,9 @@ def support_features(sentence: str, passage: str, context: str = "", similarity:
     # against must (可以 against 应当/不得) disagree; 不得收取 ~ 不收取 and 至少两人 ~ 不得少于两人 agree.
     mine, theirs = polarity(claim), polarity(clause)
     differs = aligned and not feats["quote"]
-    # with the clause, or the two neighbouring clauses, it restates (the window is the clause itself unless
-    # two hold more of the sentence: 不缴纳申请费。强制执行的费用由…承担)
-    # and with the clause itself: a neighbour that shares a few words with a one-clause sentence must not bring
-    # its own 没有 in (…经费列入本级财政预算。全年没有行政复议…)
+    # with the clause it restates and, for a sentence of two clauses or more, with the two-clause window too
+    # (不缴纳申请费。强制执行的费用由…承担); a neighbour that shares a few words with a one-clause sentence
+    # must not bring its own 没有 in (…经费列入本级财政预算。全年没有行政复议…)
     restated = (clause, window) if sum(1 for piece in SUB_CLAUSE.split(claim) if len(piece.strip()) >= 2) >= 2 else (clause,)
     feats["negation_mismatch"] = 1.0 if differs and all(negativity_disagrees(claim, c) or bounds_disagree(claim, c) for c in restated) else 0.0
     feats["modality_mismatch"] = 1.0 if differs and _modality_differs(mine, theirs) else 0.0
