@@ -360,6 +360,8 @@ def negativity_disagrees(claim: str, clause: str) -> bool:
     """The main clauses differ in negativity (不得, 不, 未被, 没有 against none), or both name a condition
     and the conditions do: 没有造成危害后果的，不予处罚 is compared part by part."""
     (mine_if, mine), (theirs_if, theirs) = split_condition(claim), split_condition(clause)
+    if bool(mine_if) != bool(theirs_if):  # one names its condition apart (不属于…管辖的，应当…), the other in passing
+        return polarity(claim)["negative"] != polarity(clause)["negative"]
     if polarity(mine)["negative"] != polarity(theirs)["negative"]:
         return True
     return bool(mine_if and theirs_if) and polarity(mine_if)["negative"] != polarity(theirs_if)["negative"]

@@ -354,6 +354,18 @@ def test_a_neighbouring_clause_does_not_lend_its_negation():
     assert support_features("市审计局的行政复议专项经费未列入本级财政预算。", passage)["negation_mismatch"] == 1.0
 
 
+def test_a_condition_said_in_passing_is_compared_whole():
+    """对不属于本机关管辖的移送案件，要…转给 says in passing the condition the article names apart (不属于本机关
+    管辖的，应当…转送): the two are compared whole, not main clause against main clause."""
+    from rag.citations import negativity_disagrees
+
+    clause = "其中，不属于本机关管辖的，应当在２４小时内转送有管辖权的机关，并书面告知移送案件的行政执法机关。"
+    assert not negativity_disagrees("公安机关对不属于本机关管辖的移送案件，要在24小时内转给有管辖权的机关。", clause)
+    assert negativity_disagrees("公安机关对属于本机关管辖的移送案件，要在24小时内转给有管辖权的机关。", clause)
+    assert not negativity_disagrees("赔偿义务机关在规定期限内没有作出是否赔偿的决定的，赔偿请求人可以起诉。",
+                                    "赔偿义务机关在规定期限内未作出是否赔偿的决定，赔偿请求人可以自期限届满之日起三个月内，向人民法院提起诉讼。")
+
+
 def test_need_as_a_noun_is_no_obligation():
     """可以根据需要组织 and 视需要 permit (需要 is the noun "need"), so 应当组织 against it is a changed
     obligation; 需要提交 still obliges."""
