@@ -358,7 +358,8 @@ def split_condition(text: str) -> tuple[str, str]:
 
 def negativity_disagrees(claim: str, clause: str) -> bool:
     """The main clauses differ in negativity (不得, 不, 未被, 没有 against none), or both name a condition
-    and the conditions do: 没有造成危害后果的，不予处罚 is compared part by part."""
+    and the conditions do: 没有造成危害后果的，不予处罚 is compared part by part. When only one names its
+    condition apart (不属于…管辖的，应当… against 对不属于…管辖的案件，要…), the wholes are compared."""
     (mine_if, mine), (theirs_if, theirs) = split_condition(claim), split_condition(clause)
     if bool(mine_if) != bool(theirs_if):  # one names its condition apart (不属于…管辖的，应当…), the other in passing
         return polarity(claim)["negative"] != polarity(clause)["negative"]
