@@ -408,7 +408,7 @@ def focus(claim: str, passage: str, most: int = FOCUS_SENTENCES, context: str = 
         return passage
     # a sentence listing figures clause by clause (警告6个月，记过12个月，记大过18个月，…) restates as many of
     # the passage's sentences (a list article's items)
-    most = max(most, sum(1 for piece in SUB_CLAUSE.split(claim) if quantities(piece) or dates(piece)))
+    most = max(most, sum(1 for piece in comma_clauses(claim) if quantities(piece) or dates(piece)))
     # the line breaks between clauses stay in (the part is a piece of the passage, found in it again)
     units = [u for u in CLAUSE_END.split(passage) if u]
     unit_grams = [set(char_ngrams(comparable(u))) for u in units]
@@ -460,6 +460,13 @@ def closest_clause(sentence: str, passage: str, pairs: bool = False) -> str:
 
 
 SUB_CLAUSE = re.compile(r"[，,；;。！？!?：:\n]")
+
+
+def comma_clauses(text: str) -> list[str]:
+    """The clauses of a text split at commas and sentence ends, those of two characters or more."""
+    return [c for c in SUB_CLAUSE.split(text) if len(c.strip()) >= 2]
+
+
 PAIRED = 0.4  # bigram F1 at which a sentence's clause and a passage's clause say the same thing
 
 
@@ -471,11 +478,11 @@ def _f1(a: set[str], b: set[str]) -> float:
 def paired_clauses(claim: str, passage: str) -> list[tuple[str, str]]:
     """Each comma clause of the sentence with the passage clause it restates (bigram F1 at least
     PAIRED, figures written alike), the sentence's clause order kept."""
-    theirs = [(c, set(char_ngrams(comparable(c)))) for c in SUB_CLAUSE.split(passage) if len(c.strip()) >= 2]
+    theirs = [(c, set(char_ngrams(comparable(c)))) for c in comma_clauses(passage)]
     out: list[tuple[str, str]] = []
-    for mine in SUB_CLAUSE.split(claim):
+    for mine in comma_clauses(claim):
         grams = set(char_ngrams(comparable(mine)))
-        if len(mine.strip()) < 2 or not grams or not theirs:
+        if not grams or not theirs:
             continue
         best, score = max(((c, _f1(grams, g)) for c, g in theirs), key=lambda x: x[1])
         if score >= PAIRED:
@@ -733,7 +740,7 @@ def support_features(sentence: str, passage: str, context: str = "", similarity:
     # with the clause it restates and, for a sentence of two clauses or more, with the two-clause window too
     # (不缴纳申请费。强制执行的费用由…承担); a neighbour that shares a few words with a one-clause sentence
     # must not bring its own 没有 in (…经费列入本级财政预算。全年没有行政复议…)
-    restated = (clause, window) if sum(1 for piece in SUB_CLAUSE.split(claim) if len(piece.strip()) >= 2) >= 2 else (clause,)
+    restated = {clause, window} if len(comma_clauses(claim)) >= 2 else {clause}  # the window is often the clause itself
     feats["negation_mismatch"] = 1.0 if differs and all(negativity_disagrees(claim, c) or bounds_disagree(claim, c) for c in restated) else 0.0
     feats["modality_mismatch"] = 1.0 if differs and _modality_differs(mine, theirs) else 0.0
     pairs = [] if feats["quote"] else paired_clauses(claim, part)
