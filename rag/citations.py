@@ -347,7 +347,7 @@ def fused_negation(tokens: Sequence[str]) -> bool:
     return False
 
 
-CONDITION = re.compile(r"^(.{2,}?的)[，,]\s*(.{4,})$")
+CONDITION = re.compile(r"^([^；;。！？!?]{2,}?的)[，,]\s*(.{4,})$")  # a condition within its sentence
 
 
 def split_condition(text: str) -> tuple[str, str]:
@@ -359,7 +359,20 @@ def split_condition(text: str) -> tuple[str, str]:
 def negativity_disagrees(claim: str, clause: str) -> bool:
     """The main clauses differ in negativity (不得, 不, 未被, 没有 against none), or both name a condition
     and the conditions do: 没有造成危害后果的，不予处罚 is compared part by part. When only one names its
-    condition apart (不属于…管辖的，应当… against 对不属于…管辖的案件，要…), the wholes are compared."""
+    condition apart (不属于…管辖的，应当… against 对不属于…管辖的案件，要…), the wholes are compared.
+    Two texts of as many sentences (…不再处罚；…延长到五年 against …不再给予行政处罚；…延长至五年) are
+    compared sentence by sentence."""
+    mine_sentences, their_sentences = _sentences(claim), _sentences(clause)
+    if len(mine_sentences) == len(their_sentences) >= 2:
+        return any(_negativity_differs(a, b) for a, b in zip(mine_sentences, their_sentences))
+    return _negativity_differs(claim, clause)
+
+
+def _sentences(text: str) -> list[str]:
+    return [p for p in re.split(r"[。；;！？!?]", text) if len(p.strip()) >= 2]
+
+
+def _negativity_differs(claim: str, clause: str) -> bool:
     (mine_if, mine), (theirs_if, theirs) = split_condition(claim), split_condition(clause)
     if bool(mine_if) != bool(theirs_if):  # one names its condition apart (不属于…管辖的，应当…), the other in passing
         return polarity(claim)["negative"] != polarity(clause)["negative"]
@@ -462,6 +475,27 @@ def closest_clause(sentence: str, passage: str, pairs: bool = False) -> str:
 SUB_CLAUSE = re.compile(r"[，,；;。！？!?：:\n]")
 
 
+UNSAID = 0.2  # share of a clause's character bigrams the sentence must hold to restate it
+
+
+def said_part(claim: str, clause: str) -> str:
+    """The clause without the comma clauses at its ends the sentence does not restate (…的时效为两年，
+    自…之日起计算，但被羁押等期间不计算在内 for 请求时效是2年): what a sentence leaves out it does not deny."""
+    units = [u for u in CLAUSE_END.split(clause) if u.strip()]
+    grams = set(char_ngrams(comparable(claim)))
+
+    def said(unit: str) -> bool:
+        own = set(char_ngrams(comparable(unit)))
+        return not own or len(own & grams) >= UNSAID * len(own)
+
+    start, stop = 0, len(units)
+    while start < stop - 1 and not said(units[start]):
+        start += 1
+    while stop > start + 1 and not said(units[stop - 1]):
+        stop -= 1
+    return "".join(units[start:stop])
+
+
 def comma_clauses(text: str) -> list[str]:
     """The clauses of a text split at commas and sentence ends, those of two characters or more."""
     return [c for c in SUB_CLAUSE.split(text) if len(c.strip()) >= 2]
@@ -544,8 +578,9 @@ FIGURE_UNIT = re.compile(r"[。；;！？!?：:\n]")
 
 
 def figure_elsewhere(claim: str, passage: str) -> float:
-    """How much more of the words around a figure of the sentence (its clause and the one before) the
-    passage's sentence with another figure of the same kind holds than its sentence with that figure:
+    """How much more of the words around a figure of the sentence (its clause, and the one before when that
+    one gives no figure of its own) the passage's sentence with another figure of the same kind holds
+    than its sentence with that figure:
     记大过 for 24个月 where the passage gives 记大过，十八个月 and 降级、撤职，二十四个月, or a deadline
     it gives another duty. 0 when each figure stands with its words, or the passage has no other
     figure of its kind."""
@@ -558,14 +593,18 @@ def figure_elsewhere(claim: str, passage: str) -> float:
     info = [(quantities(u), dates(u)) for u in units]
     worst = 0.0
     for n, (piece_q, piece_d) in enumerate(figures):
-        local = "".join(pieces[max(0, n - 1) : n + 1])
-        grams = {g for g in char_ngrams(comparable(local)) if not FIGURE_GRAM.search(g)}
-        if not grams or not (piece_q or piece_d):
+        if not (piece_q or piece_d):
             continue
-        share = [len(grams & g) / len(grams) for g in unit_grams]
         # for each figure: which of the passage's sentences give it, and which give another of its kind
         placed = [([f in q for q, _ in info], [any(u == f[1] for _, u in q) for q, _ in info]) for f in piece_q]
         placed += [([_date_supported(f, d) for _, d in info], [bool(d) for _, d in info]) for f in piece_d]
+        # its words: its clause, with the one before unless that one gives a figure of its own (记大过，
+        # 十八个月 — but …60日内办结，情况复杂的经批准最多延长30日: the clause before speaks of its own figure)
+        lead = pieces[n - 1] if n and not any(figures[n - 1]) else ""
+        grams = {g for g in char_ngrams(comparable(lead + pieces[n])) if not FIGURE_GRAM.search(g)}
+        if not grams:
+            continue
+        share = [len(grams & g) / len(grams) for g in unit_grams]
         for gives, of_kind in placed:
             own = [share[i] for i in range(len(units)) if gives[i]]
             other = [share[i] for i in range(len(units)) if of_kind[i] and not gives[i]]
@@ -741,6 +780,7 @@ def support_features(sentence: str, passage: str, context: str = "", similarity:
     # (不缴纳申请费。强制执行的费用由…承担); a neighbour that shares a few words with a one-clause sentence
     # must not bring its own 没有 in (…经费列入本级财政预算。全年没有行政复议…)
     restated = {clause, window} if len(comma_clauses(claim)) >= 2 else {clause}  # the window is often the clause itself
+    restated = {said_part(claim, c) for c in restated}
     feats["negation_mismatch"] = 1.0 if differs and all(negativity_disagrees(claim, c) or bounds_disagree(claim, c) for c in restated) else 0.0
     feats["modality_mismatch"] = 1.0 if differs and _modality_differs(mine, theirs) else 0.0
     pairs = [] if feats["quote"] else paired_clauses(claim, part)

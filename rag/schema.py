@@ -22,10 +22,11 @@ STATUS_LABELS = {"added": "新增", "updated": "更新", "unchanged": "未变", 
 # letterhead (…会议文件（七）) or the line above a 关于 title stands alone in a reflowed PDF; 乡/镇 places;
 # `主送：` lines are the addressee; 13: a title in 【】 or after 标题： is read without them; 14: a web page's
 # 索引号/文号/标题 fields are not joined into a title, 标　　题： spaced with full-width spaces; 15: a cover
-# notice 关于印发《…报告》的通知 is typed and titled as the report it carries, the notice part is 文头):
+# notice 关于印发《…报告》的通知 is typed and titled as the report it carries, the notice part is 文头; 16: a
+# Chinese numeral before a unit is a keyword term in digits, 十五日 as 15日):
 # records written by an older one are chunked again
 # on the next ingest even when the file is unchanged (a fix to the parser reaches existing indexes).
-PARSER_VERSION = 15
+PARSER_VERSION = 16
 
 
 @dataclass(frozen=True)

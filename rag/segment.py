@@ -27,7 +27,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from rag.lexicon import JIEBA_WORDS_FILE, jieba_words, lexicon
-from rag.text import fold
+from rag.text import CN_NUM, chinese_number, fold
 
 _LOCK = threading.RLock()
 _READY: str | None = None  # None, "lazy" or "full"
@@ -220,11 +220,36 @@ def prepare(text: str) -> str:
     return fold(text).lower()
 
 
+@lru_cache(maxsize=1)
+def _numeral_before_unit() -> re.Pattern[str]:
+    """A Chinese numeral before a unit of the lexicon or a date's 月/日/号, not an ordinal (第三条) or
+    after a demonstrative (这一项, 每一年)."""
+    lex = lexicon()
+    units = sorted(set(lex.count_units + lex.time_units + lex.amount_units) | {"号"}, key=len, reverse=True)
+    ahead = "|".join(re.escape(u) for u in units)
+    return re.compile(rf"(?<![第那这哪某任每其同单唯统上下前后{CN_NUM}])([{CN_NUM}]+)(?=(?:余|多)?(?:{ahead}))")
+
+
+def _in_digits(m: re.Match[str]) -> str:
+    numeral = m.group(1)
+    tail = "万" if numeral.endswith("万") and len(numeral) > 1 else ""  # 五万元 -> 5万元, as a report writes it
+    value = chinese_number(numeral[: len(numeral) - len(tail)])
+    return numeral if value is None else f"{value}{tail}"
+
+
+def figures_in_digits(text: str) -> str:
+    """Chinese numerals before a unit written in digits (十五日 -> 15日, 十二月三十一日 -> 12月31日,
+    二〇二四年 -> 2024年): laws write their figures in Chinese numerals, reports and questions mostly in
+    digits; the keyword terms of both sides are made from the same form."""
+    return _numeral_before_unit().sub(_in_digits, text) if re.search(f"[{CN_NUM}]", text) else text
+
+
 def tokenize(text: str) -> list[str]:
-    """Search-mode jieba tokens without stopwords and punctuation: the keyword index's terms."""
+    """Search-mode jieba tokens without stopwords and punctuation: the keyword index's terms (figures
+    in digits, `figures_in_digits`)."""
     stop = lexicon().stopwords
     out: list[str] = []
-    for token in _jieba().lcut_for_search(prepare(text)):
+    for token in _jieba().lcut_for_search(figures_in_digits(prepare(text))):
         token = token.strip()
         if token and token not in stop and TOKEN_OK.search(token):
             out.append(token)

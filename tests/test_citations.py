@@ -366,6 +366,57 @@ def test_a_condition_said_in_passing_is_compared_whole():
                                     "赔偿义务机关在规定期限内未作出是否赔偿的决定，赔偿请求人可以自期限届满之日起三个月内，向人民法院提起诉讼。")
 
 
+def test_what_a_sentence_leaves_out_it_does_not_deny():
+    """请求时效是2年 restates the first clause of an article whose later clauses (…之日起计算，但被羁押等期间
+    不计算在内) it leaves out: their 不 is no negation of the sentence. 不受两年时效的限制 still disagrees."""
+    from rag.citations import said_part, support_features
+
+    passage = ("第三十九条 赔偿请求人请求国家赔偿的时效为两年，自其知道或者应当知道国家机关及其工作人员行使职权时的行为侵犯其"
+               "人身权、财产权之日起计算，但被羁押等限制人身自由期间不计算在内。")
+    assert said_part("申请国家赔偿的请求时效是2年。", passage).startswith("第三十九条 赔偿请求人请求国家赔偿的时效为两年")
+    assert "不计算在内" not in said_part("申请国家赔偿的请求时效是2年。", passage)
+    assert support_features("申请国家赔偿的请求时效是2年。", passage)["negation_mismatch"] == 0.0
+    assert support_features("请求国家赔偿不受两年时效的限制。", passage)["negation_mismatch"] == 1.0
+
+
+def test_sentences_are_compared_sentence_by_sentence():
+    """A condition is read within its sentence (…没有被发现的不再处罚；…后果的，期限延长到五年 has none before its
+    ；), and two texts of as many sentences are compared one sentence against the other."""
+    from rag.citations import negativity_disagrees, split_condition, support_features
+
+    article = ("第三十六条 违法行为在二年内未被发现的，不再给予行政处罚；涉及公民生命健康安全、金融安全且有危害后果的，"
+               "上述期限延长至五年。法律另有规定的除外。")
+    faithful = "违法行为两年内没有被发现的不再处罚；涉及生命健康安全、金融安全且有危害后果的，期限延长到五年。"
+    assert split_condition("没有被发现的不再处罚；涉及危害后果的，期限延长到五年") == ("", "没有被发现的不再处罚；涉及危害后果的，期限延长到五年")
+    assert not negativity_disagrees(faithful, article[:article.index("。")])
+    assert negativity_disagrees("违法行为两年内没有被发现的，仍要给予处罚；涉及生命健康安全、金融安全且有危害后果的，期限延长到五年。",
+                                "违法行为在二年内未被发现的，不再给予行政处罚；涉及公民生命健康安全、金融安全且有危害后果的，上述期限延长至五年")
+    assert support_features(faithful, article)["negation_mismatch"] == 0.0
+
+
+def test_a_figure_is_read_with_the_clause_before_only_when_that_gives_none():
+    """…60日内办结，情况复杂的经批准最多延长30日: the clause before 30日 speaks of its own figure, so 30日 is not
+    judged by 办结's words (which the passage gives 60日); 30天内办结 still takes another duty's figure."""
+    from rag.citations import figure_elsewhere
+
+    article = ("第三十四条 对本条例第三十一条第六项规定的信访事项应当自受理之日起60日内办结；情况复杂的，经本机关、单位负责人"
+               "批准，可以适当延长办理期限，但延长期限不得超过30日，并告知信访人延期理由。")
+    assert figure_elsewhere("条例第三十一条第六项规定的信访事项应在受理后60日内办结，情况复杂的经批准最多延长30日。", article) == 0.0
+    assert figure_elsewhere("信访工作条例第三十一条第六项规定的信访事项，一般要在受理之日起30天内办结。", article) > 0.3
+    # a lead-in without a figure still lends its words (记大过，二十四个月)
+    listed = "第八条 政务处分的期间为：\n（一）警告，六个月；\n（二）记过，十二个月；\n（三）记大过，十八个月；\n（四）降级、撤职，二十四个月。"
+    assert figure_elsewhere("记大过，二十四个月。", listed) > 0.3
+
+
+def test_a_negated_copula_is_a_negation():
+    """本级人民政府的裁决并不是最终决定 denies what 本级人民政府的裁决为最终决定 says; 是不是 only asks."""
+    from rag.citations import negativity_disagrees, polarity
+
+    assert polarity("本级人民政府的裁决并不是最终决定")["negative"]
+    assert not polarity("本级人民政府的裁决是不是最终决定")["negative"]
+    assert negativity_disagrees("本级人民政府的裁决并不是最终决定。", "本级人民政府的裁决为最终决定。")
+
+
 def test_need_as_a_noun_is_no_obligation():
     """可以根据需要组织 and 视需要 permit (需要 is the noun "need"), so 应当组织 against it is a changed
     obligation; 需要提交 still obliges."""

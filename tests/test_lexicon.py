@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rag.lexicon import AliasError, jieba_words, label, lexicon, read_aliases
-from rag.segment import content_words, query_tokens, tokenize
+from rag.segment import content_words, figures_in_digits, query_tokens, tokenize
 
 
 def test_stopwords_keep_the_words_that_carry_legal_meaning():
@@ -73,6 +73,12 @@ def test_section_labels_and_user_words():
 
 def test_tokens_fold_widths_and_drop_stopwords():
     assert tokenize("全年办理审计项目１２个") == tokenize("全年办理审计项目12个")
+    # a law's Chinese numerals and a question's digits make the same keyword terms; ordinals, 一律, 上一年度 stay
+    assert tokenize("自受理之日起十五日内") == tokenize("自受理之日起15日内") and "15" in tokenize("十五日内")
+    assert tokenize("预算年度自公历一月一日起，至十二月三十一日止") == tokenize("预算年度自公历1月1日起，至12月31日止")
+    assert figures_in_digits("处五万元以上罚款，二〇二四年，两年") == "处5万元以上罚款，2024年，2年"
+    for kept in ("第十八条", "一律", "上一年度", "每一项", "十四五规划", "百分之十"):
+        assert figures_in_digits(kept) == kept
     tokens = tokenize("审计机关依照法律规定独立行使审计监督权")
     assert "审计机关" in tokens and "独立" in tokens and "的" not in tokens
     assert "多少" not in query_tokens("审计机关有多少名工作人员？")

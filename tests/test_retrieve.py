@@ -153,6 +153,15 @@ def test_a_count_question_prefers_passages_that_state_a_count_in_its_unit(tiny_c
     assert timed[0].chunk_id == "days" and timed[0].score == 1.5 and {h.score for h in timed[1:]} == {1.0}
 
 
+def test_a_figure_in_digits_finds_the_article_that_writes_it_in_chinese_numerals(tiny_components):
+    """第四条 …三日前… and 第五条 …十日内…: a question's 3日 and 10日 are the same keyword terms."""
+    from rag.segment import query_tokens
+
+    snapshot = tiny_components.index.snapshot()
+    assert snapshot.search(query_tokens("10日内"), 1)[0].article == "第五条"
+    assert snapshot.search(query_tokens("3日前"), 1)[0].article == "第四条"
+
+
 def test_langchain_retriever(tiny_components):
     docs = tiny_components.retriever.as_langchain(k=2).invoke("审计机关独立行使审计监督权")
     assert len(docs) == 2
