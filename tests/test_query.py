@@ -104,6 +104,10 @@ def test_question_cues_and_focus(catalog):
     assert [e.issuer for e in count.orgs.known] == ["开封市审计局"] and count.wants_report
     listing = plan("行政处罚的种类有哪些？", catalog)
     assert listing.is_list and "种类" in listing.tokens and not listing.wants_report
+    # 年度 alone is a law's word too (预算年度, 上一年度, 年度述职); a report is still asked for by its cues
+    assert not plan("预算年度是从哪天到哪天", catalog).wants_report
+    assert not plan("领导干部学法用法的情况要不要写进年度述职里？", catalog).wants_report
+    assert plan("2024年度报告里主动公开了多少条政府信息？", catalog).wants_report
     yes_no = plan("审计机关可以查询被审计单位的存款吗？", catalog)
     assert yes_no.is_yes_no
     year = plan("2023年主动公开了多少条政府信息？", catalog)
