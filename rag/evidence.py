@@ -25,7 +25,7 @@ from rag.params import AnswerParams
 from rag.query import CJK_WORD, QueryPlan, counted_noun, question_parts
 from rag.retrieve import Retrieval, Signals
 from rag.schema import Hit, last_heading
-from rag.segment import subwords, tagged_words
+from rag.segment import subwords, tagged_words, terms_form
 from rag.text import CN_NUM, char_ngrams, fold, fold_lower, in_order, is_lead_in, sentence_spans
 from rag.thesaurus import thesaurus
 
@@ -150,7 +150,7 @@ def question_weights(plan: QueryPlan, snapshot: KeywordIndex, text: str | None =
     lex = lexicon()
     tokens = list(dict.fromkeys(plan.tokens))
     if text is not None:
-        folded = fold_lower(text)
+        folded = terms_form(text)
         tokens = [t for t in tokens if t in folded]
     # Sub-tokens of a longer token (行政 in 行政处罚) would count one word twice.
     kept = [t for t in tokens if not any(t != o and t in o and snapshot.document_frequency(o) > 0 for o in tokens)] or tokens
@@ -222,7 +222,7 @@ def coverage(text: str, weights: dict[str, float]) -> float:
     total = sum(weights.values())
     if total <= 0:
         return 0.0
-    text = fold_lower(text)
+    text = terms_form(text)
     return sum(w * term_credit(t, text) for t, w in weights.items()) / total
 
 
@@ -560,7 +560,7 @@ def question_features(
 ) -> dict[str, float]:
     """Evidence that the documents answer the question at all."""
     hits = retrieval.hits[:6]
-    contexts = [fold_lower(passage_context(h)) for h in hits]
+    contexts = [terms_form(passage_context(h)) for h in hits]
     total = sum(weights.values()) or 1.0
     missing = {t: w for t, w in weights.items() if not any(t in c for c in contexts)}
     word_top = [cid for cid, s in sorted(retrieval.signals.items(), key=lambda kv: kv[1].word_rank if kv[1].word_rank is not None else 1e9)[:5] if retrieval.signals[cid].word_rank is not None]

@@ -27,7 +27,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from rag.lexicon import JIEBA_WORDS_FILE, jieba_words, lexicon
-from rag.text import CN_NUM, chinese_number, fold
+from rag.text import CN_NUM, chinese_number, fold, fold_lower
 
 _LOCK = threading.RLock()
 _READY: str | None = None  # None, "lazy" or "full"
@@ -242,6 +242,13 @@ def figures_in_digits(text: str) -> str:
     二〇二四年 -> 2024年): laws write their figures in Chinese numerals, reports and questions mostly in
     digits; the keyword terms of both sides are made from the same form."""
     return _numeral_before_unit().sub(_in_digits, text) if re.search(f"[{CN_NUM}]", text) else text
+
+
+@lru_cache(maxsize=8192)
+def terms_form(text: str) -> str:
+    """A text as keyword terms are looked for in it: folded, lower-cased, figures in digits (the terms
+    of a question about 十五日 are 15 and 日内, and so must be the passage's text they are found in)."""
+    return figures_in_digits(fold_lower(text))
 
 
 def tokenize(text: str) -> list[str]:

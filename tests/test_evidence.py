@@ -37,6 +37,13 @@ def test_term_credit_and_coverage():
     assert coverage("ＡＢ审计机关", {"ab": 1.0}) == 1.0  # widths folded, lower case
     assert coverage("任何文字", {}) == 0.0
     assert gram_coverage("审计", {"审计": 1.0, "机关": 1.0}) == 0.5
+    # question terms are found in a text whichever numerals either writes (terms are made with figures in digits)
+    from rag.segment import tokenize
+
+    for asked in ("十日内提出书面意见", "10日内提出书面意见"):
+        weights = {t: 1.0 for t in tokenize(asked)}
+        assert coverage("自接到审计报告之日起十日内提出书面意见", weights) == 1.0
+        assert coverage("自接到审计报告之日起10日内提出书面意见", weights) == 1.0
 
 
 def test_question_parts_and_labels():
