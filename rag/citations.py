@@ -21,8 +21,8 @@ from pathlib import Path
 
 from rag.lexicon import DATA_DIR, lexicon
 from rag.schema import Citation, Hit
-from rag.segment import content_words, tagged_words, words
-from rag.text import CN_NUM, char_ngrams, chinese_number, fold, squash
+from rag.segment import content_words, measure_units, tagged_words, words
+from rag.text import CN_NUM, NOT_COUNTING, char_ngrams, chinese_number, fold, squash
 
 REFUSAL = "未在已收录的文件中找到依据。"
 REFUSAL_HINT = "以下是最接近的段落，仅供参考。"
@@ -81,25 +81,14 @@ def quotes(sentence: str, passage: str) -> bool:
 
 # ---------------------------------------------------------------- facts that must match exactly
 
-_UNIT_WORDS = None
-
-
-def _units() -> list[str]:
-    global _UNIT_WORDS
-    if _UNIT_WORDS is None:
-        lex = lexicon()
-        # 个 before 人 counts people (2个人 = 二人), as the lexicon's 个月 counts months
-        _UNIT_WORDS = sorted(set(lex.count_units + lex.time_units + lex.amount_units) | {"个人"}, key=lambda u: -len(u))
-    return _UNIT_WORDS
-
-
 @lru_cache(maxsize=1)
 def _quantity_pattern() -> re.Pattern[str]:
-    units = "|".join(re.escape(u) for u in _units())
+    # 个 before 人 counts people (2个人 = 二人), as the lexicon's 个月 counts months
+    units = "|".join(re.escape(u) for u in sorted(measure_units() | {"个人"}, key=lambda u: -len(u)))
     # 那一种, 每一项, 某一个 count nothing: a Chinese numeral right after a demonstrative is skipped; an
     # ordinal (第三十三条, 第一次) is not a quantity, and a numeral is read from its first character on.
     return re.compile(
-        rf"(百分之[{CN_NUM}\d.]+)|((?<![第\d.])\d+(?:\.\d+)?|(?<![第那这哪某任每其同单唯统{CN_NUM}])[{CN_NUM}]+)\s*(?:余|多)?\s*({units})"
+        rf"(百分之[{CN_NUM}\d.]+)|((?<![第\d.])\d+(?:\.\d+)?|(?<![{NOT_COUNTING}{CN_NUM}])[{CN_NUM}]+)\s*(?:余|多)?\s*({units})"
     )
 
 
@@ -280,6 +269,7 @@ def _name_supported(name: str, context: str) -> bool:
 
 # ---------------------------------------------------------------- obligation and negation
 
+SENTENCE_ENDS = "。；;！？!?"  # where a clause, a condition (…的，) and a compared sentence end
 UPWARD, DOWNWARD = frozenset({"at_least", "over"}), frozenset({"at_most", "under"})
 # A choice names both sides and negates nothing: 批准或者不批准, 批不批准, 是不是 (whether), as 是否 does.
 CHOICE = re.compile(r"([\u4e00-\u9fff]{1,6})(?:或者|或是|或|还是)?[不未]\1")
@@ -347,7 +337,7 @@ def fused_negation(tokens: Sequence[str]) -> bool:
     return False
 
 
-CONDITION = re.compile(r"^([^；;。！？!?]{2,}?的)[，,]\s*(.{4,})$")  # a condition within its sentence
+CONDITION = re.compile(rf"^([^{SENTENCE_ENDS}]{{2,}}?的)[，,]\s*(.{{4,}})$")  # a condition within its sentence
 
 
 def split_condition(text: str) -> tuple[str, str]:
@@ -369,7 +359,7 @@ def negativity_disagrees(claim: str, clause: str) -> bool:
 
 
 def _sentences(text: str) -> list[str]:
-    return [p for p in re.split(r"[。；;！？!?]", text) if len(p.strip()) >= 2]
+    return [p for p in re.split(f"[{SENTENCE_ENDS}]", text) if len(p.strip()) >= 2]
 
 
 def _negativity_differs(claim: str, clause: str) -> bool:
@@ -389,7 +379,7 @@ def bounds_disagree(claim: str, clause: str) -> bool:
 
 def clauses(text: str) -> list[str]:
     """Clauses of a passage: split at 。；！？ and at commas that follow a condition (的，)."""
-    parts = re.split(r"(?<=[。；！？!?;])", text)
+    parts = re.split(f"(?<=[{SENTENCE_ENDS}])", text)
     return [p.strip() for p in parts if len(p.strip()) >= 4] or [text]
 
 
@@ -779,8 +769,8 @@ def support_features(sentence: str, passage: str, context: str = "", similarity:
     # with the clause it restates and, for a sentence of two clauses or more, with the two-clause window too
     # (不缴纳申请费。强制执行的费用由…承担); a neighbour that shares a few words with a one-clause sentence
     # must not bring its own 没有 in (…经费列入本级财政预算。全年没有行政复议…)
-    restated = {clause, window} if len(comma_clauses(claim)) >= 2 else {clause}  # the window is often the clause itself
-    restated = {said_part(claim, c) for c in restated}
+    # (a set: the window is often the clause itself), each without the end clauses the sentence leaves out
+    restated = {said_part(claim, c) for c in ((clause, window) if len(comma_clauses(claim)) >= 2 else (clause,))}
     feats["negation_mismatch"] = 1.0 if differs and all(negativity_disagrees(claim, c) or bounds_disagree(claim, c) for c in restated) else 0.0
     feats["modality_mismatch"] = 1.0 if differs and _modality_differs(mine, theirs) else 0.0
     pairs = [] if feats["quote"] else paired_clauses(claim, part)

@@ -27,7 +27,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from rag.lexicon import JIEBA_WORDS_FILE, jieba_words, lexicon
-from rag.text import CN_NUM, chinese_number, fold, fold_lower
+from rag.text import CN_NUM, NOT_COUNTING, chinese_number, fold, fold_lower
 
 _LOCK = threading.RLock()
 _READY: str | None = None  # None, "lazy" or "full"
@@ -221,13 +221,19 @@ def prepare(text: str) -> str:
 
 
 @lru_cache(maxsize=1)
+def measure_units() -> frozenset[str]:
+    """The lexicon's units a number is followed by: counts, times and amounts."""
+    lex = lexicon()
+    return frozenset(lex.count_units + lex.time_units + lex.amount_units)
+
+
+@lru_cache(maxsize=1)
 def _numeral_before_unit() -> re.Pattern[str]:
     """A Chinese numeral before a unit of the lexicon or a date's 月/日/号, not an ordinal (第三条) or
-    after a demonstrative (这一项, 每一年)."""
-    lex = lexicon()
-    units = sorted(set(lex.count_units + lex.time_units + lex.amount_units) | {"号"}, key=len, reverse=True)
+    after a demonstrative (这一项, 每一年) or 上/下/前/后 (上一年度)."""
+    units = sorted(measure_units() | {"号"}, key=len, reverse=True)
     ahead = "|".join(re.escape(u) for u in units)
-    return re.compile(rf"(?<![第那这哪某任每其同单唯统上下前后{CN_NUM}])([{CN_NUM}]+)(?=(?:余|多)?(?:{ahead}))")
+    return re.compile(rf"(?<![{NOT_COUNTING}上下前后{CN_NUM}])([{CN_NUM}]+)(?=(?:余|多)?(?:{ahead}))")
 
 
 def _in_digits(m: re.Match[str]) -> str:

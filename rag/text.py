@@ -13,6 +13,8 @@ from functools import lru_cache
 CJK = r"\u3400-\u9fff\uf900-\ufaff"
 CN_NUM = "零〇一二三四五六七八九十百千万两"
 CN_DIGIT_VALUES = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
+# An ordinal (第三条) or a demonstrative (那一种, 每一项, 统一) before a Chinese numeral: it counts nothing.
+NOT_COUNTING = "第那这哪某任每其同单唯统"
 NUMBER = re.compile(rf"\d+(?:\.\d+)?|[{CN_NUM}]+")
 YEAR = re.compile(r"((?:19|20)\d{2})\s*年")
 # Sentence ends: 。！？； in both widths, closing quotes kept with the sentence; a line end.
