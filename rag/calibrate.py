@@ -25,13 +25,23 @@ from typing import Any
 import numpy as np
 
 from rag.evaluation import EvalItem, load_dataset, run_system, summarize, system_predictor
-from rag.evidence import QUESTION_FEATURE_SIGNS, QUESTION_FEATURES, SENTENCE_FEATURES, AnswerModel, Logistic
+from rag.evidence import (
+    QUESTION_FEATURE_SIGNS,
+    QUESTION_FEATURES,
+    QUESTION_PRODUCTS,
+    SENTENCE_FEATURES,
+    AnswerModel,
+    Logistic,
+    feature_value,
+)
 from rag.text import fold, split_sentences, squash
 
 MAX_FALSE_REFUSALS = 0.02  # 3 % until round 6: pooled CV 0.850 -> 0.862, refusal recall 0.947 -> 0.915
 FOLDS = 5
 C_GRID = (0.1, 1.0, 10.0)
 P_DEPENDENT = ("best_p", "second_p", "margin", "best_unit_match")
+ANSWERABLE_FEATURES = QUESTION_FEATURES + QUESTION_PRODUCTS
+ANSWERABLE_C_GRID = (0.01, 0.03, 0.1, 0.3, 1.0)
 
 
 @dataclass
@@ -133,7 +143,7 @@ def extract(assistant, sets: Mapping[str, Sequence[EvalItem]], progress: Callabl
 
 
 def _matrix(rows: Sequence[dict[str, float]], names: Sequence[str]) -> np.ndarray:
-    return np.array([[r.get(n, 0.0) for n in names] for r in rows], dtype=np.float64)
+    return np.array([[feature_value(r, n) for n in names] for r in rows], dtype=np.float64)
 
 
 def _standard(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -254,18 +264,49 @@ def choose_c(train: Sequence[ItemData]) -> float:
     return best_c
 
 
-def fit_models(train: Sequence[ItemData], c: float | None = None) -> tuple[Logistic, Logistic, float]:
+def fit_models(train: Sequence[ItemData], c: float | None = None, answerable_c: float | None = None) -> tuple[Logistic, Logistic, float]:
     """Sentence model, answerability model and the refusal threshold from the training items."""
     c = c or choose_c(train)
+    answerable_c = answerable_c or choose_answerable_c(train, c)
     sentence = fit_ranker(train, SENTENCE_FEATURES, c)
     model_items = [d for d in train if d.stage == "model"]
     qrows = [with_sentence_probabilities(d, sentence) for d in model_items]
     qlabels = [int(d.answerable) for d in model_items]
     if len(set(qlabels)) < 2:
         raise ValueError("训练集中需要同时有可回答和应拒答的问题")
-    answerable = fit_signed_logistic(qrows, qlabels, QUESTION_FEATURES, 1.0, QUESTION_FEATURE_SIGNS)
+    answerable = fit_signed_logistic(qrows, qlabels, ANSWERABLE_FEATURES, answerable_c, QUESTION_FEATURE_SIGNS)
     threshold = refusal_threshold([answerable.probability(q) for q, y in zip(qrows, qlabels) if y])
     return sentence, answerable, threshold
+
+
+def auc(positives: Sequence[float], negatives: Sequence[float]) -> float:
+    """The chance that an answerable question scores above one to refuse (ties count half)."""
+    if not positives or not negatives:
+        return 0.5
+    p, n = np.asarray(positives)[:, None], np.asarray(negatives)[None, :]
+    return float((p > n).mean() + 0.5 * (p == n).mean())
+
+
+def choose_answerable_c(train: Sequence[ItemData], c: float, folds: int = FOLDS) -> float:
+    """The regularisation of the answerability model (with every product of two question features, it
+    has many more weights than questions to refuse) that separates answerable questions from those to
+    refuse best out of fold (AUC over grouped folds of `train`; the smaller on a tie)."""
+    order = fold_of_groups(train, folds)
+    scores: dict[float, tuple[list[float], list[float]]] = {value: ([], []) for value in ANSWERABLE_C_GRID}
+    for k in range(folds):
+        inner = [d for d in train if order[d.group] != k and d.stage == "model"]
+        rest = [d for d in train if order[d.group] == k and d.stage == "model"]
+        labels = [int(d.answerable) for d in inner]
+        if not rest or len(set(labels)) < 2:
+            continue
+        sentence = fit_ranker(inner, SENTENCE_FEATURES, c)
+        rows = [with_sentence_probabilities(d, sentence) for d in inner]
+        held = [(with_sentence_probabilities(d, sentence), d.answerable) for d in rest]
+        for value in ANSWERABLE_C_GRID:
+            model = fit_signed_logistic(rows, labels, ANSWERABLE_FEATURES, value, QUESTION_FEATURE_SIGNS)
+            for row, answerable in held:
+                scores[value][0 if answerable else 1].append(model.probability(row))
+    return max(ANSWERABLE_C_GRID, key=lambda value: (round(auc(*scores[value]), 4), -value))
 
 
 def refusal_threshold(answerable_probabilities: Sequence[float], max_false: float = MAX_FALSE_REFUSALS) -> float:
@@ -282,7 +323,7 @@ def fold_of_groups(data: Sequence[ItemData], folds: int = FOLDS) -> dict[str, in
     return source_folds((d.group for d in data), folds)
 
 
-def out_of_fold_threshold(train: Sequence[ItemData], c: float, folds: int = FOLDS) -> float:
+def out_of_fold_threshold(train: Sequence[ItemData], c: float, folds: int = FOLDS, answerable_c: float | None = None) -> float:
     """The refusal threshold from out-of-fold probabilities within `train`, chosen the way the final
     model's is (in-sample probabilities are optimistic: a threshold set on them refuses more later)."""
     order = fold_of_groups(train, folds)
@@ -292,7 +333,7 @@ def out_of_fold_threshold(train: Sequence[ItemData], c: float, folds: int = FOLD
         rest = [d for d in train if order[d.group] == k and d.stage == "model" and d.answerable]
         if not rest:
             continue
-        sentence, answerable, _ = fit_models(inner, c)
+        sentence, answerable, _ = fit_models(inner, c, answerable_c)
         probabilities.extend(answerable.probability(with_sentence_probabilities(d, sentence)) for d in rest)
     return refusal_threshold(probabilities)
 
@@ -318,8 +359,9 @@ def cross_validate(
             if not test:
                 continue
             c = choose_c(train)
-            sentence, answerable, _ = fit_models(train, c)
-            threshold = out_of_fold_threshold(train, c, folds)
+            answerable_c = choose_answerable_c(train, c, folds)
+            sentence, answerable, _ = fit_models(train, c, answerable_c)
+            threshold = out_of_fold_threshold(train, c, folds, answerable_c)
             top1.append(top1_accuracy(test, sentence) * max(1, sum(1 for d in test if d.stage == "model" and d.answerable and any(d.labels))))
             for d in test:
                 if d.stage == "model":
@@ -369,7 +411,9 @@ def calibrate(
         data.extend(extract(assistants[n], loaded, setup=n))
     say("交叉验证")
     cv_metrics, threshold, extra = cross_validate(assistants, data, sets, progress=say)
-    sentence, answerable, _ = fit_models(data)
+    c = choose_c(data)
+    answerable_c = choose_answerable_c(data, c)
+    sentence, answerable, _ = fit_models(data, c, answerable_c)
     model = AnswerModel(sentence, answerable, threshold, assistants[0].model.params, str(out_model))
     held: dict[str, dict] = {}
     originals = [a.model for a in assistants]
@@ -391,6 +435,8 @@ def calibrate(
         "held_out": held,
         "refuse_below": threshold,
         "max_false_refusals": MAX_FALSE_REFUSALS,
+        "sentence_c": c,
+        "answerable_c": answerable_c,
         "folds": FOLDS,
         "semantic": ",".join(sorted(semantic)),
         "seconds": round(time.perf_counter() - started, 1),

@@ -60,7 +60,23 @@ QUESTION_FEATURE_SIGNS = {
     "missing_mass": -1, "max_missing_idf": -1, "focus_missing": -1, "count_noun_missing": -1, "person_missing": -1,
 }
 
+# Interactions of the answerability model: a feature named `a*b` is the product of `a` and `b` (a count
+# question is answerable when a sentence gives the unit asked; a list question wants another coverage).
+# Every pair of the question features is offered, its weight free and the whole fit regularised more.
+PRODUCT = "*"
+QUESTION_PRODUCTS = tuple(f"{a}{PRODUCT}{b}" for i, a in enumerate(QUESTION_FEATURES) for b in QUESTION_FEATURES[i + 1 :])
+
 Similarity = Callable[[str, Sequence[str]], Sequence[float]]
+
+
+def feature_value(features: dict[str, float], name: str) -> float:
+    """A feature by name; `a*b` is the product of two."""
+    if PRODUCT in name:
+        value = 1.0
+        for part in name.split(PRODUCT):
+            value *= features.get(part, 0.0)
+        return value
+    return features.get(name, 0.0)
 
 
 # ---------------------------------------------------------------- the fitted models
@@ -83,7 +99,7 @@ class Logistic:
     def probability(self, features: dict[str, float]) -> float:
         z = self.bias
         for name, w, m, s in zip(self.names, self.weights, self.mean, self.scale):
-            z += w * (features.get(name, 0.0) - m) / (s or 1.0)
+            z += w * (feature_value(features, name) - m) / (s or 1.0)
         return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
 
     @classmethod

@@ -7,6 +7,7 @@ import math
 
 from rag.evidence import (
     QUESTION_FEATURES,
+    QUESTION_PRODUCTS,
     SENTENCE_FEATURES,
     AnswerModel,
     Logistic,
@@ -67,7 +68,7 @@ def test_logistic_and_model_files(tmp_path):
     assert Logistic.from_dict(json.loads(json.dumps(model.to_dict()))) == model
     fitted = AnswerModel.load()
     assert fitted.source.endswith("answer_model.json")
-    assert set(fitted.sentence.names) <= set(SENTENCE_FEATURES) and set(fitted.answerable.names) <= set(QUESTION_FEATURES)
+    assert set(fitted.sentence.names) <= set(SENTENCE_FEATURES) and set(fitted.answerable.names) <= set(QUESTION_FEATURES + QUESTION_PRODUCTS)
     assert 0.0 < fitted.refuse_below < 1.0
     broken = tmp_path / "broken.json"
     broken.write_text("{", encoding="utf-8")
@@ -396,7 +397,7 @@ def test_cross_validated_refusal_thresholds_come_from_out_of_fold_probabilities(
         def probability(self, features: dict) -> float:
             return 0.9 if features["id"] in self.seen else 0.3
 
-    monkeypatch.setattr(cal, "fit_models", lambda train, c=None: (None, FakeAnswerable({d.item.id for d in train}), 0.0))
+    monkeypatch.setattr(cal, "fit_models", lambda train, c=None, answerable_c=None: (None, FakeAnswerable({d.item.id for d in train}), 0.0))
     monkeypatch.setattr(cal, "with_sentence_probabilities", lambda d, sentence: {"id": d.item.id})
     items = [
         cal.ItemData("s", EvalItem(id=f"q{i}", question="？", sources=("doc",), contains=("x",), refuse=False), f"doc{i % 7}", "model")
@@ -426,3 +427,44 @@ def test_words_for_our_own_bureau_weigh_as_frame_words():
     assert weights["局里"] < weights["处罚"] == weights["复议"]
     ours = question_weights(QueryPlan("咱局的处罚", ("咱局", "处罚")), FakeSnapshot())  # type: ignore[arg-type]
     assert ours["咱局"] < ours["处罚"]
+
+
+def test_answerability_weighs_products_of_two_features(monkeypatch):
+    """What makes a question answerable can depend on two features together (a count is given in one
+    kind of document, a list in another): no weight on each feature alone says that, a weight on their
+    product does. The answerability model is offered every product of two question features (`a*b`),
+    its regularisation chosen by the out-of-fold AUC over grouped folds. (Synthetic items: answerable
+    exactly when one of is_quantity / wants_report holds, the other not.)"""
+    import numpy as np
+
+    import rag.calibrate as cal
+    from rag.evaluation import EvalItem
+    from rag.evidence import feature_value
+
+    assert feature_value({"is_quantity": 1.0, "wants_report": 0.5}, "is_quantity*wants_report") == 0.5
+    assert feature_value({"is_quantity": 1.0}, "is_quantity*wants_report") == 0.0
+    assert "is_quantity*wants_report" in QUESTION_PRODUCTS and len(QUESTION_PRODUCTS) == len(set(QUESTION_PRODUCTS))
+    product = Logistic(("is_quantity*wants_report",), (2.0,), 0.0, (0.0,), (1.0,))
+    assert product.probability({"is_quantity": 1.0, "wants_report": 1.0}) > 0.8
+    assert abs(product.probability({"is_quantity": 0.0, "wants_report": 1.0}) - 0.5) < 1e-9
+
+    rng = np.random.default_rng(0)
+    items = []
+    for i in range(240):
+        quantity, report = float(rng.integers(0, 2)), float(rng.integers(0, 2))
+        answerable = quantity != report
+        item = EvalItem(id=f"q{i}", question="？", sources=("doc",) if answerable else (), contains=("x",), refuse=not answerable)
+        rows = [{"cov_sentence": 1.0}, {"cov_sentence": 0.0}]
+        question = {"is_quantity": quantity, "wants_report": report, "n_terms": float(rng.normal())}
+        items.append(cal.ItemData("s", item, f"doc{i % 11}", "model", rows=rows, labels=[1, 0] if answerable else [0, 0], question=question))
+
+    def separation() -> float:
+        chosen = cal.choose_answerable_c(items, 1.0)
+        assert chosen in cal.ANSWERABLE_C_GRID
+        sentence, answerable, _ = cal.fit_models(items, 1.0, chosen)
+        p = [answerable.probability(cal.with_sentence_probabilities(d, sentence)) for d in items]
+        return cal.auc([x for x, d in zip(p, items) if d.answerable], [x for x, d in zip(p, items) if not d.answerable])
+
+    assert separation() > 0.95
+    monkeypatch.setattr(cal, "ANSWERABLE_FEATURES", QUESTION_FEATURES)  # each feature alone
+    assert separation() < 0.7
