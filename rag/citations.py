@@ -720,10 +720,12 @@ def support_features(sentence: str, passage: str, context: str = "", similarity:
     squashed = squash(full)
     words_ = list(dict.fromkeys(content_words(claim)))
     lowered = squashed.lower()
-    # 本局, 局里 … stand for the organisation a report speaks for (我局 in its text, its name in the title)
-    own = lexicon().cue_words["own_org"]
+    # 本局, 局里, 该局 … stand for the organisation a report speaks for (我局 in its text, its name in the title)
+    cues = lexicon().cue_words
+    own = cues["own_org"]
     speaks_for = any(o in squashed for o in own) or bool(context and names(context))
-    present = [w for w in words_ if loosely_present(w, lowered) or (speaks_for and w in own)]
+    itself = set(own) | set(cues["org_reference"])
+    present = [w for w in words_ if loosely_present(w, lowered) or (speaks_for and w in itself)]
     feats["word_coverage"] = len(present) / len(words_) if words_ else 1.0
     feats["missing_words"] = float(len(words_) - len(present))
     missing = set(words_) - set(present)

@@ -283,6 +283,19 @@ def test_the_title_does_not_pull_in_a_clause_and_own_organisation_words_stand_fo
     assert support_features("聘请本局2名同志为公职律师。", "聘请2名同志为公职律师。")["word_coverage"] < 1.0
 
 
+
+def test_that_bureau_in_a_sentence_is_the_organisation_the_report_speaks_for():
+    """Minutes and summaries name the report's organisation in the third person (`该局…`): the passage of a
+    report supplies it as it supplies 本局, a passage that speaks for no organisation does not."""
+    from rag.citations import support_features
+
+    title = "开封市审计局2024年法治政府建设情况报告 一、主要举措和成效"
+    section = "权责清单及设定依据等内容均在官网公布。"
+    features = support_features("该局的权责清单和设定依据都在官网公布了。", section, title)
+    assert features["word_coverage"] == 1.0 and features["missing_nouns"] == 0.0
+    assert support_features("该局的权责清单和设定依据都在官网公布了。", section)["word_coverage"] < 1.0
+
+
 SANCTION_PERIODS = "第八条 政务处分的期间为：（一）警告，六个月；（二）记过，十二个月；（三）记大过，十八个月；（四）降级、撤职，二十四个月。"
 
 
