@@ -42,7 +42,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--index", default=str(ROOT / "index-eval"), help="folder of the evaluation indexes")
     parser.add_argument("--pairs", nargs="+", default=[str(ROOT / "eval" / n) for n in PAIR_FILES], help="training pairs (JSONL)")
-    parser.add_argument("--holdout", default=str(ROOT / "eval" / "verify_fresh12.jsonl"), help="held-out sentences, never fitted on")
+    parser.add_argument("--holdout", default=str(ROOT / "eval" / "verify_fresh13.jsonl"), help="held-out sentences, never fitted on")
     parser.add_argument("--out", default=str(SUPPORT_MODEL_FILE))
     parser.add_argument("--report", default=str(ROOT / "eval" / "results" / "support.md"))
     args = parser.parse_args()
@@ -93,7 +93,7 @@ def main() -> int:
               "", f"`rag verify` 交叉验证（训练句子经检索判定，按文件分组 5 折，每折的模型与两个阈值只用其余各折拟合）：忠实 "
               f"{verify_cv['faithful_supported']:.1%}、改动 {verify_cv['altered_supported']:.1%} 判为有依据"]
     if held:
-        lines += ["", f"`rag verify` 留出句子（{held['sentences']} 句，从未参与拟合）：忠实 {held['faithful_supported']:.1%} 判为有依据，"
+        lines += ["", f"`rag verify` 留出句子（`{Path(args.holdout).name}`，{held['sentences']} 句，从未参与拟合）：忠实 {held['faithful_supported']:.1%} 判为有依据，"
                   f"改动 {held['altered_supported']:.1%} 判为有依据", "", "```", json.dumps(held["verdicts_by_kind"], ensure_ascii=False), "```"]
     Path(args.report).parent.mkdir(parents=True, exist_ok=True)
     Path(args.report).write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -31,7 +31,9 @@ from rag.evidence import (
     QUESTION_PRODUCTS,
     SENTENCE_FEATURES,
     AnswerModel,
+    Blend,
     Logistic,
+    Trees,
     feature_value,
 )
 from rag.text import fold, split_sentences, squash
@@ -42,6 +44,16 @@ C_GRID = (0.1, 1.0, 10.0)
 P_DEPENDENT = ("best_p", "second_p", "margin", "best_unit_match")
 ANSWERABLE_FEATURES = QUESTION_FEATURES + QUESTION_PRODUCTS
 ANSWERABLE_C_GRID = (0.01, 0.03, 0.1, 0.3, 1.0)
+# The answerability model is the linear model with products and gradient-boosted trees over the plain
+# question features, averaged on the log-odds with these shares. Measured in round 20 (training
+# out-of-fold AUC grouped by document / held-out AUC, 19 held-out sets): linear 0.937 / 0.917, trees
+# alone 0.921 / 0.929, the blend 0.938 / 0.930; trees of depth 2-4, 100-300 at rates 0.03-0.1
+# within 0.921-0.928 / 0.920-0.929.
+TREE_DEPTH = 3
+TREE_COUNT = 100
+TREE_RATE = 0.1
+TREE_MIN_LEAF = 20
+LINEAR_SHARE = 0.5
 
 
 @dataclass
@@ -191,6 +203,33 @@ def fit_signed_logistic(
     return Logistic(tuple(names), tuple(float(v) for v in params[:-1]), float(params[-1]), tuple(float(m) for m in mean), tuple(float(v) for v in scale))
 
 
+def fit_trees(rows: Sequence[dict[str, float]], labels: Sequence[int], names: Sequence[str], seed: int = 0) -> Trees:
+    """Gradient-boosted trees (scikit-learn, log-loss), stored as plain numbers; the stored model is
+    checked against scikit-learn's own probabilities on the training rows."""
+    from sklearn.ensemble import GradientBoostingClassifier
+
+    x = _matrix(rows, names)
+    y = np.asarray(labels)
+    model = GradientBoostingClassifier(
+        max_depth=TREE_DEPTH, n_estimators=TREE_COUNT, learning_rate=TREE_RATE, min_samples_leaf=TREE_MIN_LEAF, random_state=seed
+    ).fit(x, y)
+    trees = []
+    for estimator in model.estimators_[:, 0]:
+        t = estimator.tree_
+        trees.append(tuple(
+            (int(t.feature[i]) if t.children_left[i] >= 0 else -1, float(t.threshold[i]), int(t.children_left[i]), int(t.children_right[i]),
+             float(t.value[i][0][0]) * model.learning_rate)
+            for i in range(t.node_count)
+        ))
+    raw = model.decision_function(x)
+    first = Trees(tuple(names), 0.0, tuple(trees))
+    bias = float(raw[0] - first.log_odds(rows[0]))
+    fitted = Trees(tuple(names), bias, tuple(trees))
+    if not np.allclose([fitted.log_odds(r) for r in rows], raw, atol=1e-6):
+        raise RuntimeError("梯度提升树的导出结果与 scikit-learn 不一致")
+    return fitted
+
+
 def fit_ranker(items: Sequence[ItemData], names: Sequence[str], c: float) -> Logistic:
     """A conditional logit (softmax over each question's candidates) for the ranking, then a
     one-feature logistic regression on its score for a calibrated probability per candidate."""
@@ -264,7 +303,7 @@ def choose_c(train: Sequence[ItemData]) -> float:
     return best_c
 
 
-def fit_models(train: Sequence[ItemData], c: float | None = None, answerable_c: float | None = None) -> tuple[Logistic, Logistic, float]:
+def fit_models(train: Sequence[ItemData], c: float | None = None, answerable_c: float | None = None) -> tuple[Logistic, Blend, float]:
     """Sentence model, answerability model and the refusal threshold from the training items."""
     c = c or choose_c(train)
     answerable_c = answerable_c or choose_answerable_c(train, c)
@@ -274,7 +313,9 @@ def fit_models(train: Sequence[ItemData], c: float | None = None, answerable_c: 
     qlabels = [int(d.answerable) for d in model_items]
     if len(set(qlabels)) < 2:
         raise ValueError("训练集中需要同时有可回答和应拒答的问题")
-    answerable = fit_signed_logistic(qrows, qlabels, ANSWERABLE_FEATURES, answerable_c, QUESTION_FEATURE_SIGNS)
+    linear = fit_signed_logistic(qrows, qlabels, ANSWERABLE_FEATURES, answerable_c, QUESTION_FEATURE_SIGNS)
+    trees = fit_trees(qrows, qlabels, QUESTION_FEATURES)
+    answerable = Blend((linear, trees), (LINEAR_SHARE, 1 - LINEAR_SHARE))
     threshold = refusal_threshold([answerable.probability(q) for q, y in zip(qrows, qlabels) if y])
     return sentence, answerable, threshold
 
@@ -443,7 +484,8 @@ def calibrate(
         **extra,
     }
     payload = {
-        "about": "Fitted by rag/calibrate.py (make calibrate). Logistic weights over standardised features of rag/evidence.py; "
+        "about": "Fitted by rag/calibrate.py (make calibrate). Logistic weights over standardised features of rag/evidence.py "
+        "(answerable: that linear model blended with gradient-boosted trees on the log-odds); "
         "refuse_below keeps cross-validated false refusals at or below max_false_refusals.",
         "sentence": sentence.to_dict(),
         "answerable": answerable.to_dict(),

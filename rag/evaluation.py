@@ -68,6 +68,7 @@ def question_sets(settings) -> list[QuestionSet]:
         QuestionSet("fresh26", own / "qa_fresh26.jsonl", "held-out", "written at the start of the seventeenth round by a tester who saw neither code nor any question: laws as work situations in everyday words over 25 laws, the own report (addressee, date, 抄送, document number too), six other bureaus by place and year, 16 near-miss refusals; measured once with the round-14 model before any change"),
         QuestionSet("fresh27", own / "qa_fresh27.jsonl", "held-out", "written at the start of the eighteenth round by a tester who saw neither code nor any question: colleagues of other departments (office, finance, personnel, a new hire, a section chief) in everyday words over all 25 laws, the own report (addressee, date, 抄送 too), six other bureaus by place and year, 16 near-miss refusals; measured once with the round-17 code (the round-14 model) before any change, failures not read"),
         QuestionSet("fresh28", own / "qa_fresh28.jsonl", "held-out", "written at the start of the nineteenth round by a tester who saw neither code nor any question: laws as work situations in everyday words (a field auditor, the service window, the legal section, a leader) over at least 20 laws, the own report in the first person (heading, date, 抄送 and issuing lines too), six other bureaus by place and year, 16 near-miss refusals; measured once with the round-18 code before any change, failures not read"),
+        QuestionSet("fresh29", own / "qa_fresh29.jsonl", "held-out", "written at the start of the twentieth round by a tester who saw neither code nor any question: everyday chat questions over 24 of the 25 laws (time limits, fines, approvals, dates, article numbers), all seven bureau reports (figures, dates, document numbers, addresses), 24 refusals (bureaus and years not indexed, near-miss details, laws not indexed); measured once with the round-19 code before any change, failures not read")
     ]
 
 
@@ -90,7 +91,7 @@ def eval_setups(settings) -> list[EvalSetup]:
     many = one + (shared / "eval" / "multi-bureau" / "reports", root / "tests" / "fixtures" / "orgs")
     return [
         EvalSetup("shared", tuple(p for p in one if p.exists()), None, ("dev", "project", "holdout")),
-        EvalSetup("bureaus", tuple(p for p in many if p.exists()), "开封市审计局", ("multi", "paraphrase", "orgs", "stranger", "fresh", "fresh2", "fresh4", "fresh3", "fresh5", "fresh6", "fresh7", "fresh8", "fresh9", "fresh10", "fresh11", "fresh12", "fresh13", "fresh14", "fresh15", "fresh16", "fresh17", "fresh18", "fresh19", "fresh20", "fresh21", "fresh22", "fresh23", "fresh24", "fresh25", "fresh26", "fresh27", "fresh28")),
+        EvalSetup("bureaus", tuple(p for p in many if p.exists()), "开封市审计局", ("multi", "paraphrase", "orgs", "stranger", "fresh", "fresh2", "fresh4", "fresh3", "fresh5", "fresh6", "fresh7", "fresh8", "fresh9", "fresh10", "fresh11", "fresh12", "fresh13", "fresh14", "fresh15", "fresh16", "fresh17", "fresh18", "fresh19", "fresh20", "fresh21", "fresh22", "fresh23", "fresh24", "fresh25", "fresh26", "fresh27", "fresh28", "fresh29")),
     ]
 
 

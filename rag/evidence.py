@@ -100,7 +100,7 @@ class Logistic:
         z = self.bias
         for name, w, m, s in zip(self.names, self.weights, self.mean, self.scale):
             z += w * (feature_value(features, name) - m) / (s or 1.0)
-        return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
+        return _sigmoid(z)
 
     @classmethod
     def from_dict(cls, data: dict) -> Logistic:
@@ -110,12 +110,102 @@ class Logistic:
         return {"names": list(self.names), "weights": list(self.weights), "bias": self.bias, "mean": list(self.mean), "scale": list(self.scale)}
 
 
+Node = tuple[int, float, int, int, float]  # (feature index, or -1 at a leaf; threshold; left child; right child; leaf value)
+
+
+@dataclass(frozen=True)
+class Trees:
+    """Gradient-boosted regression trees on the log-odds (fitted by scikit-learn, kept as plain
+    numbers): p = sigmoid(bias + the leaf value each tree reaches; a node goes left when the feature
+    is at most its threshold). Trees weigh combinations a linear model cannot (a count asked for
+    and nothing counted in the asked unit, yet a close sentence)."""
+
+    names: tuple[str, ...]
+    bias: float
+    trees: tuple[tuple[Node, ...], ...]
+
+    def mean_of(self, name: str) -> float:
+        return 0.0
+
+    def log_odds(self, features: dict[str, float]) -> float:
+        values = [feature_value(features, name) for name in self.names]
+        z = self.bias
+        for nodes in self.trees:
+            i = 0
+            while nodes[i][0] >= 0:
+                feature, threshold, left, right, _ = nodes[i]
+                i = left if values[feature] <= threshold else right
+            z += nodes[i][4]
+        return z
+
+    def probability(self, features: dict[str, float]) -> float:
+        return _sigmoid(self.log_odds(features))
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Trees:
+        trees = tuple(tuple((int(n[0]), float(n[1]), int(n[2]), int(n[3]), float(n[4])) for n in tree) for tree in data["trees"])
+        return cls(tuple(data["names"]), float(data["bias"]), trees)
+
+    def to_dict(self) -> dict:
+        return {"kind": "trees", "names": list(self.names), "bias": self.bias, "trees": [[list(n) for n in tree] for tree in self.trees]}
+
+
+@dataclass(frozen=True)
+class Blend:
+    """Models averaged on the log-odds scale with fixed shares (a linear model and trees: each
+    corrects where the other generalises badly)."""
+
+    members: tuple[Logistic | Trees | Blend, ...]
+    shares: tuple[float, ...]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(n for m in self.members for n in m.names))
+
+    def mean_of(self, name: str) -> float:
+        for member in self.members:
+            if name in member.names and isinstance(member, Logistic):
+                return member.mean_of(name)
+        return 0.0
+
+    def probability(self, features: dict[str, float]) -> float:
+        z = 0.0
+        for member, share in zip(self.members, self.shares):
+            p = min(1 - 1e-9, max(1e-9, member.probability(features)))
+            z += share * math.log(p / (1 - p))
+        return _sigmoid(z)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Blend:
+        return cls(tuple(scorer_from_dict(m) for m in data["members"]), tuple(float(s) for s in data["shares"]))
+
+    def to_dict(self) -> dict:
+        return {"kind": "blend", "members": [m.to_dict() for m in self.members], "shares": list(self.shares)}
+
+
+Scorer = Logistic | Trees | Blend
+
+
+def scorer_from_dict(data: dict) -> Scorer:
+    """A fitted model from its JSON form (`kind`: logistic, the default, trees or blend)."""
+    kind = data.get("kind", "logistic")
+    if kind == "trees":
+        return Trees.from_dict(data)
+    if kind == "blend":
+        return Blend.from_dict(data)
+    return Logistic.from_dict(data)
+
+
+def _sigmoid(z: float) -> float:
+    return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
+
+
 @dataclass(frozen=True)
 class AnswerModel:
     """The sentence scorer, the answerability model and the thresholds chosen by cross-validation."""
 
     sentence: Logistic
-    answerable: Logistic
+    answerable: Scorer
     refuse_below: float = 0.5
     params: AnswerParams = field(default_factory=AnswerParams)
     source: str = "default"
@@ -132,7 +222,7 @@ class AnswerModel:
             params = AnswerParams.from_dict(data.get("params"))
             return cls(
                 Logistic.from_dict(data["sentence"]),
-                Logistic.from_dict(data["answerable"]),
+                scorer_from_dict(data["answerable"]),
                 float(data.get("refuse_below", 0.5)),
                 params,
                 str(path),

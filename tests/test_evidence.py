@@ -10,7 +10,9 @@ from rag.evidence import (
     QUESTION_PRODUCTS,
     SENTENCE_FEATURES,
     AnswerModel,
+    Blend,
     Logistic,
+    Trees,
     add_passage_gaps,
     coverage,
     gram_coverage,
@@ -465,6 +467,72 @@ def test_answerability_weighs_products_of_two_features(monkeypatch):
         p = [answerable.probability(cal.with_sentence_probabilities(d, sentence)) for d in items]
         return cal.auc([x for x, d in zip(p, items) if d.answerable], [x for x, d in zip(p, items) if not d.answerable])
 
+    monkeypatch.setattr(cal, "LINEAR_SHARE", 1.0)  # the linear model alone (the trees are tested below)
     assert separation() > 0.95
     monkeypatch.setattr(cal, "ANSWERABLE_FEATURES", QUESTION_FEATURES)  # each feature alone
     assert separation() < 0.7
+
+
+def _either_or_items(n: int = 240):
+    """Synthetic model-stage items, answerable exactly when one of is_quantity / wants_report holds."""
+    import numpy as np
+
+    import rag.calibrate as cal
+    from rag.evaluation import EvalItem
+
+    rng = np.random.default_rng(1)
+    items = []
+    for i in range(n):
+        quantity, report = float(rng.integers(0, 2)), float(rng.integers(0, 2))
+        answerable = quantity != report
+        item = EvalItem(id=f"q{i}", question="？", sources=("doc",) if answerable else (), contains=("x",), refuse=not answerable)
+        question = {"is_quantity": quantity, "wants_report": report, "n_terms": float(rng.normal())}
+        rows = [{"cov_sentence": 1.0}, {"cov_sentence": 0.0}]
+        items.append(cal.ItemData("s", item, f"doc{i % 11}", "model", rows=rows, labels=[1, 0] if answerable else [0, 0], question=question))
+    return items
+
+
+def test_trees_are_stored_as_numbers_and_read_left_at_or_below_the_threshold(tmp_path):
+    """A tree goes left when the feature is at most the threshold; the stored trees, the blend and a
+    model file with them give the same probabilities after a JSON round trip; a model file whose
+    answerability model is a plain logistic one (before round 20) still loads."""
+    stump = Trees(("a", "b"), -0.5, (((0, 1.0, 1, 2, 0.0), (-1, 0.0, -1, -1, -1.0), (-1, 0.0, -1, -1, 2.0)),))
+    assert math.isclose(stump.log_odds({"a": 1.0}), -1.5) and math.isclose(stump.log_odds({"a": 1.01}), 1.5)
+    linear = Logistic(("b",), (1.0,), 0.0, (0.0,), (1.0,))
+    blend = Blend((linear, stump), (0.5, 0.5))
+    z = 0.5 * 2.0 + 0.5 * 1.5
+    assert math.isclose(blend.probability({"a": 2.0, "b": 2.0}), 1 / (1 + math.exp(-z)))
+    assert blend.names == ("b", "a") and blend.mean_of("b") == 0.0
+    fitted = AnswerModel.load()
+    data = {"sentence": fitted.sentence.to_dict(), "answerable": blend.to_dict(), "refuse_below": 0.3}
+    (tmp_path / "blend.json").write_text(json.dumps(data), encoding="utf-8")
+    loaded = AnswerModel.load(tmp_path / "blend.json")
+    assert loaded.answerable == blend and loaded.source != "default"
+    data["answerable"] = linear.to_dict()
+    (tmp_path / "linear.json").write_text(json.dumps(data), encoding="utf-8")
+    assert AnswerModel.load(tmp_path / "linear.json").answerable == linear
+
+
+def test_answerability_trees_find_what_no_feature_alone_says(monkeypatch):
+    """Gradient-boosted trees over the plain question features (no products offered) learn that an
+    answer depends on two features together, as exported numbers that reproduce scikit-learn's
+    log-odds; the shipped answerability model blends them with the linear one."""
+    import rag.calibrate as cal
+
+    items = _either_or_items()
+    rows = [dict(d.question) for d in items]
+    labels = [int(d.answerable) for d in items]
+    trees = cal.fit_trees(rows, labels, QUESTION_FEATURES)
+    p = [trees.probability(r) for r in rows]
+    assert cal.auc([x for x, y in zip(p, labels) if y], [x for x, y in zip(p, labels) if not y]) > 0.95
+    assert all(len(tree) <= 2 ** (cal.TREE_DEPTH + 1) - 1 for tree in trees.trees) and len(trees.trees) == cal.TREE_COUNT
+
+    monkeypatch.setattr(cal, "ANSWERABLE_FEATURES", QUESTION_FEATURES)  # no products for the linear part
+    sentence, answerable, _ = cal.fit_models(items, 1.0, 0.03)
+    assert isinstance(answerable, Blend) and isinstance(answerable.members[1], Trees)
+    p = [answerable.probability(cal.with_sentence_probabilities(d, sentence)) for d in items]
+    assert cal.auc([x for x, d in zip(p, items) if d.answerable], [x for x, d in zip(p, items) if not d.answerable]) > 0.95
+    monkeypatch.setattr(cal, "LINEAR_SHARE", 1.0)  # without the trees
+    sentence, answerable, _ = cal.fit_models(items, 1.0, 0.03)
+    p = [answerable.probability(cal.with_sentence_probabilities(d, sentence)) for d in items]
+    assert cal.auc([x for x, d in zip(p, items) if d.answerable], [x for x, d in zip(p, items) if not d.answerable]) < 0.7
