@@ -96,11 +96,14 @@ class Logistic:
         """The feature's average in the training data (0 when the model does not use it)."""
         return self.mean[self.names.index(name)] if name in self.names else 0.0
 
-    def probability(self, features: dict[str, float]) -> float:
+    def log_odds(self, features: dict[str, float]) -> float:
         z = self.bias
         for name, w, m, s in zip(self.names, self.weights, self.mean, self.scale):
             z += w * (feature_value(features, name) - m) / (s or 1.0)
-        return _sigmoid(z)
+        return z
+
+    def probability(self, features: dict[str, float]) -> float:
+        return _sigmoid(self.log_odds(features))
 
     @classmethod
     def from_dict(cls, data: dict) -> Logistic:
@@ -168,12 +171,11 @@ class Blend:
                 return member.mean_of(name)
         return 0.0
 
+    def log_odds(self, features: dict[str, float]) -> float:
+        return sum(share * member.log_odds(features) for member, share in zip(self.members, self.shares))
+
     def probability(self, features: dict[str, float]) -> float:
-        z = 0.0
-        for member, share in zip(self.members, self.shares):
-            p = min(1 - 1e-9, max(1e-9, member.probability(features)))
-            z += share * math.log(p / (1 - p))
-        return _sigmoid(z)
+        return _sigmoid(self.log_odds(features))
 
     @classmethod
     def from_dict(cls, data: dict) -> Blend:

@@ -437,10 +437,7 @@ def test_answerability_weighs_products_of_two_features(monkeypatch):
     product does. The answerability model is offered every product of two question features (`a*b`),
     its regularisation chosen by the out-of-fold AUC over grouped folds. (Synthetic items: answerable
     exactly when one of is_quantity / wants_report holds, the other not.)"""
-    import numpy as np
-
     import rag.calibrate as cal
-    from rag.evaluation import EvalItem
     from rag.evidence import feature_value
 
     assert feature_value({"is_quantity": 1.0, "wants_report": 0.5}, "is_quantity*wants_report") == 0.5
@@ -450,22 +447,12 @@ def test_answerability_weighs_products_of_two_features(monkeypatch):
     assert product.probability({"is_quantity": 1.0, "wants_report": 1.0}) > 0.8
     assert abs(product.probability({"is_quantity": 0.0, "wants_report": 1.0}) - 0.5) < 1e-9
 
-    rng = np.random.default_rng(0)
-    items = []
-    for i in range(240):
-        quantity, report = float(rng.integers(0, 2)), float(rng.integers(0, 2))
-        answerable = quantity != report
-        item = EvalItem(id=f"q{i}", question="？", sources=("doc",) if answerable else (), contains=("x",), refuse=not answerable)
-        rows = [{"cov_sentence": 1.0}, {"cov_sentence": 0.0}]
-        question = {"is_quantity": quantity, "wants_report": report, "n_terms": float(rng.normal())}
-        items.append(cal.ItemData("s", item, f"doc{i % 11}", "model", rows=rows, labels=[1, 0] if answerable else [0, 0], question=question))
+    items = _either_or_items(seed=0)
 
     def separation() -> float:
         chosen = cal.choose_answerable_c(items, 1.0)
         assert chosen in cal.ANSWERABLE_C_GRID
-        sentence, answerable, _ = cal.fit_models(items, 1.0, chosen)
-        p = [answerable.probability(cal.with_sentence_probabilities(d, sentence)) for d in items]
-        return cal.auc([x for x, d in zip(p, items) if d.answerable], [x for x, d in zip(p, items) if not d.answerable])
+        return _separation(*cal.fit_models(items, 1.0, chosen)[:2], items)
 
     monkeypatch.setattr(cal, "LINEAR_SHARE", 1.0)  # the linear model alone (the trees are tested below)
     assert separation() > 0.95
@@ -473,14 +460,14 @@ def test_answerability_weighs_products_of_two_features(monkeypatch):
     assert separation() < 0.7
 
 
-def _either_or_items(n: int = 240):
+def _either_or_items(n: int = 240, seed: int = 1):
     """Synthetic model-stage items, answerable exactly when one of is_quantity / wants_report holds."""
     import numpy as np
 
     import rag.calibrate as cal
     from rag.evaluation import EvalItem
 
-    rng = np.random.default_rng(1)
+    rng = np.random.default_rng(seed)
     items = []
     for i in range(n):
         quantity, report = float(rng.integers(0, 2)), float(rng.integers(0, 2))
@@ -490,6 +477,14 @@ def _either_or_items(n: int = 240):
         rows = [{"cov_sentence": 1.0}, {"cov_sentence": 0.0}]
         items.append(cal.ItemData("s", item, f"doc{i % 11}", "model", rows=rows, labels=[1, 0] if answerable else [0, 0], question=question))
     return items
+
+
+def _separation(sentence, answerable, items) -> float:
+    """AUC of the answerability model's probabilities: answerable items against those to refuse."""
+    import rag.calibrate as cal
+
+    p = [answerable.probability(cal.with_sentence_probabilities(d, sentence)) for d in items]
+    return cal.auc([x for x, d in zip(p, items) if d.answerable], [x for x, d in zip(p, items) if not d.answerable])
 
 
 def test_trees_are_stored_as_numbers_and_read_left_at_or_below_the_threshold(tmp_path):
@@ -530,9 +525,6 @@ def test_answerability_trees_find_what_no_feature_alone_says(monkeypatch):
     monkeypatch.setattr(cal, "ANSWERABLE_FEATURES", QUESTION_FEATURES)  # no products for the linear part
     sentence, answerable, _ = cal.fit_models(items, 1.0, 0.03)
     assert isinstance(answerable, Blend) and isinstance(answerable.members[1], Trees)
-    p = [answerable.probability(cal.with_sentence_probabilities(d, sentence)) for d in items]
-    assert cal.auc([x for x, d in zip(p, items) if d.answerable], [x for x, d in zip(p, items) if not d.answerable]) > 0.95
+    assert _separation(sentence, answerable, items) > 0.95
     monkeypatch.setattr(cal, "LINEAR_SHARE", 1.0)  # without the trees
-    sentence, answerable, _ = cal.fit_models(items, 1.0, 0.03)
-    p = [answerable.probability(cal.with_sentence_probabilities(d, sentence)) for d in items]
-    assert cal.auc([x for x, d in zip(p, items) if d.answerable], [x for x, d in zip(p, items) if not d.answerable]) < 0.7
+    assert _separation(*cal.fit_models(items, 1.0, 0.03)[:2], items) < 0.7
