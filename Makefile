@@ -41,7 +41,7 @@ test-fast: setup
 calibrate: setup
 	# Only the scope-word weight is refitted: searching the whole fusion grid as well cross-validated
 	# worse (MRR 0.818 against 0.844); `eval/tune_retrieval.py` without --only searches it all.
-	# With RAG_SENTENCE_SEARCH=on, add `--only sentence_weight` (off, its weight is left as it is).
+	# The sentence side (RAG_SENTENCE_SEARCH, on by default) keeps its weight; add `--only sentence_weight` to refit it.
 	$(BIN)/python eval/tune_retrieval.py --index $(INDEX)-eval --only scope_weight
 	$(BIN)/python eval/calibrate.py --index $(INDEX)-eval
 	$(BIN)/python eval/calibrate_support.py --index $(INDEX)-eval

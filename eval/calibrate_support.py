@@ -42,7 +42,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--index", default=str(ROOT / "index-eval"), help="folder of the evaluation indexes")
     parser.add_argument("--pairs", nargs="+", default=[str(ROOT / "eval" / n) for n in PAIR_FILES], help="training pairs (JSONL)")
-    parser.add_argument("--holdout", default=str(ROOT / "eval" / "verify_fresh13.jsonl"), help="held-out sentences, never fitted on")
+    parser.add_argument("--holdout", default=str(ROOT / "eval" / "verify_fresh14.jsonl"), help="held-out sentences, never fitted on")
     parser.add_argument("--out", default=str(SUPPORT_MODEL_FILE))
     parser.add_argument("--report", default=str(ROOT / "eval" / "results" / "support.md"))
     args = parser.parse_args()

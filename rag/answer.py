@@ -223,6 +223,8 @@ def choose_sentences(
         if any(top.hit.chunk_id == c.hit.chunk_id and c.start <= top.start < c.end or top.text in c.text for c in chosen):
             continue  # this part is answered by what was chosen already
         pick = leading.get((top.hit.chunk_id, top.start))
+        if pick is None and top.p >= params.part_ratio * best.p and all(top.hit.chunk_id != c.hit.chunk_id for c in scored):
+            pick = top  # from a passage past the question's first few, as likely as a leading candidate must be
         if pick is not None:
             chosen.extend(x for x in _neighbours(pick, plan, params) if all(x.text != c.text for c in chosen))
     covered = {t for t in weights if any(t in c.text for c in chosen)}
@@ -542,19 +544,24 @@ class Assistant:
 
     def part_rankings(self, analysis: Analysis) -> list[list[Candidate]]:
         """For each part of a several-part question (…多长？最多能延长多少天？), the candidates as the
-        model ranks them for that part alone; the part keeps the whole question's laws, bodies and years."""
+        model ranks them for that part alone: the sentences of every passage the question retrieved, not
+        only of the first few (the whole question can rank the passage a part needs below them); the part
+        keeps the whole question's laws, bodies and years."""
         plan = analysis.plan
         pieces = question_parts(plan.question)
         if not pieces:
             return []
-        narrowed = replace(analysis.retrieval, hits=tuple(analysis.hits))
+        own = tuple(analysis.hits[: self.settings.answer.top_passages])
+        seen = {h.chunk_id for h in own}
+        extra = tuple(h for h in analysis.retrieval.hits if h.chunk_id not in seen)
+        narrowed = replace(analysis.retrieval, hits=own + extra)
         rankings = []
         for piece in pieces:
             sub = self.retriever.plan(piece, analysis.snapshot)
             sub = replace(sub, laws=plan.laws or sub.laws, orgs=plan.orgs, years=plan.years or sub.years, wants_report=plan.wants_report or sub.wants_report)
             if not sub.tokens and not sub.grams:
                 continue
-            scored, _, _ = score_candidates(sub, narrowed, analysis.snapshot, self.model, self.settings.answer.top_passages, self.similarity)
+            scored, _, _ = score_candidates(sub, narrowed, analysis.snapshot, self.model, len(narrowed.hits), self.similarity)
             rankings.append(scored)
         return rankings
 

@@ -55,7 +55,7 @@ class RetrievalSettings:
     candidates: int = _field(40, "hits taken from each side (words, characters, vectors) before fusion", "RAG_CANDIDATES")
     reranker: str | None = _field(None, "a sentence-transformers CrossEncoder path (off by default)", "RAG_RERANKER")
     params_file: Path | None = _field(None, "fusion weights (JSON); default: rag/data/retrieval_params.json", "RAG_RETRIEVAL_PARAMS")
-    sentence_search: str = _field("off", "a fourth ranking by each passage's closest sentence under the answers' sentence encoder (rag/sentence_search.py): off | on (refit with make calibrate)", "RAG_SENTENCE_SEARCH")
+    sentence_search: str = _field("on", "a fourth ranking by each passage's closest sentence under the answers' sentence encoder (rag/sentence_search.py): off | on (refit with make calibrate)", "RAG_SENTENCE_SEARCH")
 
 
 @dataclass(frozen=True)

@@ -609,7 +609,7 @@ def score_candidates(
     for row in rows:
         row["cov_gap"] = row["cov_sentence"] - best_cov
         row["gram_gap"] = row["gram_sentence"] - best_gram
-    add_semantic(plan.question, raw, rows, model, similarity)
+    add_semantic(semantic_question(plan), raw, rows, model, similarity)
     add_passage_gaps(raw, rows)
     scored = [Candidate(hit, rank, start, end, text, row, model.sentence.probability(row)) for (hit, rank, start, end, text), row in zip(raw, rows)]
     scored.sort(key=lambda c: -c.p)
@@ -634,6 +634,20 @@ def add_passage_gaps(raw: list, rows: list[dict[str, float]]) -> None:
 
 def shortlist_score(row: dict[str, float]) -> float:
     return row["cov_sentence"] + row["gram_sentence"] + row["fused_rank"]
+
+
+SCOPE_YEAR = re.compile(r"(?:19|20)\d{2}\s*年度?")
+
+
+def semantic_question(plan: QueryPlan, shortest: int = 4) -> str:
+    """The question the encoder compares with sentences: without the names it scopes itself with (the
+    laws, organisations and years retrieval already holds it to), which a sentence seldom repeats."""
+    text = plan.question
+    names = [n for law in plan.laws for n in (law.title, law.alias)] + [n for entry in plan.orgs.known for n in entry.names]
+    for name in sorted({n for n in names if n}, key=len, reverse=True):
+        text = text.replace(name, "")
+    text = SCOPE_YEAR.sub("", text).replace("《》", "").strip(" ，,：:、")
+    return text if len(text) >= shortest else plan.question
 
 
 def add_semantic(question: str, raw: list, rows: list[dict[str, float]], model: AnswerModel, similarity: Similarity | None) -> None:

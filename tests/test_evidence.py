@@ -528,3 +528,21 @@ def test_answerability_trees_find_what_no_feature_alone_says(monkeypatch):
     assert _separation(sentence, answerable, items) > 0.95
     monkeypatch.setattr(cal, "LINEAR_SHARE", 1.0)  # without the trees
     assert _separation(*cal.fit_models(items, 1.0, 0.03)[:2], items) < 0.7
+
+
+def test_the_encoder_compares_sentences_with_the_question_less_the_names_it_scopes_itself_with():
+    """Retrieval already holds a question to the laws, organisations and years it names; a sentence seldom
+    repeats them, so the encoder sees the question without them — and the whole question when little is left."""
+    from rag.evidence import semantic_question
+    from rag.orgs import OrgEntry, OrgMention
+    from rag.query import LawAlias, QueryPlan
+
+    law = LawAlias("审计法", "audit-law", "中华人民共和国审计法")
+    plan = QueryPlan("《审计法》里审计人员调查取证最少几个人", (), laws=(law,))
+    assert semantic_question(plan) == "里审计人员调查取证最少几个人"
+    org = OrgEntry("花都区审计局", frozenset({"花都区审计局", "花都区"}), frozenset({"花都区"}), (2024,), ())
+    plan = QueryPlan("花都区审计局2024年度主动公开了多少条政府信息", (), years=(2024,), orgs=OrgMention(known=(org,)))
+    assert semantic_question(plan) == "主动公开了多少条政府信息"
+    plan = QueryPlan("审计法2024年", (), laws=(law,), years=(2024,))
+    assert semantic_question(plan) == "审计法2024年"  # nothing but names: the question as asked
+    assert semantic_question(QueryPlan("罚款最多多少", ())) == "罚款最多多少"

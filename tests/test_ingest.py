@@ -226,16 +226,17 @@ def test_cli_ingest_docs_set_chunks_delete_check(fake_settings, tmp_path, capsys
 
 
 def test_cli_ingest_encodes_the_sentences_when_sentence_search_is_on(fake_settings, tmp_path, monkeypatch, capsys):
-    """With RAG_SENTENCE_SEARCH=on, `rag ingest` encodes every sentence of the index (progress bar 句子向量)
-    into the index's sentence cache, so the first question does not; off (the default), it does not."""
+    """With RAG_SENTENCE_SEARCH=on (the default), `rag ingest` encodes every sentence of the index (progress
+    bar 句子向量) into the index's sentence cache, so the first question does not; off, it does not."""
     import sqlite3
 
     folder = write_documents(tmp_path / "docs", {"a.md": TINY_DOCUMENTS["sample-audit-law.md"]})
     cache = fake_settings.index_dir / "sentence_cache.sqlite"
     monkeypatch.setenv("RAG_SEMANTIC", "embedding")
+    monkeypatch.setenv("RAG_SENTENCE_SEARCH", "off")
     assert cli(["ingest", str(folder)]) == 0
     assert "句子向量" not in capsys.readouterr().err and not cache.exists()
-    monkeypatch.setenv("RAG_SENTENCE_SEARCH", "on")
+    monkeypatch.delenv("RAG_SENTENCE_SEARCH")
     assert cli(["ingest", str(folder)]) == 0
     assert "句子向量" in capsys.readouterr().err
     with sqlite3.connect(cache) as db:

@@ -282,11 +282,11 @@ def test_the_sentence_side_is_fused_when_it_has_a_weight(tiny_components):
     assert tiny_components.retriever.warm_sentences(show_bar=False) == 0
 
 
-def test_sentence_search_is_off_unless_asked_for(fake_settings):
+def test_sentence_search_is_on_unless_turned_off(fake_settings):
     from rag.components import build
 
     semantic = fake_settings.with_(answer={"semantic": "embedding"})
-    for settings, on in ((semantic, False), (semantic.with_(retrieval={"sentence_search": "on"}), True)):
+    for settings, on in ((semantic, True), (semantic.with_(retrieval={"sentence_search": "off"}), False)):
         components = build(settings)
         try:
             assert components.sentence_encoder is not None and (components.retriever._sentences is not None) == on
