@@ -31,6 +31,7 @@ from rag.evidence import (
     coverage,
     label_cue,
     score_candidates,
+    semantic_question,
     unit_matches,
 )
 from rag.keyword_index import KeywordIndex
@@ -394,12 +395,14 @@ class Assistant:
         similarity: Similarity | None = None,
         chat_model=None,
         support=None,
+        prefetch: Callable[[Sequence[str]], None] | None = None,
     ) -> None:
         self.retriever = retriever
         self.index = retriever.index
         self.settings = settings
         self.model = model or AnswerModel.load(settings.answer.model_file)
         self.similarity = similarity
+        self.prefetch = prefetch  # starts encoding questions for `similarity` on another thread
         self.chat_model = chat_model
         self.support = support  # a callable (sentence, hit) -> Support, for LLM sentences
 
@@ -443,7 +446,7 @@ class Assistant:
         resolved = self.resolve(text, history)
         if resolved != text:
             notices.append(f"结合上文理解为：{resolved}")
-        retrieval = self.retriever.search(resolved, k=k, doc_type=doc_type, source=source, year=year, org=org)
+        retrieval = self.retriever.search(resolved, k=k, doc_type=doc_type, source=source, year=year, org=org, on_plan=self.encode_ahead)
         extractive, passages = self.extractive(cut, retrieval, notices, org)
         llm_wanted = self.settings.llm.enabled if use_llm is None else use_llm
         if llm_wanted and not extractive.refused and self.chat_model is not None:
@@ -547,23 +550,37 @@ class Assistant:
         model ranks them for that part alone: the sentences of every passage the question retrieved, not
         only of the first few (the whole question can rank the passage a part needs below them); the part
         keeps the whole question's laws, bodies and years."""
-        plan = analysis.plan
-        pieces = question_parts(plan.question)
-        if not pieces:
+        subs = self.part_plans(analysis.plan, analysis.snapshot)
+        if not subs:
             return []
         own = tuple(analysis.hits[: self.settings.answer.top_passages])
         seen = {h.chunk_id for h in own}
         extra = tuple(h for h in analysis.retrieval.hits if h.chunk_id not in seen)
         narrowed = replace(analysis.retrieval, hits=own + extra)
-        rankings = []
-        for piece in pieces:
-            sub = self.retriever.plan(piece, analysis.snapshot)
+        return [score_candidates(sub, narrowed, analysis.snapshot, self.model, len(narrowed.hits), self.similarity)[0] for sub in subs]
+
+    def part_plans(self, plan: QueryPlan, snapshot: KeywordIndex) -> list[QueryPlan]:
+        """The plans of a several-part question's parts; each keeps the whole question's laws,
+        bodies and years; a part without words is left out."""
+        subs = []
+        for piece in question_parts(plan.question):
+            sub = self.retriever.plan(piece, snapshot)
             sub = replace(sub, laws=plan.laws or sub.laws, orgs=plan.orgs, years=plan.years or sub.years, wants_report=plan.wants_report or sub.wants_report)
-            if not sub.tokens and not sub.grams:
-                continue
-            scored, _, _ = score_candidates(sub, narrowed, analysis.snapshot, self.model, len(narrowed.hits), self.similarity)
-            rankings.append(scored)
-        return rankings
+            if sub.tokens or sub.grams:
+                subs.append(sub)
+        return subs
+
+    def encode_ahead(self, plan: QueryPlan, snapshot: KeywordIndex) -> None:
+        """Start encoding what answer selection will compare sentences with — the question less its
+        scope names, each part of a several-part question — on the other core, while retrieval
+        encodes the question itself (left out here when retrieval does)."""
+        if self.prefetch is None or self.similarity is None:
+            return
+        questions = [semantic_question(p) for p in (plan, *self.part_plans(plan, snapshot))]
+        if self.retriever.reads_sentences:
+            questions = [q for q in questions if q != plan.question]
+        if questions:
+            self.prefetch(questions)
 
     def compose(self, analysis: Analysis, book: CitationBook, best: Candidate | None = None, alone: bool = False) -> str:
         """List answers from structure (a report section's sub-headings, an article's items), else sentences.

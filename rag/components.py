@@ -84,6 +84,7 @@ class Components:
                 similarity=encoder.similarities if encoder is not None else None,
                 chat_model=self.chat_model,
                 support=self.support,
+                prefetch=encoder.prefetch if encoder is not None else None,
             )
 
         return self._once("_assistant", build_assistant)
@@ -135,7 +136,19 @@ class Components:
 
 
 def build(settings: Settings) -> Components:
+    limit_blas_threads(settings.embedding.blas_threads)
     return Components(settings)
+
+
+def limit_blas_threads(threads: int) -> None:
+    """numpy's BLAS threads in this process (0 leaves numpy's default). One by default: a question's
+    second encoding runs on the other core (`SentenceEncoder.prefetch`), and BLAS threads spinning on
+    both cores against it made a question slower, not faster (fresh15 p50 100 -> 106 ms with prefetch
+    and two BLAS threads, 78 ms with one). Embedding worker processes keep their own."""
+    if threads > 0:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=threads, user_api="blas")
 
 
 # ---------------------------------------------------------------- each part, by mode

@@ -33,6 +33,7 @@ class EmbeddingSettings:
     model: str | None = _field(None, "sentence-transformers model path or name (mode sentence-transformers)", "RAG_EMBEDDING_MODEL")
     batch: int = _field(64, "texts per embedding call", "RAG_EMBEDDING_BATCH")
     workers: int = _field(2, "embedding worker processes for large batches (0 or 1: in process)", "RAG_EMBEDDING_WORKERS")
+    blas_threads: int = _field(1, "numpy's BLAS threads in the app process (0: numpy's own default, one a core)", "RAG_BLAS_THREADS")
 
 
 @dataclass(frozen=True)

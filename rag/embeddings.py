@@ -26,6 +26,7 @@ import zlib
 from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from pathlib import Path
 
 import numpy as np
@@ -585,6 +586,7 @@ class SentenceEncoder:
         self._cache = CachedEmbeddings(_Named(model_id), cache_path)
         self._memory: dict[str, np.ndarray] = {}
         self._query_memory: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._pending: dict[str, Future] = {}  # questions being encoded by `prefetch`
         self._lock = threading.Lock()
 
     def passage_vectors(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
@@ -608,18 +610,57 @@ class SentenceEncoder:
         return out
 
     def query_vector(self, question: str) -> np.ndarray:
-        """The question's unit vector, remembered for repeated questions."""
+        """The question's unit vector, remembered for repeated questions; one that `prefetch` is
+        encoding is waited for, not encoded twice."""
         with self._lock:
             cached = self._query_memory.get(question)
             if cached is not None:
                 self._query_memory.move_to_end(question)
                 return cached
+            pending = self._pending.get(question)
+        if pending is not None:
+            found = pending.result().get(question)
+            if found is not None:
+                return found
         vector = _unit(np.asarray(self._queries([question]), dtype=np.float32).reshape(-1))
         with self._lock:
-            self._query_memory[question] = vector
-            while len(self._query_memory) > self.MEMORY_QUERIES:
-                self._query_memory.popitem(last=False)
+            self._remember_query(question, vector)
         return vector
+
+    def prefetch(self, questions: Sequence[str]) -> None:
+        """Start encoding these questions, as one batch, on a thread of its own: the engine's calls
+        release the GIL, so it runs on the other core while the caller goes on (retrieval encodes the
+        question itself meanwhile). Questions already known or under way are left out."""
+        with self._lock:
+            todo = [q for q in dict.fromkeys(questions) if q and q not in self._query_memory and q not in self._pending]
+            if not todo:
+                return
+            future: Future = Future()
+            for question in todo:
+                self._pending[question] = future
+        threading.Thread(target=self._encode_pending, args=(todo, future), name="sentence-prefetch", daemon=True).start()
+
+    def _encode_pending(self, questions: list[str], future: Future) -> None:
+        found: dict[str, np.ndarray] = {}
+        try:
+            vectors = np.asarray(self._queries(questions), dtype=np.float32).reshape(len(questions), -1)
+            found = {q: _unit(v) for q, v in zip(questions, vectors)}
+        except Exception:  # noqa: BLE001 - whoever needs a vector encodes it again and sees the error
+            found = {}
+        finally:
+            with self._lock:
+                for question, vector in found.items():
+                    self._remember_query(question, vector)
+                for question in questions:
+                    self._pending.pop(question, None)
+            future.set_result(found)
+
+    def _remember_query(self, question: str, vector: np.ndarray) -> None:
+        """Under the lock."""
+        self._query_memory[question] = vector
+        self._query_memory.move_to_end(question)
+        while len(self._query_memory) > self.MEMORY_QUERIES:
+            self._query_memory.popitem(last=False)
 
     def similarities(self, question: str, texts: Sequence[str]) -> list[float]:
         if not texts:

@@ -182,8 +182,13 @@ class HybridRetriever:
             matrix = self.sentence_matrix(progress=step)
         return len(matrix.rows) if matrix is not None else 0
 
+    @property
+    def reads_sentences(self) -> bool:
+        """The search encodes the question with the sentence encoder (the sentence side is on)."""
+        return self._sentences is not None and self.params.sentence_weight > 0
+
     def sentence_search(self, snapshot: KeywordIndex, question: str, k: int, where: dict | None) -> list[Hit]:
-        if self._sentences is None or self.params.sentence_weight <= 0 or not snapshot.ids:
+        if self._sentences is None or not self.reads_sentences or not snapshot.ids:
             return []
         matrix = self.sentence_matrix(snapshot)
         if matrix is None:
@@ -222,11 +227,16 @@ class HybridRetriever:
         year: int | None = None,
         scope_orgs: bool = True,
         org: str | None = None,
+        on_plan: Callable[[QueryPlan, KeywordIndex], None] | None = None,
     ) -> Retrieval:
+        """`on_plan` is called with the question's plan before the search (to start work that
+        needs only the plan, such as encoding what the answer will compare sentences with)."""
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         snapshot = self.index.snapshot()
         plan = question if isinstance(question, QueryPlan) else self.plan(question, snapshot, org)
+        if on_plan is not None:
+            on_plan(plan, snapshot)
         timings["plan"] = (time.perf_counter() - t0) * 1000
         params = self.params
         candidates = self.settings.retrieval.candidates

@@ -332,6 +332,22 @@ def test_when_a_law_was_adopted_and_took_effect(assistant):
 
 
 @pytest.mark.slow
+def test_the_questions_answer_selection_reads_are_encoded_ahead_and_change_no_answer(assistant):
+    """While retrieval encodes the question, the other core encodes what answer selection compares
+    sentences with (the question less the law it names, each part); the answer is the one given
+    without encoding ahead."""
+    asked: list[list[str]] = []
+    recording = Assistant(assistant.retriever, assistant.settings, assistant.model, assistant.similarity, prefetch=lambda qs: asked.append(list(qs)))
+    without = Assistant(assistant.retriever, assistant.settings, assistant.model, assistant.similarity)
+    question = "法治宣传教育法是什么时候通过的？从哪天开始施行？"
+    plain = without.ask(question)
+    assert recording.ask(question).answer == plain.answer == assistant.ask(question).answer
+    assert len(asked) == 1 and len(asked[0]) == 3, asked  # the question less the law's name, two parts
+    assert question not in asked[0] and all("法治宣传教育法" not in q for q in asked[0])
+    assert any("施行" in q and "通过" not in q for q in asked[0])
+
+
+@pytest.mark.slow
 def test_a_how_much_question_gets_the_clause_with_the_figure(assistant):
     answer = assistant.ask("被审计单位拖延提供资料，责令改正也不改，对单位最多罚多少钱？")
     assert not answer.refused

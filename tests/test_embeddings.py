@@ -137,6 +137,81 @@ def test_e5_sentence_similarity():
     assert pair[0] > pair[1]
 
 
+class FakeQueryEncoder:
+    """A fake question encoder that records each batch it is given and can be made to wait or fail."""
+
+    def __init__(self, fail: bool = False) -> None:
+        import threading
+
+        self.batches: list[list[str]] = []
+        self.release = threading.Event()
+        self.fail = fail
+
+    def __call__(self, texts):
+        self.batches.append(list(texts))
+        self.release.wait(5)
+        if self.fail:
+            raise RuntimeError("编码失败")
+        return np.stack([FakeEmbeddings().embed_query(t) for t in texts])
+
+
+def fake_sentence_encoder(queries, tmp_path):
+    from rag.embeddings import SentenceEncoder
+
+    passages = FakeEmbeddings()
+    return SentenceEncoder(queries, lambda texts: np.asarray(passages.embed_documents(list(texts))), "fake", tmp_path / "sentences.sqlite")
+
+
+def test_a_prefetched_question_is_encoded_once_in_one_batch_and_waited_for(tmp_path):
+    queries = FakeQueryEncoder()
+    encoder = fake_sentence_encoder(queries, tmp_path)
+    encoder.prefetch(["审计报告多少日内提出意见", "最多能延长多少天", "审计报告多少日内提出意见"])
+    encoder.prefetch(["最多能延长多少天"])  # under way already: no second batch
+    queries.release.set()  # the encoder thread finishes while query_vector waits for it
+    vector = encoder.query_vector("最多能延长多少天")
+    assert queries.batches == [["审计报告多少日内提出意见", "最多能延长多少天"]]
+    assert np.allclose(vector, FakeEmbeddings().embed_query("最多能延长多少天"))
+    encoder.query_vector("审计报告多少日内提出意见")
+    encoder.prefetch(["审计报告多少日内提出意见"])  # known now: nothing to do
+    assert len(queries.batches) == 1
+    encoder.query_vector("另一个问题")  # not prefetched: encoded where it is asked
+    assert queries.batches[-1] == ["另一个问题"]
+
+
+def test_a_failed_prefetch_leaves_the_question_to_be_encoded_where_it_is_needed(tmp_path):
+    queries = FakeQueryEncoder(fail=True)
+    encoder = fake_sentence_encoder(queries, tmp_path)
+    encoder.prefetch(["审计报告多少日内提出意见"])
+    queries.release.set()
+    with pytest.raises(RuntimeError, match="编码失败"):  # the error reaches the caller, not a silent None
+        encoder.query_vector("审计报告多少日内提出意见")
+    assert queries.batches == [["审计报告多少日内提出意见"], ["审计报告多少日内提出意见"]]
+    queries.fail = False
+    assert np.allclose(encoder.query_vector("审计报告多少日内提出意见"), FakeEmbeddings().embed_query("审计报告多少日内提出意见"))
+
+
+@pytest.mark.slow
+def test_e5_vectors_of_a_prefetched_batch_equal_those_encoded_one_by_one():
+    """The real engine: a question encoded in the prefetch batch has exactly its own vector, so the
+    answers do not depend on whether a question was encoded ahead."""
+    questions = ["我们单位要公布一家上市公司的审计结果，得提前几天告诉它？", "最多能延长多少天", "复议期限是多久"]
+    ahead = build(load_settings()).sentence_encoder
+    alone = build(load_settings()).sentence_encoder
+    assert ahead is not None and alone is not None
+    ahead.prefetch(questions)
+    for question in questions:
+        assert np.array_equal(ahead.query_vector(question), alone.query_vector(question))
+
+
+def test_the_app_process_keeps_one_blas_thread_unless_told(monkeypatch):
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    with threadpool_limits(limits=None):  # restores numpy's own setting afterwards
+        monkeypatch.setenv("RAG_BLAS_THREADS", "1")
+        build(load_settings())
+        assert {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"} == {1}
+
+
 @pytest.fixture(scope="module")
 def minilm_path():
     pytest.importorskip("sentence_transformers", reason="installed by `make setup` (extra [st])")
