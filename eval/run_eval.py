@@ -50,14 +50,21 @@ def main() -> int:
             report = evaluate(components, qs.path, with_baseline=not args.no_baseline, dev_dataset=settings.eval.dev_set)
             report["setup"] = setup.name
             report["role"] = qs.role
-            reports[name] = report
             (out / f"{name}.json").write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
-            table = markdown_table(report)
-            (out / f"{name}.md").write_text(table, encoding="utf-8")
-            role = "训练集（交叉验证数字见 calibration.md）" if qs.role == "train" else "留出集（从未用于拟合）"
-            tables.append(f"### {name}（{role}，索引：{setup.name}）\n\n{table}")
-            print(table)
+            (out / f"{name}.md").write_text(markdown_table(report), encoding="utf-8")
+            print(markdown_table(report))
         components.close()
+    # The summary and the plot cover every set with a report in `out`: a run of some sets (--only)
+    # updates theirs and keeps the others' last reports.
+    for setup in eval_setups(settings):
+        for name in setup.sets:
+            path = out / f"{name}.json"
+            if name not in sets or not path.exists():
+                continue
+            report = json.loads(path.read_text(encoding="utf-8"))
+            reports[name] = report
+            role = "训练集（交叉验证数字见 calibration.md）" if report.get("role") == "train" else "留出集（从未用于拟合）"
+            tables.append(f"### {name}（{role}，索引：{report.get('setup', setup.name)}）\n\n{markdown_table(report)}")
     (out / "summary.md").write_text("\n".join(tables), encoding="utf-8")
     plot_reports(reports, out / "eval.png")
     print(f"已写入 {out}/summary.md 与 {out}/eval.png")
