@@ -57,7 +57,8 @@ def main() -> int:
     titles = {r.source: r.title for r in everything.index.documents()}
     encoder = everything.sentence_encoder
     similarity = encoder.pair_similarities if encoder is not None else None
-    pairs = in_place(load_pairs(*map(Path, args.pairs)), everything.index.snapshot())
+    written = load_pairs(*map(Path, args.pairs))
+    pairs = in_place(written, everything.index.snapshot())
     rows = support_rows(pairs, similarity, titles)
     model, cv = fit_support(pairs, similarity, titles, rows=rows)
     payload = {
@@ -71,7 +72,7 @@ def main() -> int:
     everything.close()
     components = setup_components(settings.with_(answer={"support_model_file": Path(args.out)}), bureaus, Path(args.index))  # the new weights
     # The verify threshold is fitted on the training sentences, each judged by retrieval over every document.
-    judged = judge_sentences(components.verifier, load_pairs(*map(Path, args.pairs)))  # each retrieved and judged once, for both
+    judged = judge_sentences(components.verifier, written)  # each retrieved and judged once, for both
     verify_t, verify_fit = verify_threshold(judged)
     verify_cv = cross_validate_verify(judged, pairs, rows)
     payload["verify_threshold"] = verify_t

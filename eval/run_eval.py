@@ -51,8 +51,9 @@ def main() -> int:
             report["setup"] = setup.name
             report["role"] = qs.role
             (out / f"{name}.json").write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
-            (out / f"{name}.md").write_text(markdown_table(report), encoding="utf-8")
-            print(markdown_table(report))
+            table = markdown_table(report)
+            (out / f"{name}.md").write_text(table, encoding="utf-8")
+            print(table)
         components.close()
     # The summary and the plot cover every set with a report in `out`: a run of some sets (--only)
     # updates theirs and keeps the others' last reports.
