@@ -300,7 +300,8 @@ def _need_noun() -> re.Pattern[str]:
 
 def polarity(text: str) -> dict[str, bool]:
     """Which of obligation / permission / prohibition / negation a clause expresses (jieba words), its
-    bound words set apart; `negative` is a prohibition or a negation (不得收取 and 不收取 agree)."""
+    bound words set apart; `negative` is a prohibition, a negation or a verb that negates in meaning
+    (不得收取 and 不收取 agree, 拒绝提供 and 不提供 too), a negated one of those verbs positive (不得拒绝)."""
     modality = lexicon().modality
     _, rest = bounds(text)
     tokens = words(rest)
@@ -311,7 +312,27 @@ def polarity(text: str) -> dict[str, bool]:
     out["obligation"] = any(w in obliging for w in modality["obligation"])
     out["permission"] = any(w in token_set for w in modality["permission"])
     out["negation"] = (any(w in token_set for w in modality["negation"]) or fused_negation(tokens)) and not out["prohibition"]
-    out["negative"] = out["prohibition"] or out["negation"]
+    # a verb that negates in meaning (拒绝, 免征) is negative on its own (有权拒绝 ~ 有权说不; 拒绝提供且拒不改正
+    # is negative twice over, not positive); with a negation right before it the two cancel (不得拒绝 ~ 应当接受)
+    implicit = set(modality["implicit_negation"])
+    negators = set(modality["negation"]) | set(modality["prohibition"])
+    plain: list[str] = []
+    for token in tokens:
+        if token in implicit and plain and plain[-1] in negators:
+            plain.pop()
+        else:
+            plain.append(token)
+    out["implicit"] = any(w in implicit for w in plain)
+    if len(plain) == len(tokens):
+        out["negative"] = out["prohibition"] or out["negation"] or out["implicit"]
+    else:
+        kept = "".join(plain)
+        out["negative"] = (
+            any(w in kept for w in modality["prohibition"])
+            or any(w in set(plain) for w in modality["negation"])
+            or fused_negation(plain)
+            or out["implicit"]
+        )
     out["must"] = out["obligation"] or out["prohibition"]
     return out
 
@@ -604,11 +625,12 @@ def figure_elsewhere(claim: str, passage: str) -> float:
 
 
 def negations(text: str) -> int:
-    """How many negations and prohibitions a text says (bound words set apart)."""
+    """How many negations and prohibitions a text says, verbs that negate in meaning (拒绝, 免征) included
+    (bound words set apart)."""
     modality = lexicon().modality
     _, rest = bounds(text)
     tokens = words(rest)
-    single = set(modality["negation"]) | set(modality["prohibition"])
+    single = set(modality["negation"]) | set(modality["prohibition"]) | set(modality["implicit_negation"])
     return sum(1 for t in tokens if t in single) + sum(1 for t in tokens if t not in single and fused_negation([t]))
 
 

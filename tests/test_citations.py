@@ -488,3 +488,18 @@ def test_the_retrieval_hint_compares_years_as_the_checker_counts_them():
     wanted = {measure_family(u) for u in lexicon().units_like("年")}
     assert {family for _, family in quantities("违法行为在二年内未被发现的")} <= wanted
     assert measure_family("天") == measure_family("日") != measure_family("年")
+
+
+def test_a_verb_that_negates_in_meaning_is_a_negation():
+    """拒绝 is 说不, 免征 is 不予征税, 缺乏 is 没有 (lexicon `implicit_negation`); a negation right before such
+    a verb cancels it (不得拒绝 is 应当接受), two such verbs in a clause stay negative."""
+    from rag.citations import negations, negativity_disagrees, polarity
+
+    assert polarity("市场主体有权拒绝任何形式的摊派")["negative"]
+    assert not negativity_disagrees("市场主体对各种形式的摊派都有权说不。", "市场主体有权拒绝任何形式的摊派。")
+    assert not negativity_disagrees("赔偿请求人取得的赔偿金免征税款。", "对赔偿请求人取得的赔偿金不予征税。")
+    assert not negativity_disagrees("被审计单位不提供资料的。", "被审计单位拒绝提供资料的。")
+    assert negativity_disagrees("市场主体有权接受摊派。", "市场主体有权拒绝任何形式的摊派。")
+    assert not polarity("不得拒绝")["negative"] and not polarity("无权拒绝")["negative"]
+    assert polarity("拒绝提供资料且拒不改正的")["negative"]
+    assert negations("拒绝提供资料") == negations("不提供资料") == 1
