@@ -311,30 +311,29 @@ def polarity(text: str) -> dict[str, bool]:
     obliging = set(words(_need_noun().sub(_blank_need, rest))) if "需" in rest else token_set  # 可以根据需要组织 permits
     out["obligation"] = any(w in obliging for w in modality["obligation"])
     out["permission"] = any(w in token_set for w in modality["permission"])
-    out["negation"] = (any(w in token_set for w in modality["negation"]) or fused_negation(tokens)) and not out["prohibition"]
     # a verb that negates in meaning (拒绝, 免征) is negative on its own (有权拒绝 ~ 有权说不; 拒绝提供且拒不改正
-    # is negative twice over, not positive); with a negation right before it the two cancel (不得拒绝 ~ 应当接受)
-    implicit = set(modality["implicit_negation"])
-    negators = set(modality["negation"]) | set(modality["prohibition"])
-    plain: list[str] = []
-    for token in tokens:
-        if token in implicit and plain and plain[-1] in negators:
-            plain.pop()
-        else:
-            plain.append(token)
-    out["implicit"] = any(w in implicit for w in plain)
-    if len(plain) == len(tokens):
-        out["negative"] = out["prohibition"] or out["negation"] or out["implicit"]
-    else:
-        kept = "".join(plain)
-        out["negative"] = (
-            any(w in kept for w in modality["prohibition"])
-            or any(w in set(plain) for w in modality["negation"])
-            or fused_negation(plain)
-            or out["implicit"]
-        )
+    # twice over, not positive); with a negation right before it the two cancel (不得拒绝 ~ 应当接受)
+    plain = _uncancelled(tokens)
+    said = set(plain)
+    out["negation"] = any(w in said for w in modality["negation"] + modality["implicit_negation"]) or fused_negation(plain)
+    prohibits = out["prohibition"] if len(plain) == len(tokens) else any(w in "".join(plain) for w in modality["prohibition"])
+    out["negative"] = prohibits or out["negation"]
     out["must"] = out["obligation"] or out["prohibition"]
     return out
+
+
+def _uncancelled(tokens: Sequence[str]) -> list[str]:
+    """A clause's words less each verb that negates in meaning (lexicon `implicit_negation`: 拒绝, 免征) with
+    the negation or prohibition right before it: 不得拒绝 says no "not"."""
+    modality = lexicon().modality
+    negators = set(modality["negation"]) | set(modality["prohibition"])
+    kept: list[str] = []
+    for token in tokens:
+        if token in modality["implicit_negation"] and kept and kept[-1] in negators:
+            kept.pop()
+        else:
+            kept.append(token)
+    return kept
 
 
 def _blank_need(m: re.Match[str]) -> str:
