@@ -56,6 +56,7 @@ class RetrievalSettings:
     candidates: int = _field(40, "hits taken from each side (words, characters, vectors) before fusion", "RAG_CANDIDATES")
     reranker: str | None = _field(None, "a sentence-transformers CrossEncoder path (off by default)", "RAG_RERANKER")
     params_file: Path | None = _field(None, "fusion weights (JSON); default: rag/data/retrieval_params.json", "RAG_RETRIEVAL_PARAMS")
+    passage_ranker: str = _field("on", "reorder the fused passages by the learned ranker (rag/passage_rank.py, the \"ranker\" section of the parameters file): on | off", "RAG_PASSAGE_RANKER")
     sentence_search: str = _field("on", "a fourth ranking by each passage's closest sentence under the answers' sentence encoder (rag/sentence_search.py): off | on (refit with make calibrate)", "RAG_SENTENCE_SEARCH")
 
 
@@ -228,6 +229,7 @@ def validate(settings: Settings) -> None:
     _check_mode("RAG_LLM_MODE", settings.llm.mode, LLM_MODES)
     _check_mode("RAG_SEMANTIC", settings.answer.semantic, SEMANTIC_MODES)
     _check_mode("RAG_SENTENCE_SEARCH", settings.retrieval.sentence_search, ("on", "off"))
+    _check_mode("RAG_PASSAGE_RANKER", settings.retrieval.passage_ranker, ("on", "off"))
     if settings.embedding.mode == "sentence-transformers" and not settings.embedding.model:
         raise SettingsError("嵌入模式 sentence-transformers 需要设置 RAG_EMBEDDING_MODEL（模型路径或名称）")
     if settings.store.mode == "server" and not settings.store.chroma_url:

@@ -12,13 +12,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from rag.citations import events_named, measure_family, quantities
+from rag.citations import events_named
 from rag.config import Settings
 from rag.index import Index
 from rag.keyword_index import KeywordIndex
 from rag.lexicon import label, lexicon
 from rag.orgs import OrgCatalog, build_org_catalog
 from rag.params import RetrievalParams
+from rag.passage_rank import Hints, PassageRanker
 from rag.query import LawCatalog, QueryPlan, analyze_query, build_law_catalog
 from rag.schema import Hit
 from rag.sentence_search import SentenceMatrix, VectorSource, build_matrix
@@ -100,6 +101,7 @@ class HybridRetriever:
         self._matrix_lock = threading.Lock()
         self.settings = settings
         self.params = params or RetrievalParams.load(settings.retrieval.params_file)
+        self.ranker = PassageRanker.load(settings.retrieval.params_file) if settings.retrieval.passage_ranker == "on" else None
         self._reranker_factory = reranker
         self._reranker: Any = None
         self._catalogs: dict[tuple[str, str | None], tuple[LawCatalog, OrgCatalog]] = {}
@@ -187,6 +189,13 @@ class HybridRetriever:
         """The search encodes the question with the sentence encoder (the sentence side is on)."""
         return self._sentences is not None and self.params.sentence_weight > 0
 
+    @property
+    def encoders(self) -> str:
+        """The encoders behind the vector sides (passage vectors; sentence vectors when that side is on)."""
+        embedding = self.settings.embedding
+        dense = f"{embedding.mode}:{embedding.model}" if embedding.model else embedding.mode
+        return f"{dense}+sentences:{self.settings.answer.semantic}" if self.reads_sentences else dense
+
     def sentence_search(self, snapshot: KeywordIndex, question: str, k: int, where: dict | None) -> list[Hit]:
         if self._sentences is None or not self.reads_sentences or not snapshot.ids:
             return []
@@ -269,8 +278,12 @@ class HybridRetriever:
         timings["sentences"] = (time.perf_counter() - t3) * 1000
 
         signals = self._signals(word_hits, char_hits, dense_hits)
-        fused = self.combine(plan, word_hits, char_hits, dense_hits, article_hits, params, sentence_hits)
-        fused = self.add_front_matter(snapshot, plan, fused, k)
+        sides = (word_hits, char_hits, dense_hits)
+        fused = self.fused_candidates(snapshot, plan, sides, article_hits, params, sentence_hits, k)
+        if self.ranker is not None and self.ranker.encoders == self.encoders:
+            t4 = time.perf_counter()
+            fused = self.ranker.order(fused, plan, sides, sentence_hits, {h.chunk_id for h in article_hits})
+            timings["rank"] = (time.perf_counter() - t4) * 1000
         if self._reranker_factory is not None:
             t3 = time.perf_counter()
             fused = self.rerank(plan.question, fused[: max(k * 3, 20)], keep_first=len(article_hits))
@@ -318,6 +331,22 @@ class HybridRetriever:
             top = max((h.score for h in fused), default=1.0) * 2
             fused = [h.with_score(top) for h in article_hits] + [h for h in fused if h.chunk_id not in ids]
         return fused
+
+    def fused_candidates(
+        self,
+        snapshot: KeywordIndex,
+        plan: QueryPlan,
+        sides: Sequence[Sequence[Hit]],
+        article_hits: Sequence[Hit],
+        params: RetrievalParams,
+        sentence_hits: Sequence[Hit],
+        k: int,
+    ) -> list[Hit]:
+        """The fused ranking with the documents' front matter a question asks for: what the passage
+        ranker reorders (and eval/tune_retrieval.py fits it on)."""
+        words, chars, dense = sides
+        fused = self.combine(plan, list(words), list(chars), list(dense), list(article_hits), params, sentence_hits)
+        return self.add_front_matter(snapshot, plan, fused, k)
 
     def add_front_matter(self, snapshot: KeywordIndex, plan: QueryPlan, fused: list[Hit], k: int) -> list[Hit]:
         """A question about a title, a document number, a signature, a date or 抄送 also gets the
@@ -377,23 +406,17 @@ class HybridRetriever:
         if not hits:
             return hits
         params = params or self.params
+        hints = Hints.of(plan)
+        boosts = {
+            "named_law": params.law_boost, "report": params.report_boost, "year_match": params.year_boost,
+            "unit_match": params.quantity_boost, "period_match": params.period_boost,
+        }
         boosted: list[Hit] = []
-        named_laws = {law.source for law in plan.laws}
-        lex = lexicon()
-        wanted_units = {measure_family(u) for u in lex.units_like(plan.asked_unit)} if plan.asked_unit else set()
-        periods = {measure_family(u) for u in lex.time_units} if not plan.asked_unit and lex.cue("period", plan.question) else set()
         for hit in hits:
             factor = 1.0
-            if hit.source in named_laws:
-                factor *= params.law_boost
-            if plan.wants_report and hit.doc_type != "law":
-                factor *= params.report_boost
-            if plan.years and hit.doc_type != "law" and hit.year in plan.years:
-                factor *= params.year_boost
-            if wanted_units and params.quantity_boost != 1.0 and any(unit in wanted_units for _, unit in quantities(hit.text)):
-                factor *= params.quantity_boost
-            if periods and params.period_boost != 1.0 and any(unit in periods for _, unit in quantities(hit.text)):
-                factor *= params.period_boost
+            for name, on in hints.flags(hit).items():
+                if on:
+                    factor *= boosts[name]
             boosted.append(hit.with_score(hit.score * factor) if factor != 1.0 else hit)
         return sorted(boosted, key=lambda h: -h.score)
 

@@ -199,6 +199,20 @@ def tiny_components(tmp_path_factory, tiny_corpus):
     components.close()
 
 
+@pytest.fixture(scope="session")
+def tiny_real_components(tmp_path_factory, tiny_corpus):
+    """TINY_DOCUMENTS under the encoders a user gets by default (USE passages, e5 sentences): what the
+    fitted answer model and passage ranker were fitted with, for tests of what the model chooses."""
+    from rag.components import build
+    from rag.ingest import ingest_paths
+
+    components = build(load_settings({"RAG_INDEX_DIR": str(tmp_path_factory.mktemp("tiny-real-index"))}))
+    summary = ingest_paths(components.index, [tiny_corpus], show_bar=False)
+    assert summary.count("failed") == 0 and summary.count("added") == len(TINY_DOCUMENTS)
+    yield components
+    components.close()
+
+
 # ---------------------------------------------------------------- the real corpus (slow tests)
 
 

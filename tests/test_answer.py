@@ -126,13 +126,16 @@ def test_composition_quotes_and_cites_the_best_sentence(eager, question, fact, s
         assert answer.answer.startswith(f"据《{answer.citations[0].title}》，")
 
 
-def test_a_question_for_a_day_is_answered_with_a_day_or_refused(eager):
+@pytest.mark.slow
+def test_a_question_for_a_day_is_answered_with_a_day_or_refused(tiny_real_components):
     """The rule for date questions (README): a day asked for (哪天, 几月几日, 日期) is given as a month and
     day, or the answer says the passages give none — not the date of something else (the 落款 of a report
-    asked about an activity it does not date)."""
-    dated = eager.ask("青禾县审计局2023年的报告落款日期是哪天？")
+    asked about an activity it does not date). Under the default encoders the fitted model was fitted with
+    (with FAKE embeddings and no sentence similarity it may choose the 落款's day for the activity)."""
+    assistant = tiny_real_components.assistant
+    dated = assistant.ask("青禾县审计局2023年的报告落款日期是哪天？")
     assert not dated.refused and "2024年1月15日" in dated.answer, dated.answer
-    undated = eager.ask("岚江市审计局2024年的普法活动是哪一天开展的？")
+    undated = assistant.ask("岚江市审计局2024年的普法活动是哪一天开展的？")
     assert undated.refused and "具体日期" in undated.answer, undated.answer
     assert undated.citations  # the closest passages are still shown
 

@@ -10,9 +10,6 @@ from rag.evidence import (
     QUESTION_PRODUCTS,
     SENTENCE_FEATURES,
     AnswerModel,
-    Blend,
-    Logistic,
-    Trees,
     add_passage_gaps,
     coverage,
     gram_coverage,
@@ -24,6 +21,7 @@ from rag.evidence import (
     unit_matches,
 )
 from rag.query import question_parts
+from rag.scorers import Blend, Logistic, Trees
 
 
 def test_term_credit_and_coverage():
@@ -438,7 +436,7 @@ def test_answerability_weighs_products_of_two_features(monkeypatch):
     its regularisation chosen by the out-of-fold AUC over grouped folds. (Synthetic items: answerable
     exactly when one of is_quantity / wants_report holds, the other not.)"""
     import rag.calibrate as cal
-    from rag.evidence import feature_value
+    from rag.scorers import feature_value
 
     assert feature_value({"is_quantity": 1.0, "wants_report": 0.5}, "is_quantity*wants_report") == 0.5
     assert feature_value({"is_quantity": 1.0}, "is_quantity*wants_report") == 0.0
