@@ -30,7 +30,7 @@ from rag.calibrate import (  # noqa: E402
     verify_threshold,
     write_atomically,
 )
-from rag.citations import SUPPORT_MODEL_FILE  # noqa: E402
+from rag.citations import SUPPORT_MODEL_FILE, SupportModel  # noqa: E402
 from rag.config import load_settings  # noqa: E402
 from rag.evaluation import eval_setups, setup_components  # noqa: E402
 from rag.ingest import ingest_paths  # noqa: E402
@@ -69,19 +69,18 @@ def main() -> int:
         "semantic": settings.answer.semantic,
     }
     write_atomically(Path(args.out), json.dumps(payload, ensure_ascii=False, indent=1))
-    everything.close()
-    components = setup_components(settings.with_(answer={"support_model_file": Path(args.out)}), bureaus, Path(args.index))  # the new weights
-    # The verify threshold is fitted on the training sentences, each judged by retrieval over every document.
-    judged = judge_sentences(components.verifier, written)  # each retrieved and judged once, for both
+    # The verify threshold is fitted on the training sentences, each judged by retrieval over every document
+    # under the new weights.
+    judged = judge_sentences(everything.verifier_for(SupportModel.load(Path(args.out))), written)  # each retrieved and judged once, for both
     verify_t, verify_fit = verify_threshold(judged)
     verify_cv = cross_validate_verify(judged, pairs, rows)
     payload["verify_threshold"] = verify_t
     payload["verify_fit"] = verify_fit
     payload["verify_cross_validated"] = verify_cv
     write_atomically(Path(args.out), json.dumps(payload, ensure_ascii=False, indent=1))
-    components.close()
-    components = setup_components(settings.with_(answer={"support_model_file": Path(args.out)}), bureaus, Path(args.index))
-    held = {Path(h).name: evaluate_verify(components.verifier, Path(h)) for h in args.holdout if Path(h).exists()}
+    verifier = everything.verifier_for(SupportModel.load(Path(args.out)))  # the new weights and verify threshold
+    held = {Path(h).name: evaluate_verify(verifier, Path(h)) for h in args.holdout if Path(h).exists()}
+    everything.close()
     report = {"cross_validated": cv, "verify_fit": verify_fit, "verify_cross_validated": verify_cv, "verify_holdout": held}
     lines = [
         f"支持判定（{cv['pairs']} 对，按文件分组 5 折交叉验证）：忠实改写判为有依据 {cv['cv_faithful_supported']:.1%}，"

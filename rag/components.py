@@ -100,32 +100,41 @@ class Components:
 
     @property
     def support(self):
-        """(sentence, hit) -> Support, with the sentence encoder's similarity."""
+        """(sentence, hit) -> Support, with the sentence encoder's similarity and the fitted support model."""
 
         def build_support():
-            from rag.citations import SupportModel, check_support
+            from rag.citations import SupportModel
 
-            model = SupportModel.load(self.settings.answer.support_model_file)
-            encoder = self.sentence_encoder
-            similarity = encoder.pair_similarities if encoder is not None else None
-
-            def support(sentence: str, hit) -> Any:
-                return check_support(sentence, hit.text, context=f"{hit.title} {hit.section}", similarity=similarity, model=model)
-
-            return support
+            return self.support_for(SupportModel.load(self.settings.answer.support_model_file))
 
         return self._once("_support", build_support)
+
+    def support_for(self, model):
+        """(sentence, hit) -> Support under the given support model (a model being fitted, say)."""
+        from rag.citations import check_support
+
+        encoder = self.sentence_encoder
+        similarity = encoder.pair_similarities if encoder is not None else None
+
+        def support(sentence: str, hit) -> Any:
+            return check_support(sentence, hit.text, context=f"{hit.title} {hit.section}", similarity=similarity, model=model)
+
+        return support
 
     @property
     def verifier(self):
         def build_verifier():
             from rag.citations import SupportModel
-            from rag.verify import Verifier
 
-            model = SupportModel.load(self.settings.answer.support_model_file)
-            return Verifier(self.retriever, self.support, model.verify_threshold)
+            return self.verifier_for(SupportModel.load(self.settings.answer.support_model_file))
 
         return self._once("_verifier", build_verifier)
+
+    def verifier_for(self, model):
+        """`rag verify` under the given support model, on this index and retriever."""
+        from rag.verify import Verifier
+
+        return Verifier(self.retriever, self.support_for(model), model.verify_threshold)
 
     def close(self) -> None:
         """Stop worker processes of the embedding model, if any were started."""

@@ -41,6 +41,24 @@ def test_verdicts(tiny_components):
     assert data["citation"]["source"] == "qinghe-audit-bureau-2023-report"
 
 
+def test_a_verifier_under_another_support_model_on_the_same_index(tiny_components):
+    """`Components.verifier_for(model)`: the same retriever and index, the given model's weights and
+    verify threshold (what eval/calibrate_support.py judges with while it fits, without opening the
+    index again); `verifier` is the one of the fitted file."""
+    from dataclasses import replace
+
+    from rag.citations import SupportModel
+
+    fitted = SupportModel.load(tiny_components.settings.answer.support_model_file)
+    assert tiny_components.verifier.min_score == fitted.verify_threshold
+    strict = replace(fitted, verify_threshold=1.0)  # nothing reaches a probability of 1
+    verifier = tiny_components.verifier_for(strict)
+    assert verifier.retriever is tiny_components.retriever and verifier.min_score == 1.0
+    quote = "审计机关依照法律规定独立行使审计监督权，不受其他行政机关、社会团体和个人的干涉。"
+    assert tiny_components.verifier.verify_sentence(quote).verdict == "supported"
+    assert verifier.verify_sentence(quote).verdict != "supported"
+
+
 @pytest.fixture
 def tiny_index_dir(tiny_components, fake_settings):
     """The tiny index, opened by the CLI with the same FAKE modes (fake_settings sets them in the environment)."""
