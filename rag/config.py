@@ -56,7 +56,7 @@ class RetrievalSettings:
     candidates: int = _field(40, "hits taken from each side (words, characters, vectors) before fusion", "RAG_CANDIDATES")
     reranker: str | None = _field(None, "a sentence-transformers CrossEncoder path (off by default)", "RAG_RERANKER")
     params_file: Path | None = _field(None, "fusion weights (JSON); default: rag/data/retrieval_params.json", "RAG_RETRIEVAL_PARAMS")
-    passage_ranker: str = _field("on", "reorder the fused passages by the learned ranker (rag/passage_rank.py, the \"ranker\" section of the parameters file): on | off", "RAG_PASSAGE_RANKER")
+    passage_ranker: str = _field("off", "reorder the fused passages by the learned ranker (rag/passage_rank.py, the \"ranker\" section of the parameters file): off (default: it lifts retrieval, not the answers; README round 24) | on (refit the answer model after switching: RAG_PASSAGE_RANKER=on make calibrate)", "RAG_PASSAGE_RANKER")
     sentence_search: str = _field("on", "a fourth ranking by each passage's closest sentence under the answers' sentence encoder (rag/sentence_search.py): off | on (refit with make calibrate)", "RAG_SENTENCE_SEARCH")
 
 
