@@ -183,34 +183,31 @@ def tiny_corpus(tmp_path_factory) -> Path:
     return folder
 
 
+def _tiny(tmp_path_factory, tiny_corpus, name: str, env: dict[str, str]):
+    """Components over TINY_DOCUMENTS in a new index with these settings; closed after the session."""
+    from rag.components import build
+    from rag.ingest import ingest_paths
+
+    components = build(load_settings({"RAG_INDEX_DIR": str(tmp_path_factory.mktemp(name)), **env}))
+    summary = ingest_paths(components.index, [tiny_corpus], show_bar=False)
+    assert summary.count("failed") == 0 and summary.count("added") == len(TINY_DOCUMENTS)
+    yield components
+    components.close()
+
+
 @pytest.fixture(scope="session")
 def tiny_components(tmp_path_factory, tiny_corpus):
     """FAKE embeddings, no sentence encoder, no LLM, over TINY_DOCUMENTS in a real embedded Chroma.
 
     Read-only: a test that writes builds its own `fake_components`."""
-    from rag.components import build
-    from rag.ingest import ingest_paths
-
-    env = {"RAG_INDEX_DIR": str(tmp_path_factory.mktemp("tiny-index")), **FAKE_ENV}
-    components = build(load_settings(env))
-    summary = ingest_paths(components.index, [tiny_corpus], show_bar=False)
-    assert summary.count("failed") == 0 and summary.count("added") == len(TINY_DOCUMENTS)
-    yield components
-    components.close()
+    yield from _tiny(tmp_path_factory, tiny_corpus, "tiny-index", FAKE_ENV)
 
 
 @pytest.fixture(scope="session")
 def tiny_real_components(tmp_path_factory, tiny_corpus):
     """TINY_DOCUMENTS under the encoders a user gets by default (USE passages, e5 sentences): what the
     fitted answer model and passage ranker were fitted with, for tests of what the model chooses."""
-    from rag.components import build
-    from rag.ingest import ingest_paths
-
-    components = build(load_settings({"RAG_INDEX_DIR": str(tmp_path_factory.mktemp("tiny-real-index"))}))
-    summary = ingest_paths(components.index, [tiny_corpus], show_bar=False)
-    assert summary.count("failed") == 0 and summary.count("added") == len(TINY_DOCUMENTS)
-    yield components
-    components.close()
+    yield from _tiny(tmp_path_factory, tiny_corpus, "tiny-real-index", {})
 
 
 # ---------------------------------------------------------------- the real corpus (slow tests)
