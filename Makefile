@@ -42,7 +42,7 @@ calibrate: setup
 	# Only the scope-word weight is refitted: searching the whole fusion grid as well cross-validated
 	# worse (MRR 0.818 against 0.844); `eval/tune_retrieval.py` without --only searches it all.
 	# The sentence side (RAG_SENTENCE_SEARCH, on by default) keeps its weight; add `--only sentence_weight` to refit it.
-	# The passage ranker (rag/passage_rank.py) is refitted on the chosen fusion (`--no-ranker` keeps it).
+	# The passage ranker (rag/passage_rank.py, off by default) is refitted only with RAG_PASSAGE_RANKER=on.
 	$(BIN)/python eval/tune_retrieval.py --index $(INDEX)-eval --only scope_weight
 	$(BIN)/python eval/calibrate.py --index $(INDEX)-eval
 	$(BIN)/python eval/calibrate_support.py --index $(INDEX)-eval

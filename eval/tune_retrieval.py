@@ -3,8 +3,8 @@
 For every training question (each against the index it was written for), the four ranked lists
 (words, character bigrams, passage vectors, sentence vectors) are computed once; each candidate setting of the weights is
 scored by MRR of the first passage that holds the expected answer, and the setting chosen on the
-other folds is measured on each held-out fold (folds grouped by document). Then the passage ranker
-(rag/passage_rank.py) is fitted on the chosen fusion's first candidates: gradient-boosted trees on
+other folds is measured on each held-out fold (folds grouped by document). Then, with
+RAG_PASSAGE_RANKER=on, the passage ranker (rag/passage_rank.py) is fitted on the chosen fusion's first candidates: gradient-boosted trees on
 whether each candidate holds the expected answer, measured the same way (fitted on four folds,
 ranking the fifth). Writes rag/data/retrieval_params.json and eval/results/retrieval_params.md.
 """
@@ -59,7 +59,6 @@ def main() -> int:
     parser.add_argument("--report", default=str(ROOT / "eval" / "results" / "retrieval_params.md"))
     parser.add_argument("--only", action="append", default=[], metavar="NAME",
                         help="tune only these settings (e.g. --only scope_weight); the others keep their current values")
-    parser.add_argument("--no-ranker", action="store_true", help="keep the stored passage ranker (do not refit it)")
     args = parser.parse_args()
     settings = load_settings()
     by_name = {s.name: s for s in question_sets(settings)}
@@ -152,7 +151,7 @@ def main() -> int:
              "```", json.dumps(params.__dict__, ensure_ascii=False), "```"]
     stored = PassageRanker.load(Path(args.out))
     ranker = stored.to_dict() if stored else None
-    if not args.no_ranker:
+    if settings.retrieval.passage_ranker == "on":  # off (the default), the stored one is kept unused
         runs = searched[tuple(sorted((key, getattr(params, key)) for key in SEARCH_GRID))]
         fitted, ranker_report = fit_ranker([(g, item) for g, item, _ in items], runs, params, fold_of)
         ranker = {**fitted.to_dict(), "report": ranker_report}
@@ -178,13 +177,13 @@ def fit_ranker(items: list, runs: list, params: RetrievalParams, fold_of: dict[s
     from rag.calibrate import fit_trees
 
     depth = load_settings().retrieval.candidates
-    data = []  # (group, feature rows, labels) per question
+    data = []  # (group, feature rows, labels, the ranker's arguments) per question
     for (group, item), (retriever, result) in zip(items, runs):
         fused = retriever.fused_candidates(result.snapshot, result.plan, result.sides, result.article_hits, params, result.sentence_hits, 10)[:depth]
         articles = {h.chunk_id for h in result.article_hits}
         rows = candidate_features(fused, result.plan, result.sides, result.sentence_hits, articles)
         labels = [int(passage_matches(item, Passage(h.source, h.text))) for h in fused]
-        data.append((group, rows, labels, [h.chunk_id in articles for h in fused]))
+        data.append((group, rows, labels, (fused, result.plan, result.sides, result.sentence_hits, articles)))
 
     def fit(part: list) -> PassageRanker:
         rows = [r for _, rs, _, _ in part for r in rs]
@@ -192,13 +191,14 @@ def fit_ranker(items: list, runs: list, params: RetrievalParams, fold_of: dict[s
         return PassageRanker(fit_trees(rows, labels, PASSAGE_FEATURES), depth, runs[0][0].encoders)
 
     def ranks(ranker: PassageRanker | None, part: list) -> list[int | None]:
+        """Rank of the first candidate holding the answer among the first ten, in the order a search gives
+        (the ranker's `order`, or the fusion's)."""
         out = []
-        for _, rows, labels, pinned in part:
-            order = list(range(len(rows)))
-            if ranker is not None and rows:
-                p = ranker.probabilities(rows)
-                order.sort(key=lambda i: (not pinned[i], -p[i] if not pinned[i] else i))
-            out.append(next((n + 1 for n, i in enumerate(order[:10]) if labels[i]), None))
+        for _, _, labels, order_args in part:
+            fused = order_args[0]
+            relevant = {h.chunk_id for h, y in zip(fused, labels) if y}
+            ordered = ranker.order(*order_args) if ranker is not None else fused
+            out.append(next((n + 1 for n, h in enumerate(ordered[:10]) if h.chunk_id in relevant), None))
         return out
 
     fused_ranks: list[int | None] = []
