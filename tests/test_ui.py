@@ -152,7 +152,8 @@ def test_chat_answer_with_citation(page, server):
     page.get_by_role("button", name=LIKE).last.click()
     feedback = server["index_dir"] / "feedback.jsonl"
     deadline = time.monotonic() + 10
-    while not feedback.exists() and time.monotonic() < deadline:
+    # the file is created when opened for the append, before its line is written: wait for the line
+    while not (feedback.exists() and feedback.read_text(encoding="utf-8").endswith("\n")) and time.monotonic() < deadline:
         time.sleep(0.2)
     entry = json.loads(feedback.read_text(encoding="utf-8").splitlines()[-1])
     assert entry["liked"] is True and entry["question"] == "第十三条呢？" and entry["citations"]
