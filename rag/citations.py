@@ -737,7 +737,8 @@ def support_features(sentence: str, passage: str, context: str = "", similarity:
     part = focus(claim, passage, context=context)  # the rest is judged against the part that speaks of the fact
     full = f"{context} {part}" if context else part
     # where its figures and dates must stand: a quotation's anywhere in the passage it quotes
-    stated = f"{context} {passage if feats['quote'] else whole_sentences(passage, part)}"
+    sentences = whole_sentences(passage, part)
+    stated = f"{context} {passage if feats['quote'] else sentences}"
     squashed = squash(full)
     words_ = list(dict.fromkeys(content_words(claim)))
     lowered = squashed.lower()
@@ -763,8 +764,10 @@ def support_features(sentence: str, passage: str, context: str = "", similarity:
     actors = lexicon().documents["actor_suffixes"]
     feats["missing_actors"] = float(sum(1 for w in missing if w.endswith(tuple(actors))))
     feats["bigram_coverage"] = _bigram_overlap(claim, full)
-    clause = closest_clause(claim, part)
-    window = closest_clause(claim, part, pairs=True)
+    # the clause it restates is a whole sentence of the passage: a part may end at a comma before the
+    # sentence's verb (…申请书格式文本，| 不得收费。), and the sentence's obligation or negation is there
+    clause = closest_clause(claim, sentences)
+    window = closest_clause(claim, sentences, pairs=True)
     feats["clause_bigram_coverage"] = _bigram_overlap(claim, window)
     folded_window = squash(window).lower()
     feats["clause_word_coverage"] = (sum(1 for w in words_ if loosely_present(w, folded_window)) / len(words_)) if words_ else 1.0

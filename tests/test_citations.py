@@ -18,6 +18,7 @@ from rag.citations import (
     quantities,
     quotes,
     strip_markers,
+    support_features,
 )
 from rag.schema import Hit
 
@@ -503,3 +504,20 @@ def test_a_verb_that_negates_in_meaning_is_a_negation():
     assert not polarity("不得拒绝")["negative"] and not polarity("无权拒绝")["negative"]
     assert polarity("拒绝提供资料且拒不改正的")["negative"]
     assert negations("拒绝提供资料") == negations("不提供资料") == 1
+
+
+def test_obligation_is_read_from_the_whole_sentence_a_claim_restates() -> None:
+    # The part of the article the claim restates ends at the comma before the sentence's verb
+    # (…申请书格式文本，| 不得收费。): the claim's 可以 is compared with the whole sentence's 不得.
+    article = (
+        "第五十八条 行政机关实施行政许可和对行政许可事项进行监督检查，不得收取任何费用。但是，法律、行政法规另有规定的，依照其规定。"
+        "行政机关提供行政许可申请书格式文本，不得收费。行政机关实施行政许可所需经费应当列入本行政机关的预算，由本级财政予以保障。"
+    )
+    assert support_features("行政机关向申请人提供行政许可申请书的格式文本，是可以要钱的。", article)["modality_mismatch"] == 1.0
+    assert support_features("行政机关向申请人提供行政许可申请书的格式文本，可以收点钱。", article)["modality_mismatch"] == 1.0
+    penalty = (
+        "第七十三条 当事人对行政处罚决定不服，申请行政复议或者提起行政诉讼的，行政处罚不停止执行，法律另有规定的除外。"
+        "当事人对限制人身自由的行政处罚决定不服，申请行政复议或者提起行政诉讼的，可以向作出决定的机关提出暂缓执行申请。"
+    )
+    kept = support_features("当事人对限制人身自由的处罚决定不服并申请复议的，可以要求作出决定的机关暂缓执行。", penalty)
+    assert kept["modality_mismatch"] == 0.0 and kept["negation_mismatch"] == 0.0, kept
