@@ -194,10 +194,10 @@ def fit_ranker(items: list, runs: list, params: RetrievalParams, fold_of: dict[s
         """Rank of the first candidate holding the answer among the first ten, in the order a search gives
         (the ranker's `order`, or the fusion's)."""
         out = []
-        for _, _, labels, order_args in part:
+        for _, rows, labels, order_args in part:
             fused = order_args[0]
             relevant = {h.chunk_id for h, y in zip(fused, labels) if y}
-            ordered = ranker.order(*order_args) if ranker is not None else fused
+            ordered = ranker.arrange(fused, ranker.probabilities(rows), order_args[4]) if ranker is not None else fused
             out.append(next((n + 1 for n, h in enumerate(ordered[:10]) if h.chunk_id in relevant), None))
         return out
 

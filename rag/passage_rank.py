@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +34,7 @@ PASSAGE_FEATURES = (
     "article", "named_law", "report", "year_match", "unit_match", "period_match",
     "length", "doc_share", "is_law",
 )
+HINT_NAMES = ("named_law", "report", "year_match", "unit_match", "period_match")
 DOC_SHARE_DEPTH = 20  # the fused candidates whose scores are summed per document for `doc_share`
 
 
@@ -56,16 +57,21 @@ class Hints:
         periods = frozenset(measure_family(u) for u in lex.time_units) if asks_period else frozenset()
         return cls(frozenset(law.source for law in plan.laws), plan.wants_report, frozenset(plan.years), units, periods)
 
-    def flags(self, hit: Hit) -> dict[str, bool]:
-        found = {unit for _, unit in quantities(hit.text)} if self.units or self.periods else set()
+    def flags(self, hit: Hit, names: Collection[str] = HINT_NAMES) -> dict[str, bool]:
+        """Which of the hints `names` the passage meets (its quantities are read only when a unit or
+        period hint is among them and the question asks for one)."""
+        units = self.units if "unit_match" in names else frozenset()
+        periods = self.periods if "period_match" in names else frozenset()
+        found = {unit for _, unit in quantities(hit.text)} if units or periods else set()
         dated = hit.doc_type != "law"
-        return {
+        every = {
             "named_law": hit.source in self.named_laws,
             "report": self.wants_report and dated,
             "year_match": bool(self.years) and dated and hit.year in self.years,
-            "unit_match": bool(found & self.units),
-            "period_match": bool(found & self.periods),
+            "unit_match": bool(found & units),
+            "period_match": bool(found & periods),
         }
+        return {name: every[name] for name in names}
 
 
 def _side_features(name: str, hits: Sequence[Hit], relative: bool) -> dict[str, dict[str, float]]:
@@ -161,8 +167,13 @@ class PassageRanker:
         head = list(fused[: self.depth])
         if len(head) < 2:
             return list(fused)
-        p = self.probabilities(candidate_features(head, plan, sides, sentence_hits, article_ids))
-        scored = [hit.with_score(float(prob)) for hit, prob in zip(head, p)]
+        return self.arrange(fused, self.probabilities(candidate_features(head, plan, sides, sentence_hits, article_ids)), article_ids)
+
+    def arrange(self, fused: Sequence[Hit], probabilities: Sequence[float] | np.ndarray, article_ids: set[str]) -> list[Hit]:
+        """The candidates in the order `probabilities` (one per first candidate) give: looked-up
+        articles first, then the rest of the scored head by probability, then the unscored tail."""
+        depth = len(probabilities)
+        scored = [hit.with_score(float(prob)) for hit, prob in zip(fused[:depth], probabilities)]
         pinned = [h for h in scored if h.chunk_id in article_ids]
         rest = sorted((h for h in scored if h.chunk_id not in article_ids), key=lambda h: -h.score)
-        return pinned + rest + [h.with_score(0.0) for h in fused[self.depth :]]
+        return pinned + rest + [h.with_score(0.0) for h in fused[depth:]]

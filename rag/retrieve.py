@@ -411,10 +411,13 @@ class HybridRetriever:
             "named_law": params.law_boost, "report": params.report_boost, "year_match": params.year_boost,
             "unit_match": params.quantity_boost, "period_match": params.period_boost,
         }
+        active = [name for name, boost in boosts.items() if boost != 1.0]
+        if not active:
+            return hits
         boosted: list[Hit] = []
         for hit in hits:
             factor = 1.0
-            for name, on in hints.flags(hit).items():
+            for name, on in hints.flags(hit, active).items():
                 if on:
                     factor *= boosts[name]
             boosted.append(hit.with_score(hit.score * factor) if factor != 1.0 else hit)

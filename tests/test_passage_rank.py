@@ -73,6 +73,33 @@ def test_the_ranker_reorders_by_probability_and_keeps_looked_up_articles_first(t
     assert [h.chunk_id for h in pinned][:2] == ["b", "c"]
 
 
+def test_arrange_orders_by_given_probabilities_as_order_does(tiny_components):
+    """`arrange` (what eval/tune_retrieval.py calls with the feature rows it already has) gives the
+    order `order` computes from the features."""
+    plan = tiny_components.retriever.plan("审计报告多久提交？")
+    fused = [hit("a", 0.08), hit("b", 0.04), hit("c", 0.02), hit("d", 0.01)]
+    dense = [hit("c", 0.9), hit("d", 0.8), hit("a", 0.1), hit("b", 0.1)]
+    ranker = PassageRanker(stump("dense_score", 0.5), depth=3, encoders="fake")
+    rows = candidate_features(fused[:3], plan, ([], [], dense), [], {"b"})
+    arranged = ranker.arrange(fused, ranker.probabilities(rows), {"b"})
+    assert [h.chunk_id for h in arranged] == [h.chunk_id for h in ranker.order(fused, plan, ([], [], dense), [], {"b"})]
+    assert [h.chunk_id for h in ranker.arrange(fused, [0.1, 0.2, 0.9], set())] == ["c", "b", "a", "d"]
+
+
+def test_hints_read_only_the_flags_asked_for(tiny_components):
+    """A unit hint is read from the passage's quantities only when asked for (a boost of 1.0 asks
+    for none); the flags asked for are those returned."""
+    from rag.passage_rank import Hints
+
+    plan = tiny_components.retriever.plan("审计局有几个内设机构？")
+    hints = Hints.of(plan)
+    assert hints.units, "the count question names a unit"
+    passage = hit("a", 1.0, source="r", text="我局共有5个内设机构。", doc_type="report")
+    assert hints.flags(passage)["unit_match"] is True
+    assert hints.flags(passage, ("named_law", "report")) == {"named_law": False, "report": hints.wants_report}
+    assert hints.flags(passage, ("report",)).keys() == {"report"}
+
+
 def test_the_ranker_comes_from_the_parameters_file_and_acts_only_under_its_encoders(fake_settings, tmp_path):
     from rag.components import build
 
