@@ -4,8 +4,11 @@
   over the raw file text, Chroma, dense top-k, answer = best-matching sentence of the top passage,
   refusal by a similarity threshold chosen on the dev set).
 - peer: Langchain-Chatchat's recipe as its public code does it (ChineseRecursiveTextSplitter 750/150,
-  BM25Retriever with jieba.lcut_for_search + vector retriever in EnsembleRetriever 0.5/0.5), with the
-  same answer and refusal rule.
+  BM25 over jieba.lcut_for_search words + vector retriever in EnsembleRetriever 0.5/0.5), with the
+  same answer and refusal rule. Chatchat's BM25 side is langchain-community's BM25Retriever (rank_bm25's
+  Okapi BM25); langchain-community is sunset (2026) and rank_bm25 unmaintained, so the same retriever is
+  `WordBM25Retriever` here: Okapi BM25 with rank_bm25's constants (k1 1.5, b 0.75), computed by bm25s,
+  with Lucene's IDF (never negative) in place of rank_bm25's floored one.
 """
 
 from __future__ import annotations
@@ -16,11 +19,15 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document as LCDocument
 from langchain_core.embeddings import Embeddings
+from langchain_core.retrievers import BaseRetriever
 from langchain_text_splitters import RecursiveCharacterTextSplitter
+from pydantic import ConfigDict, PrivateAttr
 
 from rag.citations import REFUSAL
 from rag.embeddings import Embeddings as EmbeddingModel
@@ -165,6 +172,31 @@ class SimpleRAG:
         return best
 
 
+class WordBM25Retriever(BaseRetriever):
+    """The k documents BM25 scores best for the query's words (`tokenize`: the same function for the
+    documents and the query), as LangChain's BM25Retriever returns them: k of them, whatever the score."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+    documents: list[LCDocument]
+    tokenize: Callable[[str], list[str]]
+    k: int = 4
+    _index: Any = PrivateAttr(default=None)
+
+    def model_post_init(self, context: Any) -> None:
+        import bm25s
+
+        if self.documents:
+            self._index = bm25s.BM25(method="atire", idf_method="lucene", k1=1.5, b=0.75)
+            self._index.index([self.tokenize(d.page_content) for d in self.documents], show_progress=False)
+
+    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[LCDocument]:
+        k = min(self.k, len(self.documents))
+        if k == 0:
+            return []
+        ids, _ = self._index.retrieve([self.tokenize(query)], k=k, show_progress=False)
+        return [self.documents[int(i)] for i in ids[0]]
+
+
 def _chroma_store(name: str, docs: list[LCDocument], embeddings: Embeddings):
     import chromadb
     from chromadb.config import Settings as ChromaSettings
@@ -189,13 +221,12 @@ def build_baseline(records: Sequence, embeddings: Embeddings, k: int = 5) -> Sim
 def build_peer(records: Sequence, embeddings: Embeddings, k: int = 5) -> SimpleRAG:
     import jieba
     from langchain_classic.retrievers import EnsembleRetriever
-    from langchain_community.retrievers import BM25Retriever
 
     splitter = ChineseRecursiveTextSplitter(keep_separator=True, is_separator_regex=True, chunk_size=750, chunk_overlap=150)
     docs: list[LCDocument] = []
     for source, text in raw_documents(records):
         docs.extend(splitter.create_documents([text], metadatas=[{"source": source}]))
     store = _chroma_store("peer", docs, embeddings)
-    bm25 = BM25Retriever.from_documents(docs, preprocess_func=jieba.lcut_for_search, k=k)
+    bm25 = WordBM25Retriever(documents=docs, tokenize=jieba.lcut_for_search, k=k)
     ensemble = EnsembleRetriever(retrievers=[bm25, store.as_retriever(search_kwargs={"k": k})], weights=[0.5, 0.5])
     return SimpleRAG("peer", embeddings, lambda q: ensemble.invoke(q), k)
