@@ -74,6 +74,7 @@ def question_sets(settings) -> list[QuestionSet]:
         QuestionSet("fresh32", own / "qa_fresh32.jsonl", "held-out", "written at the start of the twenty-third round by a tester who saw neither code nor any question: 28 everyday questions over all 25 laws, 28 on all seven bureau reports (titles, addressee and date lines, figures), 24 refusals; measured once with the round-22 code before any change, failures not read"),
         QuestionSet("fresh33", own / "qa_fresh33.jsonl", "held-out", "written at the start of the twenty-fourth round by a tester who saw neither code nor any question: 28 everyday questions over all 25 laws (mostly not naming the law), 28 on all seven bureau reports (figures, activities, date, document-number, 抄送 and address lines), 24 near-miss refusals; measured once with the round-23 code before any change, failures not read"),
         QuestionSet("fresh34", own / "qa_fresh34.jsonl", "held-out", "written at the start of the twenty-fifth round by a tester who saw neither code nor any question: 28 everyday questions over all 25 laws (three name their source), 28 on all seven bureau reports (titles, addressee, date, 抄送, document-number, postcode and address lines, figures), 24 near-miss refusals (bureaus and years not indexed, figures the reports leave out, rules not among the 25, details a law does not state); measured once with the round-24 code before any change, failures not read"),
+        QuestionSet("fresh35", own / "qa_fresh35.jsonl", "held-out", "written at the start of the twenty-sixth round by a tester who saw neither code nor any question: 28 everyday questions over all 25 laws (none names its source), 28 on all seven bureau reports (figures, dates, addressee, document-number, signature and contact lines, counts), 24 near-miss refusals (bureaus and years not indexed, figures the reports leave out, amounts and standards the laws do not state); measured once with the round-25 code before any change, failures not read"),
     ]
 
 
@@ -96,7 +97,7 @@ def eval_setups(settings) -> list[EvalSetup]:
     many = one + (shared / "eval" / "multi-bureau" / "reports", root / "tests" / "fixtures" / "orgs")
     return [
         EvalSetup("shared", tuple(p for p in one if p.exists()), None, ("dev", "project", "holdout")),
-        EvalSetup("bureaus", tuple(p for p in many if p.exists()), "开封市审计局", ("multi", "paraphrase", "orgs", "stranger", "fresh", "fresh2", "fresh4", "fresh3", "fresh5", "fresh6", "fresh7", "fresh8", "fresh9", "fresh10", "fresh11", "fresh12", "fresh13", "fresh14", "fresh15", "fresh16", "fresh17", "fresh18", "fresh19", "fresh20", "fresh21", "fresh22", "fresh23", "fresh24", "fresh25", "fresh26", "fresh27", "fresh28", "fresh29", "fresh30", "fresh31", "fresh32", "fresh33", "fresh34")),
+        EvalSetup("bureaus", tuple(p for p in many if p.exists()), "开封市审计局", ("multi", "paraphrase", "orgs", "stranger", "fresh", "fresh2", "fresh4", "fresh3", "fresh5", "fresh6", "fresh7", "fresh8", "fresh9", "fresh10", "fresh11", "fresh12", "fresh13", "fresh14", "fresh15", "fresh16", "fresh17", "fresh18", "fresh19", "fresh20", "fresh21", "fresh22", "fresh23", "fresh24", "fresh25", "fresh26", "fresh27", "fresh28", "fresh29", "fresh30", "fresh31", "fresh32", "fresh33", "fresh34", "fresh35")),
     ]
 
 
