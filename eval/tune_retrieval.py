@@ -192,7 +192,7 @@ def fit_ranker(items: list, runs: list, params: RetrievalParams, fold_of: dict[s
 
     def ranks(ranker: PassageRanker | None, part: list) -> list[int | None]:
         """Rank of the first candidate holding the answer among the first ten, in the order a search gives
-        (the ranker's `order`, or the fusion's)."""
+        (the ranker's, arranged from the feature rows already built, as `order` does; or the fusion's)."""
         out = []
         for _, rows, labels, order_args in part:
             fused = order_args[0]
