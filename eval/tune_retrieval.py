@@ -177,27 +177,26 @@ def fit_ranker(items: list, runs: list, params: RetrievalParams, fold_of: dict[s
     from rag.calibrate import fit_trees
 
     depth = load_settings().retrieval.candidates
-    data = []  # (group, feature rows, labels, the ranker's arguments) per question
+    data = []  # (group, feature rows, labels, fused candidates, looked-up article ids) per question
     for (group, item), (retriever, result) in zip(items, runs):
         fused = retriever.fused_candidates(result.snapshot, result.plan, result.sides, result.article_hits, params, result.sentence_hits, 10)[:depth]
         articles = {h.chunk_id for h in result.article_hits}
         rows = candidate_features(fused, result.plan, result.sides, result.sentence_hits, articles)
         labels = [int(passage_matches(item, Passage(h.source, h.text))) for h in fused]
-        data.append((group, rows, labels, (fused, result.plan, result.sides, result.sentence_hits, articles)))
+        data.append((group, rows, labels, fused, articles))
 
     def fit(part: list) -> PassageRanker:
-        rows = [r for _, rs, _, _ in part for r in rs]
-        labels = [y for _, _, ys, _ in part for y in ys]
+        rows = [r for _, rs, _, _, _ in part for r in rs]
+        labels = [y for _, _, ys, _, _ in part for y in ys]
         return PassageRanker(fit_trees(rows, labels, PASSAGE_FEATURES), depth, runs[0][0].encoders)
 
     def ranks(ranker: PassageRanker | None, part: list) -> list[int | None]:
         """Rank of the first candidate holding the answer among the first ten, in the order a search gives
         (the ranker's, arranged from the feature rows already built, as `order` does; or the fusion's)."""
         out = []
-        for _, rows, labels, order_args in part:
-            fused = order_args[0]
+        for _, rows, labels, fused, articles in part:
             relevant = {h.chunk_id for h, y in zip(fused, labels) if y}
-            ordered = ranker.arrange(fused, ranker.probabilities(rows), order_args[4]) if ranker is not None else fused
+            ordered = ranker.arrange(fused, ranker.probabilities(rows), articles) if ranker is not None else fused
             out.append(next((n + 1 for n, h in enumerate(ordered[:10]) if h.chunk_id in relevant), None))
         return out
 
