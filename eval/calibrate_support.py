@@ -51,12 +51,7 @@ def main() -> int:
     parser.add_argument("--report", default=str(ROOT / "eval" / "results" / "support.md"))
     args = parser.parse_args()
     settings = load_settings()
-    bureaus = eval_setups(settings)[1]
-    everything = setup_components(settings, bureaus, Path(args.index))
-    ingest_paths(everything.index, bureaus.paths, show_bar=False)
-    titles = {r.source: r.title for r in everything.index.documents()}
-    encoder = everything.sentence_encoder
-    similarity = encoder.pair_similarities if encoder is not None else None
+    everything, titles, similarity = every_document(settings, Path(args.index))
     written = load_pairs(*map(Path, args.pairs))
     pairs = in_place(written, everything.index.snapshot())
     rows = support_rows(pairs, similarity, titles)
@@ -97,11 +92,27 @@ def main() -> int:
     for name, result in held.items():
         lines += ["", f"`rag verify` 留出句子（`{name}`，{result['sentences']} 句，从未参与拟合）：忠实 {result['faithful_supported']:.1%} 判为有依据，"
                   f"改动 {result['altered_supported']:.1%} 判为有依据", "", "```", json.dumps(result["verdicts_by_kind"], ensure_ascii=False), "```"]
-    Path(args.report).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.report).write_text("\n".join(lines) + "\n", encoding="utf-8")
-    Path(args.report).with_suffix(".json").write_text(json.dumps(report, ensure_ascii=False, indent=1), encoding="utf-8")
-    print("\n".join(lines))
+    write_report(Path(args.report), lines, report)
     return 0
+
+
+def every_document(settings, index: Path):
+    """The components over every evaluation document (indexed if need be), their titles, and the
+    sentence encoder's pair similarity the checker reads (None without an encoder)."""
+    bureaus = eval_setups(settings)[1]
+    everything = setup_components(settings, bureaus, index)
+    ingest_paths(everything.index, bureaus.paths, show_bar=False)
+    titles = {r.source: r.title for r in everything.index.documents()}
+    encoder = everything.sentence_encoder
+    return everything, titles, encoder.pair_similarities if encoder is not None else None
+
+
+def write_report(path: Path, lines: list[str], report: dict) -> None:
+    """The Markdown lines and their JSON beside (`.json`), and the lines on the terminal."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    path.with_suffix(".json").write_text(json.dumps(report, ensure_ascii=False, indent=1), encoding="utf-8")
+    print("\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -636,6 +636,7 @@ def negations(text: str) -> int:
 # ---------------------------------------------------------------- the checker
 
 Similarity = Callable[[str, Sequence[str]], Sequence[float]]
+PairReader = Callable[[Sequence[tuple[str, str]]], Sequence[float]]  # (sentence, passage) pairs -> logits (rag.reader)
 
 FEATURES = (
     "bias",
@@ -663,6 +664,7 @@ FEATURES = (
     "swapped_others",
     "negation_parity",
     "figure_elsewhere",
+    "reader",
 )
 
 
@@ -728,8 +730,17 @@ REASON_LABELS = {
 }
 
 
-def support_features(sentence: str, passage: str, context: str = "", similarity: Similarity | None = None) -> dict[str, float]:
-    """The features of one pair; `context` adds what the passage belongs to (title, section)."""
+def reader_pair(claim: str, part: str, context: str = "") -> tuple[str, str]:
+    """What the pair reader reads: the sentence, and the part of the passage that speaks of its fact with
+    what the passage belongs to (title, section)."""
+    return claim, f"{context} {part}".strip()
+
+
+def support_features(
+    sentence: str, passage: str, context: str = "", similarity: Similarity | None = None, reader: PairReader | None = None
+) -> dict[str, float]:
+    """The features of one pair; `context` adds what the passage belongs to (title, section); `reader`, when
+    given, reads the two together (a quotation needs no reading: it passes as it is)."""
     claim = strip_markers(sentence)
     whole = squash(f"{context} {passage}")  # names and article numbers may stand anywhere in the passage
     feats: dict[str, float] = {"bias": 1.0}
@@ -807,6 +818,7 @@ def support_features(sentence: str, passage: str, context: str = "", similarity:
     feats["swapped_nouns"], feats["swapped_others"] = float(nouns_), float(others_)
     feats["negation_parity"] = 1.0 if not feats["quote"] and (negations(claim) - negations(part)) % 2 else 0.0
     feats["figure_elsewhere"] = 0.0 if feats["quote"] else figure_elsewhere(claim, passage)
+    feats["reader"] = float(reader([reader_pair(claim, part, context)])[0]) if reader is not None and not feats["quote"] else 0.0
     return feats
 
 
@@ -831,13 +843,14 @@ def check_support(
     context: str = "",
     similarity: Similarity | None = None,
     model: SupportModel | None = None,
+    reader: PairReader | None = None,
 ) -> Support:
     """Is `sentence` supported by `passage`? supported / contradicted / unsupported, with a score.
 
     A quotation of pieces apart in the passage (…A……B…) is judged piece by piece: the weakest decides."""
     model = model or SupportModel.load()
     pieces = [p for p in sentence.split(QUOTE_GAP) if p.strip()]
-    verdicts = [judge(support_features(p, passage, context, similarity), model) for p in pieces or [sentence]]
+    verdicts = [judge(support_features(p, passage, context, similarity, reader), model) for p in pieces or [sentence]]
     return min(verdicts, key=lambda v: (v.verdict == "supported", v.score))
 
 
