@@ -84,14 +84,18 @@ def main() -> int:
     logits = [0.0] * len(pairs)
     started = time.time()
     with tqdm(total=FOLDS + 1, desc="阅读器拟合（5 折 + 全部）", unit="次") as bar:
+
+        def steps(done: int, total: int) -> None:
+            bar.set_postfix_str(f"本次 {done}/{total} 步")
+
         for k in range(FOLDS):
             train = [i for i, p in enumerate(pairs) if fold_of[p.source] != k]
             test = [i for i, p in enumerate(pairs) if fold_of[p.source] == k]
-            reader = Reader.fitted([inputs[i] for i in train], [labels[i] for i in train], options, packed)
+            reader = Reader.fitted([inputs[i] for i in train], [labels[i] for i in train], options, packed, steps)
             for i, value in zip(test, reader.logits([inputs[i] for i in test])):
                 logits[i] = value
             bar.update(1)
-        full = Reader.fitted(inputs, labels, options, packed)
+        full = Reader.fitted(inputs, labels, options, packed, steps)
         bar.update(1)
     held_logits = {name: full.logits(reader_inputs(ps, titles)) for name, ps in held.items()}
     minutes = (time.time() - started) / 60

@@ -188,7 +188,6 @@ class PairReader(nn.Module):
         super().__init__()
         c = packed.config
         self.packed, self.hidden = packed, int(c["hidden"])
-        self.rank, self.from_layer = rank, from_layer
         self.register_buffer("positions", torch.tensor(packed.floats("emb.pos").reshape(-1, self.hidden)))
         self.register_buffer("type0", torch.tensor(packed.floats("emb.type")[: self.hidden]))
         self.eln = nn.LayerNorm(self.hidden, eps=float(c["eps"]))
