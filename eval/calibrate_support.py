@@ -5,7 +5,10 @@ A checked sentence is fitted against the indexed passage that holds its excerpt 
 `rag verify` is judged against the index of every evaluation document (the sample report, the laws,
 the six other bureaus' reports and the organisation fixtures), so a sentence about any of them finds its
 passage; its threshold is fitted on the training sentences, cross-validated, then measured on the
-held-out sets (sentences never used to fit). Writes rag/data/support_model.json and
+held-out sets (sentences never used to fit). The pair reader (rag/reader.py) is fitted five times
+without one fold of documents, so every training pair and every passage retrieved for a training
+sentence carries an out-of-fold logit, and once on every pair (shipped); the fit without it is kept
+beside (`without_reader`). Writes rag/data/support_model.json, rag/data/support_reader.npz and
 eval/results/support.{md,json}.
 """
 
@@ -14,23 +17,33 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from tqdm import tqdm  # noqa: E402
+
 from rag.calibrate import (  # noqa: E402
+    FOLDS,
+    _rejudged,
     cross_validate_verify,
     evaluate_verify,
+    fit_readers,
     fit_support,
     in_place,
     judge_sentences,
     load_pairs,
+    out_of_fold_logits,
+    reader_inputs,
+    source_folds,
     support_rows,
     verify_threshold,
     write_atomically,
 )
-from rag.citations import SUPPORT_MODEL_FILE, SupportModel  # noqa: E402
+from rag.citations import SUPPORT_MODEL_FILE, SupportModel, judge  # noqa: E402
+from rag.components import LazyReader  # noqa: E402
 from rag.config import load_settings  # noqa: E402
 from rag.evaluation import eval_setups, setup_components  # noqa: E402
 from rag.ingest import ingest_paths  # noqa: E402
@@ -38,8 +51,9 @@ from rag.ingest import ingest_paths  # noqa: E402
 # Sentence/passage pairs fitted on: written for fitting, and the earlier held-out `rag verify` sets (each
 # moved into training once a newer one, written by someone who had not seen the checker, replaced it).
 PAIR_FILES = ("support_pairs.jsonl", "verify_pairs.jsonl", "verify_fresh.jsonl", *(f"verify_fresh{i}.jsonl" for i in range(2, 14)))
+READER_FILE = "support_reader.npz"  # beside the support model
 # Written by helpers who saw neither the checker nor any other sentence; measured, never fitted on.
-HOLDOUT_FILES = ("verify_fresh14.jsonl", "verify_fresh15.jsonl", "verify_fresh16.jsonl", "verify_fresh17.jsonl", "verify_fresh18.jsonl", "verify_fresh19.jsonl", "verify_fresh20.jsonl")
+HOLDOUT_FILES = ("verify_fresh14.jsonl", "verify_fresh15.jsonl", "verify_fresh16.jsonl", "verify_fresh17.jsonl", "verify_fresh18.jsonl", "verify_fresh19.jsonl", "verify_fresh20.jsonl", "verify_fresh21.jsonl")
 
 
 def main() -> int:
@@ -49,51 +63,118 @@ def main() -> int:
     parser.add_argument("--holdout", nargs="*", default=[str(ROOT / "eval" / n) for n in HOLDOUT_FILES], help="held-out sentences, never fitted on")
     parser.add_argument("--out", default=str(SUPPORT_MODEL_FILE))
     parser.add_argument("--report", default=str(ROOT / "eval" / "results" / "support.md"))
+    parser.add_argument("--no-reader", action="store_true", help="fit without the pair reader (no torch; about 5 minutes instead of 70)")
     args = parser.parse_args()
     settings = load_settings()
+    out = Path(args.out)
     everything, titles, similarity = every_document(settings, Path(args.index))
     written = load_pairs(*map(Path, args.pairs))
     pairs = in_place(written, everything.index.snapshot())
     rows = support_rows(pairs, similarity, titles)
-    model, cv = fit_support(pairs, similarity, titles, rows=rows)
-    payload = {
+    plain, plain_cv = fit_support(pairs, similarity, titles, rows=rows)
+    fold_of = source_folds(p.source for p in pairs)
+    started = time.time()
+    fitted = fit_reader(pairs, titles, Path(args.index) / "support_readers") if not args.no_reader else None
+    if fitted is None:
+        model, cv, read_rows = plain, plain_cv, rows
+        # each training sentence retrieved and judged once (the features do not depend on the weights)
+        judged = judge_sentences(everything.verifier_for(SupportModel.from_dict(plain)), tqdm(written, desc="判定训练句子", unit="句"))
+    else:
+        fold_readers, full, logits = fitted
+        read_rows = [{**r, "reader": v} for r, v in zip(rows, logits)]
+        model, cv = fit_support(pairs, similarity, titles, rows=read_rows)
+        # each fold's sentences judged with the reader fitted without that fold: its logits are out of fold
+        judged = []
+        with tqdm(total=len(written), desc="判定训练句子（各折阅读器）", unit="句") as bar:
+            for k, reader in enumerate(fold_readers):
+                verifier = everything.verifier_for(SupportModel.from_dict(model), reader.logits)
+                for p in (p for p in written if fold_of[p.source] == k):
+                    judged.append((p, verifier.judge_passages(p.sentence)))
+                    bar.update(1)
+        full.save(out.with_name(READER_FILE))
+    payload: dict = {
         "about": f"Fitted by eval/calibrate_support.py on eval/{{{','.join(Path(p).stem for p in args.pairs)}}}.jsonl (cross-validated by document; each checked sentence against the indexed passage holding its excerpt). "
-        "Raw logistic weights over the features of rag.citations.support_features; hard mismatches never pass.",
-        **model,
-        "cv": cv,
+        "Raw logistic weights over the features of rag.citations.support_features; hard mismatches never pass."
+        + (" `reader`: the logit of the pair reader in `reader_file` (rag/reader.py), out of fold while fitting; "
+           "`without_reader`: the same fit without it, used when no reader runs." if fitted else ""),
+        **fitted_verify(model, cv, judged, pairs, read_rows),
         "semantic": settings.answer.semantic,
     }
-    write_atomically(Path(args.out), json.dumps(payload, ensure_ascii=False, indent=1))
-    # The verify threshold is fitted on the training sentences, each judged by retrieval over every document
-    # under the new weights.
-    judged = judge_sentences(everything.verifier_for(SupportModel.load(Path(args.out))), written)  # each retrieved and judged once, for both
-    verify_t, verify_fit = verify_threshold(judged)
-    verify_cv = cross_validate_verify(judged, pairs, rows)
-    payload["verify_threshold"] = verify_t
-    payload["verify_fit"] = verify_fit
-    payload["verify_cross_validated"] = verify_cv
-    write_atomically(Path(args.out), json.dumps(payload, ensure_ascii=False, indent=1))
-    verifier = everything.verifier_for(SupportModel.load(Path(args.out)))  # the new weights and verify threshold
-    held = {Path(h).name: evaluate_verify(verifier, Path(h)) for h in args.holdout if Path(h).exists()}
+    if fitted is not None:
+        payload["reader_file"] = READER_FILE
+        payload["reader_fit"] = {**fitted[1].meta, "minutes": round((time.time() - started) / 60, 1)}
+        payload["without_reader"] = fitted_verify(plain, plain_cv, [(p, [(judge({**s.features, "reader": 0.0}, SupportModel.from_dict(plain)), h) for s, h in js]) for p, js in judged], pairs, rows)
+    write_atomically(out, json.dumps(payload, ensure_ascii=False, indent=1))
+    loaded = SupportModel.load(out)
+    verifiers = {"with_reader": everything.verifier_for(loaded, LazyReader(loaded.reader_file))} if loaded.reader_file else {}
+    verifiers["without_reader"] = everything.verifier_for(loaded.without_reader())
+    held = {name: {Path(h).name: evaluate_verify(v, Path(h)) for h in tqdm(args.holdout, desc=f"留出句子（{name}）") if Path(h).exists()} for name, v in verifiers.items()}
     everything.close()
-    report = {"cross_validated": cv, "verify_fit": verify_fit, "verify_cross_validated": verify_cv, "verify_holdout": held}
-    lines = [
-        f"支持判定（{cv['pairs']} 对，按文件分组 5 折交叉验证）：忠实改写判为有依据 {cv['cv_faithful_supported']:.1%}，"
-        f"改动事实判为有依据 {cv['cv_altered_supported']:.1%}；阈值 {cv['threshold']:.3f}",
-        "",
-        "| 改动类型 | 判为有依据 |",
-        "|---|---:|",
-        *[f"| {k} | {v:.1%} |" for k, v in cv["cv_by_kind_supported"].items()],
-    ]
-    lines += ["", f"`rag verify` 阈值按训练句子（经检索判定，{verify_fit['sentences']} 句）选定为 {verify_t:.3f}：训练句子上忠实 "
-              f"{verify_fit.get('faithful_supported', 0):.1%}、改动 {verify_fit.get('altered_supported', 0):.1%} 判为有依据",
-              "", f"`rag verify` 交叉验证（训练句子经检索判定，按文件分组 5 折，每折的模型与两个阈值只用其余各折拟合）：忠实 "
-              f"{verify_cv['faithful_supported']:.1%}、改动 {verify_cv['altered_supported']:.1%} 判为有依据"]
-    for name, result in held.items():
-        lines += ["", f"`rag verify` 留出句子（`{name}`，{result['sentences']} 句，从未参与拟合）：忠实 {result['faithful_supported']:.1%} 判为有依据，"
-                  f"改动 {result['altered_supported']:.1%} 判为有依据", "", "```", json.dumps(result["verdicts_by_kind"], ensure_ascii=False), "```"]
-    write_report(Path(args.report), lines, report)
+    write_report(Path(args.report), report_lines(payload, held), {"fit": payload, "verify_holdout": held})
     return 0
+
+
+def fit_reader(pairs, titles: dict[str, str], cache: Path, options=None):
+    """Fold readers, the reader on every pair and each pair's out-of-fold logit (`rag.calibrate.fit_readers`),
+    with a bar of the fits and their steps."""
+    inputs = reader_inputs(pairs, titles)
+    sources = [p.source for p in pairs]
+    with tqdm(total=FOLDS + 1, desc="阅读器拟合（5 折 + 全部）", unit="次") as bar:
+
+        def steps(name: str, done: int, total: int) -> None:
+            bar.set_postfix_str(f"{name} {done}/{total} 步")
+            if done == total:
+                bar.update(1)
+
+        fold_readers, full = fit_readers(inputs, [int(p.supported) for p in pairs], sources, options, cache, steps)
+        bar.n = FOLDS + 1
+        bar.refresh()
+    return fold_readers, full, out_of_fold_logits(fold_readers, inputs, sources)
+
+
+def fitted_verify(model: dict, cv: dict, judged, pairs, rows) -> dict:
+    """The fitted weights with their `rag verify` threshold (on the training sentences judged under them)
+    and `rag verify` cross-validated by document."""
+    verify_t, verify_fit = verify_threshold(_rejudged(judged, SupportModel.from_dict(model)))
+    return {**model, "cv": cv, "verify_threshold": verify_t, "verify_fit": verify_fit,
+            "verify_cross_validated": cross_validate_verify(judged, pairs, rows)}
+
+
+def report_lines(payload: dict, held: dict) -> list[str]:
+    lines: list[str] = []
+    fits = [("含阅读器" if "reader_file" in payload else "", payload)] + ([("不含阅读器", payload["without_reader"])] if "without_reader" in payload else [])
+    for label, fit in fits:
+        cv, verify_fit, verify_cv = fit["cv"], fit["verify_fit"], fit["verify_cross_validated"]
+        lines += [
+            f"{label + '：' if label else ''}支持判定（{cv['pairs']} 对，按文件分组 5 折交叉验证）：忠实改写判为有依据 {cv['cv_faithful_supported']:.1%}，"
+            f"改动事实判为有依据 {cv['cv_altered_supported']:.1%}；阈值 {cv['threshold']:.3f}",
+            "",
+            "| 改动类型 | 判为有依据 |",
+            "|---|---:|",
+            *[f"| {k} | {v:.1%} |" for k, v in cv["cv_by_kind_supported"].items()],
+            "",
+            f"`rag verify` 阈值按训练句子（经检索判定，{verify_fit['sentences']} 句）选定为 {fit['verify_threshold']:.3f}：训练句子上忠实 "
+            f"{verify_fit.get('faithful_supported', 0):.1%}、改动 {verify_fit.get('altered_supported', 0):.1%} 判为有依据",
+            "",
+            f"`rag verify` 交叉验证（训练句子经检索判定，按文件分组 5 折，每折的模型与两个阈值只用其余各折拟合）：忠实 "
+            f"{verify_cv['faithful_supported']:.1%}、改动 {verify_cv['altered_supported']:.1%} 判为有依据",
+            "",
+        ]
+    names = {"with_reader": "含阅读器", "without_reader": "不含阅读器"}
+    kinds = list(held)
+    lines += ["`rag verify` 留出句子（从未参与拟合）：忠实 / 改动判为有依据", "",
+              "| 留出集 | 句子 | " + " | ".join(names[k] for k in kinds) + " |", "|---|---:|" + "---:|" * len(kinds)]
+    sets = list(next(iter(held.values()))) if held else []
+    for name in sets:
+        cells = [f"{held[k][name]['faithful_supported']:.1%} / {held[k][name]['altered_supported']:.1%}"
+                 + (f"（每句 {held[k][name]['p50_ms']:.0f} ms）" if "p50_ms" in held[k][name] else "") for k in kinds]
+        lines.append(f"| `{name}` | {held[kinds[0]][name]['sentences']} | " + " | ".join(cells) + " |")
+    if sets:
+        means = [f"{sum(held[k][n]['faithful_supported'] for n in sets) / len(sets):.1%} / {sum(held[k][n]['altered_supported'] for n in sets) / len(sets):.1%}" for k in kinds]
+        lines.append("| 平均 | " + str(sum(held[kinds[0]][n]["sentences"] for n in sets)) + " | " + " | ".join(means) + " |")
+    for name in sets:
+        lines += ["", f"`{name}` 各类判定（{names[kinds[0]]}）：", "", "```", json.dumps(held[kinds[0]][name]["verdicts_by_kind"], ensure_ascii=False), "```"]
+    return lines
 
 
 def every_document(settings, index: Path):

@@ -6,7 +6,8 @@ its logits are out of fold. The support checker's logistic model is then fitted 
 logit as a feature (the same cross-validation by document and 10 % altered-pairs threshold as
 eval/calibrate_support.py), and both are measured on the held-out sentences, each against the passage
 holding its excerpt, scored by a reader fitted on every training pair. Slow: six fits on 2 cores
-(about 7 minutes each). Writes eval/results/support_reader.{md,json}; ships nothing.
+(about 7 minutes each; kept under INDEX/support_readers, where eval/calibrate_support.py finds the same fits).
+Quotations are not read (as in use). Writes eval/results/support_reader.{md,json}; ships nothing.
 """
 
 from __future__ import annotations
@@ -19,24 +20,21 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tqdm import tqdm  # noqa: E402
 
-from rag.calibrate import FOLDS, _hard, fit_support, in_place, load_pairs, source_folds, support_rows  # noqa: E402
-from rag.citations import SupportModel, focus, reader_pair, strip_markers  # noqa: E402
+from rag.calibrate import (  # noqa: E402
+    _hard,
+    fit_support,
+    in_place,
+    load_pairs,
+    reader_inputs,
+    reader_logits,
+    support_rows,
+)
+from rag.citations import SupportModel  # noqa: E402
 from rag.config import load_settings  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "eval"))
-from calibrate_support import HOLDOUT_FILES, PAIR_FILES, every_document, write_report  # noqa: E402
-
-
-def reader_inputs(pairs, titles: dict[str, str]) -> list[tuple[str, str]]:
-    """What the reader reads for each pair, as support_features gives it."""
-    out = []
-    for p in pairs:
-        context = titles.get(p.source, "") if p.context is None else p.context
-        claim = strip_markers(p.sentence)
-        out.append(reader_pair(claim, focus(claim, p.passage, context=context), context))
-    return out
+from calibrate_support import HOLDOUT_FILES, PAIR_FILES, every_document, fit_reader, write_report  # noqa: E402
 
 
 def auc(scores: list[float], labels: list[int]) -> float:
@@ -56,7 +54,7 @@ def held_out(model: dict, rows: list[dict[str, float]], labels: list[int]) -> di
 
 
 def main() -> int:
-    from rag.reader import FitOptions, Reader, read_packed
+    from rag.reader import FitOptions
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--index", default=str(ROOT / "index-eval"), help="folder of the evaluation indexes")
@@ -77,27 +75,10 @@ def main() -> int:
     held_rows = {name: support_rows(ps, similarity, titles) for name, ps in held.items()}
     everything.close()
 
-    packed = read_packed()
-    inputs = reader_inputs(pairs, titles)
     labels = [int(p.supported) for p in pairs]
-    fold_of = source_folds(p.source for p in pairs)
-    logits = [0.0] * len(pairs)
     started = time.time()
-    with tqdm(total=FOLDS + 1, desc="阅读器拟合（5 折 + 全部）", unit="次") as bar:
-
-        def steps(done: int, total: int) -> None:
-            bar.set_postfix_str(f"本次 {done}/{total} 步")
-
-        for k in range(FOLDS):
-            train = [i for i, p in enumerate(pairs) if fold_of[p.source] != k]
-            test = [i for i, p in enumerate(pairs) if fold_of[p.source] == k]
-            reader = Reader.fitted([inputs[i] for i in train], [labels[i] for i in train], options, packed, steps)
-            for i, value in zip(test, reader.logits([inputs[i] for i in test])):
-                logits[i] = value
-            bar.update(1)
-        full = Reader.fitted(inputs, labels, options, packed, steps)
-        bar.update(1)
-    held_logits = {name: full.logits(reader_inputs(ps, titles)) for name, ps in held.items()}
+    _, full, logits = fit_reader(pairs, titles, Path(args.index) / "support_readers", options)
+    held_logits = {name: reader_logits(full, reader_inputs(ps, titles)) for name, ps in held.items()}
     minutes = (time.time() - started) / 60
 
     with_reader = [{**r, "reader": v} for r, v in zip(rows, logits)]

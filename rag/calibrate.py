@@ -588,6 +588,79 @@ def support_rows(pairs: Sequence[SupportPair], similarity, titles: dict[str, str
     return [support_features(p.sentence, p.passage, titles.get(p.source, "") if p.context is None else p.context, similarity) for p in pairs]
 
 
+def reader_inputs(pairs: Sequence[SupportPair], titles: dict[str, str] | None = None) -> list[tuple[str, str] | None]:
+    """What the pair reader reads of each pair, as support_features hands it over (None: not read, a quotation)."""
+    from rag.citations import support_features
+
+    titles = titles or {}
+    out: list[tuple[str, str] | None] = []
+    for p in pairs:
+        seen: list[tuple[str, str]] = []
+
+        def record(batch: Sequence[tuple[str, str]], seen: list[tuple[str, str]] = seen) -> list[float]:
+            seen.extend(batch)
+            return [0.0] * len(batch)
+
+        support_features(p.sentence, p.passage, titles.get(p.source, "") if p.context is None else p.context, None, reader=record)
+        out.append(seen[0] if seen else None)
+    return out
+
+
+def fit_readers(
+    inputs: Sequence[tuple[str, str] | None],
+    labels: Sequence[int],
+    sources: Sequence[str],
+    options: Any = None,
+    cache: Path | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+    folds: int = FOLDS,
+) -> tuple[list[Any], Any]:
+    """Pair readers (rag.reader) fitted without each fold of documents (`source_folds`), and one on every
+    pair; pairs not read (None) are left out. Each fit is kept in `cache` under a hash of its pairs,
+    labels and options, so a rerun on the same pairs reads it back instead of fitting again."""
+    from rag.reader import FitOptions, Reader, read_packed
+
+    options = options or FitOptions()
+    packed = read_packed()
+    fold_of = source_folds(sources, folds)
+
+    def fitted(name: str, chosen: list[int]) -> Any:
+        pairs = [x for x in (inputs[i] for i in chosen) if x is not None]
+        ys = [labels[i] for i in chosen]
+        key = hashlib.sha1(json.dumps([pairs, ys, vars(options), len(packed.buffer)], ensure_ascii=False).encode()).hexdigest()[:16]
+        path = cache / f"reader-{key}.npz" if cache is not None else None
+        if path is not None and path.exists():
+            return Reader.load(path, packed)
+        reader = Reader.fitted(pairs, ys, options, packed, (lambda done, total: progress(name, done, total)) if progress else None)
+        if path is not None:
+            reader.save(path)
+        return reader
+
+    read = [i for i, x in enumerate(inputs) if x is not None]
+    fold_readers = [fitted(f"第 {k + 1} 折", [i for i in read if fold_of[sources[i]] != k]) for k in range(folds)]
+    return fold_readers, fitted("全部", read)
+
+
+def reader_logits(reader: Any, inputs: Sequence[tuple[str, str] | None]) -> list[float]:
+    """The reader's logit of each read pair; 0 for a pair not read (as support_features gives it)."""
+    read = [i for i, x in enumerate(inputs) if x is not None]
+    out = [0.0] * len(inputs)
+    for i, value in zip(read, reader.logits([inputs[i] for i in read])):
+        out[i] = value
+    return out
+
+
+def out_of_fold_logits(readers: Sequence[Any], inputs: Sequence[tuple[str, str] | None], sources: Sequence[str], folds: int = FOLDS) -> list[float]:
+    """Each pair's logit from the reader fitted without its fold (`fit_readers`); 0 for a pair not read."""
+    fold_of = source_folds(sources, folds)
+    out = [0.0] * len(inputs)
+    for k, reader in enumerate(readers):
+        mine = [i for i in range(len(inputs)) if fold_of[sources[i]] == k]
+        for i, value in zip(mine, reader_logits(reader, [inputs[i] for i in mine])):
+            out[i] = value
+    return out
+
+
 def source_folds(sources: Iterable[str], folds: int = FOLDS) -> dict[str, int]:
     """Each document's fold, by a hash of its name (the same in every run)."""
     ordered = sorted(set(sources), key=lambda s: hashlib.sha1(s.encode()).hexdigest())
@@ -665,8 +738,11 @@ def evaluate_verify(verifier, path: Path) -> dict:
     by_kind: dict[str, list[str]] = {}
     faithful: list[bool] = []
     altered: list[bool] = []
+    took: list[float] = []
     for row in rows:
+        started = time.perf_counter()
         verdict = verifier.verify_sentence(row["sentence"]).verdict
+        took.append(time.perf_counter() - started)
         by_kind.setdefault(row.get("kind", ""), []).append(verdict)
         (faithful if row["label"] in ("faithful", "supported") else altered).append(verdict == "supported")
     return {
@@ -674,6 +750,7 @@ def evaluate_verify(verifier, path: Path) -> dict:
         "faithful_supported": round(sum(faithful) / max(1, len(faithful)), 4),
         "altered_supported": round(sum(altered) / max(1, len(altered)), 4),
         "verdicts_by_kind": {k: {v: vs.count(v) for v in sorted(set(vs))} for k, vs in sorted(by_kind.items())},
+        "p50_ms": round(float(np.median(took)) * 1000, 1) if took else 0.0,
     }
 
 

@@ -676,16 +676,35 @@ class SupportModel:
     threshold: float = 0.5
     source: str = "default"
     verify_threshold: float = 0.5  # `rag verify` judges against retrieved passages: its own, stricter threshold
+    reader_file: Path | None = None  # the pair reader fitted with these weights (rag.reader), beside the JSON
+    plain: SupportModel | None = None  # the same fit without the reader's feature, for when no reader runs
 
     @classmethod
     def load(cls, path: Path | None = None) -> SupportModel:
-        path = path or SUPPORT_MODEL_FILE
+        path = Path(path or SUPPORT_MODEL_FILE)
         try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
+            data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return DEFAULT_SUPPORT_MODEL
+        plain = data.get("without_reader")
+        return cls(
+            dict(data["weights"]),
+            float(data.get("threshold", 0.5)),
+            str(path),
+            float(data.get("verify_threshold", data.get("threshold", 0.5))),
+            path.with_name(data["reader_file"]) if data.get("reader_file") else None,
+            cls.from_dict(plain, str(path)) if plain else None,
+        )
+
+    @classmethod
+    def from_dict(cls, data: dict, source: str = "default") -> SupportModel:
         threshold = float(data.get("threshold", 0.5))
-        return cls(dict(data["weights"]), threshold, str(path), float(data.get("verify_threshold", threshold)))
+        return cls(dict(data["weights"]), threshold, source, float(data.get("verify_threshold", threshold)))
+
+    def without_reader(self) -> SupportModel:
+        """The weights to judge by when no pair reader runs (torch missing, RAG_SUPPORT_READER=off): a model
+        fitted with the reader's logit would otherwise read every pair as a reader's undecided 0."""
+        return self.plain if self.plain is not None else self
 
     def probability(self, features: dict[str, float]) -> float:
         z = sum(self.weights.get(name, 0.0) * features.get(name, 0.0) for name in FEATURES)
@@ -849,6 +868,8 @@ def check_support(
 
     A quotation of pieces apart in the passage (…A……B…) is judged piece by piece: the weakest decides."""
     model = model or SupportModel.load()
+    if reader is None:
+        model = model.without_reader()
     pieces = [p for p in sentence.split(QUOTE_GAP) if p.strip()]
     verdicts = [judge(support_features(p, passage, context, similarity, reader), model) for p in pieces or [sentence]]
     return min(verdicts, key=lambda v: (v.verdict == "supported", v.score))

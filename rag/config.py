@@ -17,6 +17,7 @@ EMBEDDING_MODES = ("use", "e5", "sentence-transformers", "fake")
 STORE_MODES = ("embedded", "server")
 LLM_MODES = ("none", "openai", "fake")
 SEMANTIC_MODES = ("e5", "embedding", "off")
+SWITCH_MODES = ("on", "off")
 
 
 class SettingsError(ValueError):
@@ -67,6 +68,7 @@ class AnswerSettings:
     semantic: str = _field("e5", "sentence similarity for answer selection: e5 | embedding (the retrieval model) | off", "RAG_SEMANTIC")
     model_file: Path | None = _field(None, "fitted answer-selection weights (JSON); default: rag/data/answer_model.json", "RAG_ANSWER_MODEL")
     support_model_file: Path | None = _field(None, "fitted support-checker weights (JSON); default: rag/data/support_model.json", "RAG_SUPPORT_MODEL")
+    support_reader: str = _field("on", "the support checker's pair reader (rag/reader.py, the file the support model names; needs torch): on | off (the weights fitted without it)", "RAG_SUPPORT_READER")
     top_passages: int = _field(6, "passages whose sentences are candidates for the answer", "RAG_TOP_PASSAGES")
 
 
@@ -228,8 +230,9 @@ def validate(settings: Settings) -> None:
     _check_mode("RAG_STORE_MODE", settings.store.mode, STORE_MODES)
     _check_mode("RAG_LLM_MODE", settings.llm.mode, LLM_MODES)
     _check_mode("RAG_SEMANTIC", settings.answer.semantic, SEMANTIC_MODES)
-    _check_mode("RAG_SENTENCE_SEARCH", settings.retrieval.sentence_search, ("on", "off"))
-    _check_mode("RAG_PASSAGE_RANKER", settings.retrieval.passage_ranker, ("on", "off"))
+    _check_mode("RAG_SUPPORT_READER", settings.answer.support_reader, SWITCH_MODES)
+    _check_mode("RAG_SENTENCE_SEARCH", settings.retrieval.sentence_search, SWITCH_MODES)
+    _check_mode("RAG_PASSAGE_RANKER", settings.retrieval.passage_ranker, SWITCH_MODES)
     if settings.embedding.mode == "sentence-transformers" and not settings.embedding.model:
         raise SettingsError("嵌入模式 sentence-transformers 需要设置 RAG_EMBEDDING_MODEL（模型路径或名称）")
     if settings.store.mode == "server" and not settings.store.chroma_url:

@@ -50,8 +50,10 @@ def test_a_verifier_under_another_support_model_on_the_same_index(tiny_component
     from rag.citations import SupportModel
 
     fitted = SupportModel.load(tiny_components.settings.answer.support_model_file)
-    assert tiny_components.verifier.min_score == fitted.verify_threshold
-    strict = replace(fitted, verify_threshold=1.0)  # nothing reaches a probability of 1
+    assert tiny_components.verifier.min_score == fitted.verify_threshold  # with the pair reader it names
+    # without a reader, the weights and threshold fitted without it
+    assert tiny_components.verifier_for(fitted).min_score == fitted.without_reader().verify_threshold
+    strict = replace(fitted, verify_threshold=1.0, plain=None)  # nothing reaches a probability of 1
     verifier = tiny_components.verifier_for(strict)
     assert verifier.retriever is tiny_components.retriever and verifier.min_score == 1.0
     quote = "审计机关依照法律规定独立行使审计监督权，不受其他行政机关、社会团体和个人的干涉。"
