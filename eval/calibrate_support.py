@@ -75,6 +75,7 @@ def main() -> int:
     fold_of = source_folds(p.source for p in pairs)
     started = time.time()
     fitted = fit_reader(pairs, titles, Path(args.index) / "support_readers") if not args.no_reader else None
+    fit_minutes = round((time.time() - started) / 60, 1)  # the six fits (read back from the cache when unchanged)
     if fitted is None:
         model, cv, read_rows = plain, plain_cv, rows
         # each training sentence retrieved and judged once (the features do not depend on the weights)
@@ -102,7 +103,7 @@ def main() -> int:
     }
     if fitted is not None:
         payload["reader_file"] = READER_FILE
-        payload["reader_fit"] = {**fitted[1].meta, "minutes": round((time.time() - started) / 60, 1)}
+        payload["reader_fit"] = {**fitted[1].meta, "minutes": fit_minutes}
         payload["without_reader"] = fitted_verify(plain, plain_cv, [(p, [(judge({**s.features, "reader": 0.0}, SupportModel.from_dict(plain)), h) for s, h in js]) for p, js in judged], pairs, rows)
     write_atomically(out, json.dumps(payload, ensure_ascii=False, indent=1))
     loaded = SupportModel.load(out)

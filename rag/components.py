@@ -179,11 +179,12 @@ class LazyReader:
         self._lock = threading.Lock()
 
     def __call__(self, pairs):
-        with self._lock:
-            if self._reader is None:
-                from rag.reader import Reader
+        if self._reader is None:
+            with self._lock:  # loaded once; scoring needs no lock (inference does not change the model)
+                if self._reader is None:
+                    from rag.reader import Reader
 
-                self._reader = Reader.load(self.path)
+                    self._reader = Reader.load(self.path)
         return self._reader.logits(pairs)
 
 
