@@ -50,10 +50,10 @@ from rag.ingest import ingest_paths  # noqa: E402
 
 # Sentence/passage pairs fitted on: written for fitting, and the earlier held-out `rag verify` sets (each
 # moved into training once a newer one, written by someone who had not seen the checker, replaced it).
-PAIR_FILES = ("support_pairs.jsonl", "verify_pairs.jsonl", "verify_fresh.jsonl", *(f"verify_fresh{i}.jsonl" for i in range(2, 14)))
+PAIR_FILES = ("support_pairs.jsonl", "verify_pairs.jsonl", "verify_fresh.jsonl", *(f"verify_fresh{i}.jsonl" for i in range(2, 18)))
 READER_FILE = "support_reader.npz"  # beside the support model
 # Written by helpers who saw neither the checker nor any other sentence; measured, never fitted on.
-HOLDOUT_FILES = ("verify_fresh14.jsonl", "verify_fresh15.jsonl", "verify_fresh16.jsonl", "verify_fresh17.jsonl", "verify_fresh18.jsonl", "verify_fresh19.jsonl", "verify_fresh20.jsonl", "verify_fresh21.jsonl")
+HOLDOUT_FILES = tuple(f"verify_fresh{i}.jsonl" for i in range(18, 23))
 
 
 def main() -> int:
@@ -104,7 +104,8 @@ def main() -> int:
     if fitted is not None:
         payload["reader_file"] = READER_FILE
         payload["reader_fit"] = {**fitted[1].meta, "minutes": fit_minutes}
-        payload["without_reader"] = fitted_verify(plain, plain_cv, [(p, [(judge({**s.features, "reader": 0.0}, SupportModel.from_dict(plain)), h) for s, h in js]) for p, js in judged], pairs, rows)
+        plain_model = SupportModel.from_dict(plain)  # the reader's feature zeroed: these passages judged as when no reader runs
+        payload["without_reader"] = fitted_verify(plain, plain_cv, [(p, [(judge({**s.features, "reader": 0.0}, plain_model), h) for s, h in js]) for p, js in judged], pairs, rows)
     write_atomically(out, json.dumps(payload, ensure_ascii=False, indent=1))
     loaded = SupportModel.load(out)
     verifiers = {"with_reader": everything.verifier_for(loaded, LazyReader(loaded.reader_file))} if loaded.reader_file else {}

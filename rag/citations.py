@@ -113,6 +113,15 @@ def measure_family(unit: str) -> str:
     return "个月" if family == "年" else family
 
 
+MULTIPLES = {"千": 1e3, "万": 1e4, "亿": 1e8}  # money counted in thousands (千元), 万 or 亿: compared in 元
+TABLE_FIGURE = re.compile(r"(?<=\|)\s*(\d+(?:\.\d+)?)\s*(?=\|)")  # a table cell holding a figure alone (| 117 |)
+
+
+def table_figures(text: str) -> set[float]:
+    """The figures a table gives in cells of their own, their unit in the column's heading (公开条数 | 117)."""
+    return {float(v) for v in TABLE_FIGURE.findall(fold(text))}
+
+
 HALF_YEAR = re.compile(r"(?<![上下前后])半年")  # 每半年 = 每6个月; 上半年 names a period, it counts nothing
 
 
@@ -132,7 +141,8 @@ def _measured(raw: str, unit: str) -> tuple[float, str] | None:
     value = float(raw) if re.fullmatch(r"\d+(?:\.\d+)?", raw) else chinese_number(raw)
     if value is None:
         return None
-    return (float(value) * 12 if unit_family(unit) == "年" else float(value), measure_family(unit))
+    value = float(value) * MULTIPLES.get(unit[:1], 1) if unit_family(unit) == "元" else float(value)  # 2万元 = 两万元 = 20000元
+    return (value * 12 if unit_family(unit) == "年" else value, measure_family(unit))
 
 
 def quantities(text: str) -> set[tuple[float, str]]:
@@ -260,11 +270,19 @@ def _date_supported(date: tuple[int | None, int | None, int | None], passage_dat
     )
 
 
+PLACE = re.compile(r"^(.{2,8}?)([省市县区])(.{2,})$")  # 开封 + 市 + 司法局
+
+
 def _name_supported(name: str, context: str) -> bool:
+    """The name is in the passage or its document's title and section, whole, without 中华人民共和国, or with
+    its place left out where the document is of that place (市司法局 in a report of 开封市 is 开封市司法局)."""
     if name in context:
         return True
     bare = re.sub(r"^中华人民共和国", "", name)
-    return len(bare) >= 2 and bare in context
+    if len(bare) >= 2 and bare in context:
+        return True
+    place = PLACE.match(name)
+    return place is not None and place.group(2) + place.group(3) in context and place.group(1) + place.group(2) in context
 
 
 # ---------------------------------------------------------------- obligation and negation
@@ -807,7 +825,8 @@ def support_features(
     else:
         feats["similarity"] = feats["clause_similarity"] = feats["bigram_coverage"]
     claim_q, passage_q = quantities(claim), quantities(stated)
-    missing_q = claim_q - passage_q
+    cells = table_figures(stated) if "|" in stated else set()
+    missing_q = {(v, u) for v, u in claim_q - passage_q if v not in cells}
     same_unit = {u for _, u in passage_q}
     feats["quantity_mismatch"] = 1.0 if any(u in same_unit for _, u in missing_q) else 0.0
     feats["quantity_absent"] = 1.0 if missing_q and not feats["quantity_mismatch"] else 0.0

@@ -8,7 +8,7 @@ number, date, name, obligation or negation), `unsupported` (nothing close enough
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from rag.citations import Support
@@ -70,11 +70,9 @@ class Verifier:
         return [(self.support(sentence, hit), hit) for hit in hits[:PASSAGES]]
 
     def verify_sentence(self, sentence: str) -> Verdict:
+        """The verdict of one sentence (`split_claims` gives a text's; the CLI and the 核对 tab loop over
+        them to show progress)."""
         return decide(sentence, self.judge_passages(sentence), self.min_score)
-
-    def verify(self, text: str) -> Iterator[Verdict]:
-        for sentence in split_claims(text):
-            yield self.verify_sentence(sentence)
 
 
 def decide(sentence: str, judged: list[tuple[Support, Hit]], min_score: float = 0.0) -> Verdict:

@@ -521,3 +521,45 @@ def test_obligation_is_read_from_the_whole_sentence_a_claim_restates() -> None:
     )
     kept = support_features("当事人对限制人身自由的处罚决定不服并申请复议的，可以要求作出决定的机关暂缓执行。", penalty)
     assert kept["modality_mismatch"] == 0.0 and kept["negation_mismatch"] == 0.0, kept
+
+
+def test_money_in_wan_or_yi_is_compared_in_yuan():
+    """2万元 = 两万元 = 20000元; 3万元 and 3亿元 are different sums (both were read as 3 元)."""
+    from rag.citations import quantities
+
+    assert quantities("处2000元以上2万元以下的罚款") == quantities("处两千元以上两万元以下罚款") == {(2000.0, "元"), (20000.0, "元")}
+    assert quantities("罚款1.5万元") == quantities("罚款15000元") == {(15000.0, "元")}
+    assert quantities("3万元") != quantities("3亿元")
+    assert quantities("21.4万平方米") == {(21.4, "万平方米")}  # not money: read as written
+
+
+def test_a_figure_in_a_table_cell_is_stated():
+    """An information-disclosure report gives its figures in table cells without a unit (| 综合文苑信息 | 117 |);
+    a sentence giving the cell's figure with its unit restates it, another figure does not."""
+    from rag.citations import table_figures
+
+    table = "2024年我局主动公开的698条政府信息按栏目分类统计如下: | 信息类别 | 公开条数 | | 通知公告 | 14 | | 综合文苑信息 | 117 | | 合计 | 698 |"
+    assert table_figures(table) == {14.0, 117.0, 698.0}
+    assert check_support("2024年主动公开的综合文苑信息共有117条。", table).features["quantity_mismatch"] == 0.0
+    changed = check_support("2024年主动公开的综合文苑信息共有171条。", table)
+    assert changed.features["quantity_mismatch"] == 1.0 and not changed.supported
+
+
+def test_an_organisation_named_without_its_place_in_a_document_of_that_place():
+    """市司法局 in a report of 开封市审计局 is 开封市司法局; 郑州市司法局 it is not."""
+    passage = "出台的规范性文件自发布之日起20日内向市司法局备案。"
+    title = "开封市审计局2024年法治政府建设情况报告"
+    assert check_support("规范性文件要在发布之日起二十日以内报开封市司法局备案。", passage, context=title).features["name_mismatch"] == 0.0
+    swapped = check_support("规范性文件要在发布之日起二十日以内报郑州市司法局备案。", passage, context=title)
+    assert swapped.features["name_mismatch"] == 1.0 and not swapped.supported
+
+
+@pytest.mark.parametrize("words", [("不短于", "不少于"), ("不晚于", "不得超过"), ("不多于", "最多")])
+def test_bounds_in_other_words_are_bounds_not_negations(words):
+    """不短于 = 不少于 (at least), 不晚于 and 不多于 = at most: limits, not negations; the opposite bound still disagrees."""
+    from rag.citations import bounds, bounds_disagree
+
+    mine, theirs = words
+    assert bounds(f"期限一般{mine}30日")[0] == bounds(f"期限一般{theirs}30日")[0] != frozenset()
+    assert not check_support(f"征求意见的期限一般{mine}30日。", f"向社会公开征求意见的期限一般{theirs}30日。").features["negation_mismatch"]
+    assert bounds_disagree("期限一般不短于30日", "期限一般不得超过30日")
