@@ -36,7 +36,6 @@ from rag.calibrate import (  # noqa: E402
     judge_sentences,
     load_pairs,
     out_of_fold_logits,
-    reader_inputs,
     source_folds,
     support_rows,
     verify_threshold,
@@ -53,7 +52,7 @@ from rag.ingest import ingest_paths  # noqa: E402
 PAIR_FILES = ("support_pairs.jsonl", "verify_pairs.jsonl", "verify_fresh.jsonl", *(f"verify_fresh{i}.jsonl" for i in range(2, 18)))
 READER_FILE = "support_reader.npz"  # beside the support model
 # Written by helpers who saw neither the checker nor any other sentence; measured, never fitted on.
-HOLDOUT_FILES = tuple(f"verify_fresh{i}.jsonl" for i in range(18, 23))
+HOLDOUT_FILES = tuple(f"verify_fresh{i}.jsonl" for i in range(18, 24))
 
 
 def main() -> int:
@@ -70,11 +69,12 @@ def main() -> int:
     everything, titles, similarity = every_document(settings, Path(args.index))
     written = load_pairs(*map(Path, args.pairs))
     pairs = in_place(written, everything.index.snapshot())
-    rows = support_rows(pairs, similarity, titles)
+    inputs: list = []  # what the pair reader reads of each pair, recorded with the features
+    rows = support_rows(pairs, similarity, titles, inputs)
     plain, plain_cv = fit_support(pairs, similarity, titles, rows=rows)
     fold_of = source_folds(p.source for p in pairs)
     started = time.time()
-    fitted = fit_reader(pairs, titles, Path(args.index) / "support_readers") if not args.no_reader else None
+    fitted = fit_reader(pairs, inputs, Path(args.index) / "support_readers") if not args.no_reader else None
     fit_minutes = round((time.time() - started) / 60, 1)  # the six fits (read back from the cache when unchanged)
     if fitted is None:
         model, cv, read_rows = plain, plain_cv, rows
@@ -116,10 +116,9 @@ def main() -> int:
     return 0
 
 
-def fit_reader(pairs, titles: dict[str, str], cache: Path, options=None):
+def fit_reader(pairs, inputs, cache: Path, options=None):
     """Fold readers, the reader on every pair and each pair's out-of-fold logit (`rag.calibrate.fit_readers`),
     with a bar of the fits and their steps."""
-    inputs = reader_inputs(pairs, titles)
     sources = [p.source for p in pairs]
     with tqdm(total=FOLDS + 1, desc="阅读器拟合（5 折 + 全部）", unit="次") as bar:
 

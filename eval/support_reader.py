@@ -26,7 +26,6 @@ from rag.calibrate import (  # noqa: E402
     fit_support,
     in_place,
     load_pairs,
-    reader_inputs,
     reader_logits,
     support_rows,
 )
@@ -70,15 +69,17 @@ def main() -> int:
     everything, titles, similarity = every_document(load_settings(), Path(args.index))
     snapshot = everything.index.snapshot()
     pairs = in_place(load_pairs(*map(Path, args.pairs)), snapshot)
-    rows = support_rows(pairs, similarity, titles)
+    inputs: list = []
+    rows = support_rows(pairs, similarity, titles, inputs)
     held = {Path(h).name: in_place(load_pairs(Path(h)), snapshot) for h in args.holdout if Path(h).exists()}
-    held_rows = {name: support_rows(ps, similarity, titles) for name, ps in held.items()}
+    held_inputs: dict[str, list] = {name: [] for name in held}
+    held_rows = {name: support_rows(ps, similarity, titles, held_inputs[name]) for name, ps in held.items()}
     everything.close()
 
     labels = [int(p.supported) for p in pairs]
     started = time.time()
-    _, full, logits = fit_reader(pairs, titles, Path(args.index) / "support_readers", options)
-    held_logits = {name: reader_logits(full, reader_inputs(ps, titles)) for name, ps in held.items()}
+    _, full, logits = fit_reader(pairs, inputs, Path(args.index) / "support_readers", options)
+    held_logits = {name: reader_logits(full, held_inputs[name]) for name in held}
     minutes = (time.time() - started) / 60
 
     with_reader = [{**r, "reader": v} for r, v in zip(rows, logits)]

@@ -580,20 +580,16 @@ def in_place(pairs: Sequence[SupportPair], snapshot) -> list[SupportPair]:
     return [placed(pair) for pair in pairs]
 
 
-def support_rows(pairs: Sequence[SupportPair], similarity, titles: dict[str, str] | None = None) -> list[dict[str, float]]:
-    """The support features of each pair; the passage is given with its title (and section, once placed), as in use."""
+def support_rows(
+    pairs: Sequence[SupportPair], similarity, titles: dict[str, str] | None = None, inputs: list[tuple[str, str] | None] | None = None
+) -> list[dict[str, float]]:
+    """The support features of each pair; the passage is given with its title (and section, once placed), as in use.
+    `inputs`, when given, receives what the pair reader reads of each pair, in the same pass (None: not
+    read, a quotation); the rows are the same either way (the reader's feature stays 0)."""
     from rag.citations import support_features
 
     titles = titles or {}
-    return [support_features(p.sentence, p.passage, titles.get(p.source, "") if p.context is None else p.context, similarity) for p in pairs]
-
-
-def reader_inputs(pairs: Sequence[SupportPair], titles: dict[str, str] | None = None) -> list[tuple[str, str] | None]:
-    """What the pair reader reads of each pair, as support_features hands it over (None: not read, a quotation)."""
-    from rag.citations import support_features
-
-    titles = titles or {}
-    out: list[tuple[str, str] | None] = []
+    rows: list[dict[str, float]] = []
     for p in pairs:
         seen: list[tuple[str, str]] = []
 
@@ -601,9 +597,18 @@ def reader_inputs(pairs: Sequence[SupportPair], titles: dict[str, str] | None = 
             seen.extend(batch)
             return [0.0] * len(batch)
 
-        support_features(p.sentence, p.passage, titles.get(p.source, "") if p.context is None else p.context, None, reader=record)
-        out.append(seen[0] if seen else None)
-    return out
+        context = titles.get(p.source, "") if p.context is None else p.context
+        rows.append(support_features(p.sentence, p.passage, context, similarity, reader=record if inputs is not None else None))
+        if inputs is not None:
+            inputs.append(seen[0] if seen else None)
+    return rows
+
+
+def reader_inputs(pairs: Sequence[SupportPair], titles: dict[str, str] | None = None) -> list[tuple[str, str] | None]:
+    """What the pair reader reads of each pair, as support_features hands it over (None: not read, a quotation)."""
+    inputs: list[tuple[str, str] | None] = []
+    support_rows(pairs, None, titles, inputs)
+    return inputs
 
 
 def fit_readers(

@@ -130,6 +130,11 @@ def _figure_text(text: str) -> str:
     return HALF_YEAR.sub("6个月", fold(text))
 
 
+def _without_dates(folded: str) -> str:
+    """The text with its dates blanked (2025年2月12日, 二〇二五年, 3月31日前): none of their figures counts."""
+    return MONTH_DAY.sub(lambda m: "　" * len(m.group(0)), DATE.sub(lambda m: "　" * len(m.group(0)), folded))
+
+
 def _measured(raw: str, unit: str) -> tuple[float, str] | None:
     """(value, unit family) of a numeral and its unit; years in months (2年 = 24个月, 半年 = 6个月).
     None for what counts nothing: a year (2024年), or 一 before a count word, the article of 一个案件,
@@ -141,15 +146,18 @@ def _measured(raw: str, unit: str) -> tuple[float, str] | None:
     value = float(raw) if re.fullmatch(r"\d+(?:\.\d+)?", raw) else chinese_number(raw)
     if value is None:
         return None
-    value = float(value) * MULTIPLES.get(unit[:1], 1) if unit_family(unit) == "元" else float(value)  # 2万元 = 两万元 = 20000元
-    return (value * 12 if unit_family(unit) == "年" else value, measure_family(unit))
+    family = unit_family(unit)
+    value = float(value) * MULTIPLES.get(unit[:1], 1) if family == "元" else float(value)  # 2万元 = 两万元 = 20000元
+    return (value * 12 if family == "年" else value, measure_family(unit))
 
 
-def quantities(text: str) -> set[tuple[float, str]]:
+def quantities(text: str, in_dates: bool = False) -> set[tuple[float, str]]:
     """(value, unit family) of each quantity: 十日 = 10日 = 10天; 百分之十 = 10%; 两年 = 24个月. Years are
-    dates, not quantities."""
+    dates, not quantities, and so are a date's month and day (2月12日 is no 12 days) unless `in_dates`
+    (the passage ranker's hints, fitted reading them as 2 months and 12 days)."""
     found: set[tuple[float, str]] = set()
-    for m in _quantity_pattern().finditer(_figure_text(text)):
+    figures = _figure_text(text)
+    for m in _quantity_pattern().finditer(figures if in_dates else _without_dates(figures)):
         if m.group(1):
             value = chinese_number(m.group(1)[3:]) if not re.search(r"\d", m.group(1)) else float(re.sub(r"[^\d.]", "", m.group(1)) or 0)
             if value is not None:
@@ -321,7 +329,7 @@ def polarity(text: str) -> dict[str, bool]:
     bound words set apart; `negative` is a prohibition, a negation or a verb that negates in meaning
     (不得收取 and 不收取 agree, 拒绝提供 and 不提供 too), a negated one of those verbs positive (不得拒绝)."""
     modality = lexicon().modality
-    _, rest = bounds(text)
+    rest = _without_false_negations(bounds(text)[1])
     tokens = words(rest)
     joined = "".join(tokens)
     token_set = set(tokens)
@@ -338,6 +346,14 @@ def polarity(text: str) -> dict[str, bool]:
     out["negative"] = prohibits or out["negation"]
     out["must"] = out["obligation"] or out["prohibition"]
     return out
+
+
+def _without_false_negations(text: str) -> str:
+    """`text` with the words that only look negative (lexicon `not_negations`: 不分, 不断, 没收) blanked, as
+    jieba may split them (不 / 分)."""
+    for word in lexicon().modality["not_negations"]:
+        text = text.replace(word, "　" * len(word))
+    return text
 
 
 def _uncancelled(tokens: Sequence[str]) -> list[str]:
@@ -360,11 +376,13 @@ def _blank_need(m: re.Match[str]) -> str:
 
 
 def fused_negation(tokens: Sequence[str]) -> bool:
-    """A verb or adjective with a negation fused in (不全, 不服, 不算, 无效) among a clause's jieba words, not
-    a word that only starts like one (不断, 没收): jieba's tags, the lexicon's prefixes and exceptions."""
+    """A verb or adjective with a negation fused in (不全, 不服, 不算, 无效, 办不完) among a clause's jieba words,
+    not a word that only starts like one (不断, 没收): jieba's tags, the lexicon's prefixes and exceptions."""
     modality = lexicon().modality
     prefixes, exceptions = tuple(modality["fused_negation_prefixes"]), tuple(modality["not_negations"])
     for word in tokens:
+        if len(word) == 3 and word[1] == "不" and not word.startswith(exceptions) and tagged_words(word)[0][1][:1] == "v":
+            return True  # 办不完, 来不及: a verb that cannot reach its result
         if len(word) < 2 or not word.startswith(prefixes) or word.startswith(exceptions) or word in modality["negation"]:
             continue
         tags = tagged_words(word)
@@ -375,7 +393,8 @@ def fused_negation(tokens: Sequence[str]) -> bool:
     return False
 
 
-CONDITION = re.compile(rf"^([^{SENTENCE_ENDS}]{{2,}}?的)[，,]\s*(.{{4,}})$")  # a condition within its sentence
+# a condition within its sentence: …的，… or, without the comma, …的就/则/便/也… (没被发现的就不再处罚)
+CONDITION = re.compile(rf"^([^{SENTENCE_ENDS}]{{2,}}?的)(?:[，,]\s*|(?=[就则便也]))(.{{4,}})$")
 
 
 def split_condition(text: str) -> tuple[str, str]:
@@ -397,7 +416,9 @@ def negativity_disagrees(claim: str, clause: str) -> bool:
 
 
 def _sentences(text: str) -> list[str]:
-    return [p for p in re.split(f"[{SENTENCE_ENDS}]", text) if len(p.strip()) >= 2]
+    """A text's propositions: its sentences, a proviso after a comma (…不再处罚，但…延长到5年) on its own as the
+    law gives it after a semicolon."""
+    return [p for p in re.split(f"[{SENTENCE_ENDS}]|[，,](?=但)", text) if len(p.strip()) >= 2]
 
 
 def _negativity_differs(claim: str, clause: str) -> bool:
@@ -504,6 +525,15 @@ SUB_CLAUSE = re.compile(r"[，,；;。！？!?：:\n]")
 
 
 UNSAID = 0.2  # share of a clause's character bigrams the sentence must hold to restate it
+SHORT_CONTENT = 4  # ... or, for a clause of at most this many characters besides its modal words, all of them
+
+
+@lru_cache(maxsize=1)
+def modal_words() -> re.Pattern[str]:
+    """The obligation, permission, prohibition and negation words of the lexicon, longest first."""
+    modality = lexicon().modality
+    found = {w for name in ("obligation", "permission", "prohibition", "negation") for w in modality[name]}
+    return re.compile("|".join(map(re.escape, sorted(found, key=len, reverse=True))))
 
 
 def said_part(claim: str, clause: str) -> str:
@@ -514,7 +544,14 @@ def said_part(claim: str, clause: str) -> str:
 
     def said(unit: str) -> bool:
         own = set(char_ngrams(comparable(unit)))
-        return not own or len(own & grams) >= UNSAID * len(own)
+        if not own or len(own & grams) >= UNSAID * len(own):
+            return True
+        # a short clause of a word or two besides its obligation or negation (不得收费) is said when the
+        # sentence holds its characters (不能收取任何费用): two characters' bigrams are too few to tell
+        content = re.sub(r"[\W_]", "", modal_words().sub("", comparable(unit)))
+        return 0 < len(content) <= SHORT_CONTENT and all(ch in claimed for ch in content)
+
+    claimed = set(comparable(claim))
 
     start, stop = 0, len(units)
     while start < stop - 1 and not said(units[start]):
@@ -645,8 +682,7 @@ def negations(text: str) -> int:
     """How many negations and prohibitions a text says, verbs that negate in meaning (拒绝, 免征) included
     (bound words set apart)."""
     modality = lexicon().modality
-    _, rest = bounds(text)
-    tokens = words(rest)
+    tokens = words(_without_false_negations(bounds(text)[1]))
     single = set(modality["negation"]) | set(modality["prohibition"]) | set(modality["implicit_negation"])
     return sum(1 for t in tokens if t in single) + sum(1 for t in tokens if t not in single and fused_negation([t]))
 
@@ -723,6 +759,10 @@ class SupportModel:
         """The weights to judge by when no pair reader runs (torch missing, RAG_SUPPORT_READER=off): a model
         fitted with the reader's logit would otherwise read every pair as a reader's undecided 0."""
         return self.plain if self.plain is not None else self
+
+    def judging_with(self, reader: object | None) -> SupportModel:
+        """The weights to judge by when `reader` runs (None: no reader)."""
+        return self if reader is not None else self.without_reader()
 
     def probability(self, features: dict[str, float]) -> float:
         z = sum(self.weights.get(name, 0.0) * features.get(name, 0.0) for name in FEATURES)
@@ -886,9 +926,7 @@ def check_support(
     """Is `sentence` supported by `passage`? supported / contradicted / unsupported, with a score.
 
     A quotation of pieces apart in the passage (…A……B…) is judged piece by piece: the weakest decides."""
-    model = model or SupportModel.load()
-    if reader is None:
-        model = model.without_reader()
+    model = (model or SupportModel.load()).judging_with(reader)
     pieces = [p for p in sentence.split(QUOTE_GAP) if p.strip()]
     verdicts = [judge(support_features(p, passage, context, similarity, reader), model) for p in pieces or [sentence]]
     return min(verdicts, key=lambda v: (v.verdict == "supported", v.score))

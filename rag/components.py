@@ -160,7 +160,7 @@ class Components:
         """`rag verify` under the given support model and pair reader, on this index and retriever."""
         from rag.verify import Verifier
 
-        return Verifier(self.retriever, self.support_for(model, reader), (model if reader is not None else model.without_reader()).verify_threshold)
+        return Verifier(self.retriever, self.support_for(model, reader), model.judging_with(reader).verify_threshold)
 
     def close(self) -> None:
         """Stop worker processes of the embedding model, if any were started."""

@@ -62,7 +62,7 @@ class Hints:
         period hint is among them and the question asks for one)."""
         units = self.units if "unit_match" in names else frozenset()
         periods = self.periods if "period_match" in names else frozenset()
-        found = {unit for _, unit in quantities(hit.text)} if units or periods else set()
+        found = {unit for _, unit in quantities(hit.text, in_dates=True)} if units or periods else set()
         dated = hit.doc_type != "law"
         every = {
             "named_law": hit.source in self.named_laws,

@@ -563,3 +563,49 @@ def test_bounds_in_other_words_are_bounds_not_negations(words):
     assert bounds(f"期限一般{mine}30日")[0] == bounds(f"期限一般{theirs}30日")[0] != frozenset()
     assert not check_support(f"征求意见的期限一般{mine}30日。", f"向社会公开征求意见的期限一般{theirs}30日。").features["negation_mismatch"]
     assert bounds_disagree("期限一般不短于30日", "期限一般不得超过30日")
+
+
+def test_a_date_is_no_quantity():
+    """A date's month and day are not counts (2月12日 is no 12 days): a date written 2025-01-02 in the
+    passage supports 2025年1月2日 without a missing figure; a changed day is still a date mismatch."""
+    from rag.citations import quantities
+
+    assert quantities("2025年2月12日落款") == quantities("二〇二五年二月十二日") == quantities("每年3月31日前") == set()
+    assert quantities("自2024年1月1日起，期限30日") == {(30.0, "天")}
+    passage = "永春县审计局2024年政府信息公开工作年度报告 发布时间：2025-01-02 办理政府信息公开申请3件，均在15个工作日内答复。"
+    kept = check_support("永春县审计局的年报于2025年1月2日发布。", passage).features
+    assert kept["quantity_mismatch"] == kept["quantity_absent"] == kept["date_mismatch"] == 0.0, kept
+    assert check_support("永春县审计局的年报于2025年1月12日发布。", passage).features["date_mismatch"] == 1.0
+
+
+def test_words_that_only_look_negative_and_verbs_that_cannot_reach_their_result():
+    """不分 (regardless of) is no negation, whether jieba keeps it whole or not; 办不完 (cannot finish) is one."""
+    from rag.citations import polarity
+
+    article = "第三十四条 中华人民共和国年满十八周岁的公民，不分民族、种族、性别、职业，都有选举权和被选举权；但是依照法律被剥夺政治权利的人除外。"
+    assert not polarity(article)["negative"]
+    assert check_support("年满18周岁的中国公民，除依法被剥夺政治权利的人以外，都享有选举权和被选举权。", article).features["negation_mismatch"] == 0.0
+    assert check_support("年满18周岁的中国公民并不都享有选举权和被选举权。", article).features["negation_mismatch"] == 1.0
+    assert polarity("二十日内办不完的")["negative"] and polarity("二十日内不能作出决定的")["negative"]
+    assert not polarity("二十日内差不多能作出决定")["negative"]
+
+
+def test_a_proviso_after_a_comma_is_compared_with_the_laws_after_a_semicolon():
+    """…不再处罚，但…延长到5年 restates …不再给予行政处罚；…延长至五年 proposition by proposition; dropping
+    the 不 of the first one still disagrees."""
+    article = "第三十六条 违法行为在二年内未被发现的，不再给予行政处罚；涉及公民生命健康安全、金融安全且有危害后果的，上述期限延长至五年。法律另有规定的除外。"
+    kept = check_support("违法行为两年内没被发现的就不再处罚，但涉及公民生命健康安全、金融安全且有危害后果的，这个期限放宽到5年。", article)
+    assert kept.features["negation_mismatch"] == 0.0, kept.features
+    flipped = check_support("违法行为两年内没被发现的也要处罚，但涉及公民生命健康安全、金融安全且有危害后果的，这个期限放宽到5年。", article)
+    assert flipped.features["negation_mismatch"] == 1.0 and not flipped.supported
+
+
+def test_a_short_clause_said_in_other_characters_is_restated():
+    """不得收费 is restated by 不能收取任何费用 (its characters besides the modal word are in the sentence):
+    the prohibition is compared, so 可以收取工本费 disagrees and 不能收取任何费用 agrees."""
+    from rag.citations import said_part
+
+    clause = "行政机关提供行政许可申请书格式文本，不得收费。"
+    assert said_part("行政机关向申请人提供行政许可申请书的格式文本，不能收取任何费用。", clause) == clause
+    assert check_support("行政机关向申请人提供行政许可申请书的格式文本，不能收取任何费用。", clause).features["negation_mismatch"] == 0.0
+    assert check_support("行政机关提供行政许可申请书格式文本时，可以收取工本费。", clause).features["negation_mismatch"] == 1.0
