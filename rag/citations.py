@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from rag.lexicon import DATA_DIR, lexicon
+from rag.lexicon import DATA_DIR, alternation, lexicon
 from rag.schema import Citation, Hit
 from rag.segment import content_words, measure_units, tagged_words, words
 from rag.text import CN_NUM, NOT_COUNTING, char_ngrams, chinese_number, fold, squash
@@ -348,12 +348,15 @@ def polarity(text: str) -> dict[str, bool]:
     return out
 
 
+@lru_cache(maxsize=1)
+def _false_negations() -> re.Pattern[str]:
+    return re.compile(alternation(lexicon().modality["not_negations"]))
+
+
 def _without_false_negations(text: str) -> str:
     """`text` with the words that only look negative (lexicon `not_negations`: 不分, 不断, 没收) blanked, as
     jieba may split them (不 / 分)."""
-    for word in lexicon().modality["not_negations"]:
-        text = text.replace(word, "　" * len(word))
-    return text
+    return _false_negations().sub(lambda m: "　" * len(m.group(0)), text)
 
 
 def _uncancelled(tokens: Sequence[str]) -> list[str]:
@@ -532,8 +535,7 @@ SHORT_CONTENT = 4  # ... or, for a clause of at most this many characters beside
 def modal_words() -> re.Pattern[str]:
     """The obligation, permission, prohibition and negation words of the lexicon, longest first."""
     modality = lexicon().modality
-    found = {w for name in ("obligation", "permission", "prohibition", "negation") for w in modality[name]}
-    return re.compile("|".join(map(re.escape, sorted(found, key=len, reverse=True))))
+    return re.compile(alternation([w for name in ("obligation", "permission", "prohibition", "negation") for w in modality[name]]))
 
 
 def said_part(claim: str, clause: str) -> str:
@@ -541,6 +543,7 @@ def said_part(claim: str, clause: str) -> str:
     自…之日起计算，但被羁押等期间不计算在内 for 请求时效是2年): what a sentence leaves out it does not deny."""
     units = [u for u in CLAUSE_END.split(clause) if u.strip()]
     grams = set(char_ngrams(comparable(claim)))
+    claimed = set(comparable(claim))
 
     def said(unit: str) -> bool:
         own = set(char_ngrams(comparable(unit)))
@@ -550,8 +553,6 @@ def said_part(claim: str, clause: str) -> str:
         # sentence holds its characters (不能收取任何费用): two characters' bigrams are too few to tell
         content = re.sub(r"[\W_]", "", modal_words().sub("", comparable(unit)))
         return 0 < len(content) <= SHORT_CONTENT and all(ch in claimed for ch in content)
-
-    claimed = set(comparable(claim))
 
     start, stop = 0, len(units)
     while start < stop - 1 and not said(units[start]):

@@ -16,7 +16,8 @@ LEXICON_FILE = DATA_DIR / "lexicon.toml"
 JIEBA_WORDS_FILE = DATA_DIR / "jieba_words.txt"
 
 
-def _alternation(words: list[str] | tuple[str, ...] | frozenset[str]) -> str:
+def alternation(words: list[str] | tuple[str, ...] | frozenset[str]) -> str:
+    """A regex alternation of the words, longest first (a longer word wins where one starts another)."""
     return "|".join(re.escape(w) for w in sorted(set(words), key=lambda w: (-len(w), w)))
 
 
@@ -80,13 +81,13 @@ def lexicon() -> Lexicon:
     stopwords = general - frozenset(stop.get("informative", ()))
     question = data["question"]
     cues = data["cues"]
-    cue_patterns = {name: re.compile(_alternation(words)) for name, words in cues.items()}
+    cue_patterns = {name: re.compile(alternation(words)) for name, words in cues.items()}
     # A yes/no question ends with 吗, it does not merely contain it.
-    cue_patterns["yes_no"] = re.compile(_alternation([w for w in cues["yes_no"] if w != "吗"]) + r"|吗[？?。]?$")
-    cue_patterns["lead_in"] = re.compile("^(?:" + _alternation(cues["lead_in"]) + ")")
-    cue_patterns["institution"] = re.compile("(?:" + _alternation(cues["institution"]) + ")[的之]?$")
-    cue_patterns["followup_start"] = re.compile("^(?:" + _alternation(cues["followup_start"]) + ")")
-    cue_patterns["followup_end"] = re.compile("(?:" + _alternation(cues["followup_end"]) + r")[？?。!！]*$")
+    cue_patterns["yes_no"] = re.compile(alternation([w for w in cues["yes_no"] if w != "吗"]) + r"|吗[？?。]?$")
+    cue_patterns["lead_in"] = re.compile("^(?:" + alternation(cues["lead_in"]) + ")")
+    cue_patterns["institution"] = re.compile("(?:" + alternation(cues["institution"]) + ")[的之]?$")
+    cue_patterns["followup_start"] = re.compile("^(?:" + alternation(cues["followup_start"]) + ")")
+    cue_patterns["followup_end"] = re.compile("(?:" + alternation(cues["followup_end"]) + r")[？?。!！]*$")
     measure = data["measure"]
     documents = data["documents"]
     return Lexicon(
@@ -95,7 +96,7 @@ def lexicon() -> Lexicon:
         frame_words=frozenset(question["frame"]),
         # 我局/局里/咱局 point at the user's organisation (the scope does that), they name no content
         generic_words=frozenset(question["generic"]) | frozenset(cues["own_org"]),
-        ask_prefix=re.compile("^(?:" + _alternation(question["ask_prefixes"]) + ")"),
+        ask_prefix=re.compile("^(?:" + alternation(question["ask_prefixes"]) + ")"),
         cues=cue_patterns,
         cue_words={name: tuple(words) for name, words in cues.items()},
         count_units=tuple(measure["count"]),
