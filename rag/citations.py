@@ -155,17 +155,21 @@ def quantities(text: str, in_dates: bool = False) -> set[tuple[float, str]]:
     """(value, unit family) of each quantity: 十日 = 10日 = 10天; 百分之十 = 10%; 两年 = 24个月. Years are
     dates, not quantities, and so are a date's month and day (2月12日 is no 12 days) unless `in_dates`
     (the passage ranker's hints, fitted reading them as 2 months and 12 days)."""
-    found: set[tuple[float, str]] = set()
-    figures = _figure_text(text)
+    return {q for _, _, q in placed_quantities(_figure_text(text), in_dates)}
+
+
+def placed_quantities(figures: str, in_dates: bool = False) -> list[tuple[int, int, tuple[float, str]]]:
+    """Each quantity of a text already read as figures (`_figure_text`) with its span there."""
+    found: list[tuple[int, int, tuple[float, str]]] = []
     for m in _quantity_pattern().finditer(figures if in_dates else _without_dates(figures)):
         if m.group(1):
             value = chinese_number(m.group(1)[3:]) if not re.search(r"\d", m.group(1)) else float(re.sub(r"[^\d.]", "", m.group(1)) or 0)
             if value is not None:
-                found.add((float(value), "%"))
+                found.append((m.start(), m.end(), (float(value), "%")))
             continue
         measured = _measured(m.group(2), m.group(3))
         if measured is not None:
-            found.add(measured)
+            found.append((m.start(), m.end(), measured))
     return found
 
 
@@ -679,6 +683,68 @@ def figure_elsewhere(claim: str, passage: str) -> float:
     return worst
 
 
+FIGURE_REACH = 6  # characters between a thing and the figure that counts it (审计结果公告3条, 公告共有5条)
+FIGURE_BREAK = re.compile(r"[，,、；;。！？!?：:（）()|\n]")  # a figure past one of these counts something else
+
+
+def _noun_run(tags: Sequence[tuple[str, str]], last: bool) -> str:
+    """The last (or first) run of nouns in tagged words, joined (审计/结果/公告 → 审计结果公告)."""
+    noun = [f[:1] in ("n", "j") or f == "vn" for _, f in tags]
+    at = [i for i, ok in enumerate(noun) if ok]
+    if not at:
+        return ""
+    end = start = at[-1] if last else at[0]
+    while start > 0 and noun[start - 1]:
+        start -= 1
+    while end + 1 < len(tags) and noun[end + 1]:
+        end += 1
+    run = "".join(w for w, _ in tags[start : end + 1])
+    return run if len(run) >= 2 else ""
+
+
+def _counted_word(claim: str, start: int, end: int) -> tuple[str, bool]:
+    """The noun a figure of the sentence counts, and whether it stands before the figure: the nearest run of
+    nouns before it in its clause (no other figure between), else the nearest after it (16项行政权力事项)."""
+    before = FIGURE_BREAK.split(claim[:start])[-1]
+    after = FIGURE_BREAK.split(claim[end:])[0]
+    if placed_quantities(before):  # 3000元以上5万元以下: the second figure's noun is the first one's
+        return "", True
+    noun = _noun_run(tagged_words(before), last=True)
+    if noun:
+        return noun, True
+    if placed_quantities(after):
+        return "", False
+    return _noun_run(tagged_words(after), last=False), False
+
+
+def figure_rebound(claim: str, passage: str) -> float:
+    """How many figures of the sentence the passage gives to their noun as another figure of the same
+    kind, and never as this one: 审计结果公告5条 where the passage lists 审计结果公告3条…组织机构类信息5条,
+    行政处罚3项 where it lists 行政处罚2项、行政强制3项 (the figure is there, beside something else)."""
+    mine_text = _figure_text(claim)
+    mine = placed_quantities(mine_text)
+    if not mine:
+        return 0.0
+    theirs_text = _figure_text(passage)
+    theirs = placed_quantities(theirs_text)
+    if not theirs:
+        return 0.0
+    count = 0
+    for start, end, (value, unit) in mine:
+        noun, first = _counted_word(mine_text, start, end)
+        if not noun:
+            continue
+        beside: set[tuple[float, str]] = set()
+        for m in re.finditer(re.escape(noun), theirs_text):
+            for s0, e0, q in theirs:
+                gap = theirs_text[m.end() : s0] if first and s0 >= m.end() else theirs_text[e0 : m.start()] if not first and e0 <= m.start() else None
+                if gap is not None and len(gap) <= FIGURE_REACH and not FIGURE_BREAK.search(gap) and not placed_quantities(gap):
+                    beside.add(q)
+        if (value, unit) not in beside and any(u == unit for _, u in beside):
+            count += 1
+    return float(count)
+
+
 def negations(text: str) -> int:
     """How many negations and prohibitions a text says, verbs that negate in meaning (拒绝, 免征) included
     (bound words set apart)."""
@@ -719,6 +785,7 @@ FEATURES = (
     "swapped_others",
     "negation_parity",
     "figure_elsewhere",
+    "figure_rebound",
     "reader",
 )
 
@@ -779,7 +846,7 @@ DEFAULT_SUPPORT_MODEL = SupportModel(
 )
 ALIGNED = 0.4  # share of the sentence's character bigrams a clause must hold to be the one it restates
 HARD_MISMATCHES = ("quantity_mismatch", "date_mismatch", "article_mismatch", "name_mismatch")
-CONTRADICTIONS = HARD_MISMATCHES + ("modality_mismatch", "negation_mismatch", "figure_elsewhere")
+CONTRADICTIONS = HARD_MISMATCHES + ("modality_mismatch", "negation_mismatch", "figure_elsewhere", "figure_rebound")
 
 
 @dataclass(frozen=True)
@@ -805,6 +872,7 @@ REASON_LABELS = {
     "modality_mismatch": "“应当/可以/不得”等与原文不一致",
     "negation_mismatch": "肯定与否定与原文相反",
     "figure_elsewhere": "原文中这个数字或日期说的是另一件事",
+    "figure_rebound": "原文中这一项对应的是另一个数字",
 }
 
 
@@ -897,6 +965,7 @@ def support_features(
     feats["swapped_nouns"], feats["swapped_others"] = float(nouns_), float(others_)
     feats["negation_parity"] = 1.0 if not feats["quote"] and (negations(claim) - negations(part)) % 2 else 0.0
     feats["figure_elsewhere"] = 0.0 if feats["quote"] else figure_elsewhere(claim, passage)
+    feats["figure_rebound"] = 0.0 if feats["quote"] else figure_rebound(claim, stated)
     feats["reader"] = float(reader([reader_pair(claim, part, context)])[0]) if reader is not None and not feats["quote"] else 0.0
     return feats
 

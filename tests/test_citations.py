@@ -462,6 +462,23 @@ def test_a_figure_the_passage_gives_another_subject_is_flagged():
     assert figure_elsewhere(claim.format("1月31日"), article) == 0
 
 
+def test_a_figure_the_passage_lists_beside_another_item_is_flagged():
+    """行政处罚3项 where the report lists 行政处罚2项、行政强制3项: 3项 is there, beside another item. The
+    figure beside its own item, a range's second figure (3000元以上5万元以下) and a figure whose item
+    the passage does not name are not flagged."""
+    from rag.citations import figure_rebound, support_features
+
+    listed = "截至目前，我局共有行政权力事项16项，其中，行政处罚2项、行政强制3项、行政检查11项。权责清单及设定依据等内容均在官网公布。"
+    assert figure_rebound("开封市审计局的行政权力事项中，行政处罚占3项。", listed) == 1.0
+    assert figure_rebound("开封市审计局的行政权力事项中，行政处罚有2项，行政强制有3项。", listed) == 0.0
+    assert figure_rebound("开封市审计局共有16项行政权力事项。", listed) == 0.0
+    assert figure_rebound("开封市审计局有5名法律顾问。", listed) == 0.0
+    fines = "第十七条 私存私放财政资金或者其他公款的，对单位处3000元以上5万元以下的罚款；对直接负责的主管人员处2000元以上2万元以下的罚款。"
+    assert figure_rebound("私存私放财政资金的，对单位处3000元以上5万元以下罚款。", fines) == 0.0
+    assert figure_rebound("私存私放财政资金的，对单位处2000元以上2万元以下罚款。", fines) == 1.0
+    assert support_features("开封市审计局的行政权力事项中，行政处罚占3项。", listed)["figure_rebound"] == 1.0
+
+
 def test_names_inside_a_title_and_a_name_before_a_preposition_are_read_apart():
     """《河南省政府投资建设项目审计条例》 is a title, not the organisation 河南省政府; 开封市审计局以市政府名义
     names 开封市审计局 (以市政府 is no organisation)."""
