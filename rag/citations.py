@@ -687,9 +687,15 @@ FIGURE_REACH = 6  # characters between a thing and the figure that counts it (�
 FIGURE_BREAK = re.compile(r"[，,、；;。！？!?：:（）()|\n]")  # a figure past one of these counts something else
 
 
+def _thing(flag: str) -> bool:
+    """A noun, an abbreviation or a verbal noun, by its jieba tag: what a figure counts or a sentence names
+    (narrower than `segment.is_noun`, which reads idioms, Latin words and unknown tokens as nouns too)."""
+    return flag[:1] in ("n", "j") or flag == "vn"
+
+
 def _noun_run(tags: Sequence[tuple[str, str]], last: bool) -> str:
     """The last (or first) run of nouns in tagged words, joined (审计/结果/公告 → 审计结果公告)."""
-    noun = [f[:1] in ("n", "j") or f == "vn" for _, f in tags]
+    noun = [_thing(f) for _, f in tags]
     at = [i for i, ok in enumerate(noun) if ok]
     if not at:
         return ""
@@ -737,8 +743,10 @@ def figure_rebound(claim: str, passage: str) -> float:
         beside: set[tuple[float, str]] = set()
         for m in re.finditer(re.escape(noun), theirs_text):
             for s0, e0, q in theirs:
-                gap = theirs_text[m.end() : s0] if first and s0 >= m.end() else theirs_text[e0 : m.start()] if not first and e0 <= m.start() else None
-                if gap is not None and len(gap) <= FIGURE_REACH and not FIGURE_BREAK.search(gap) and not placed_quantities(gap):
+                # the passage's figure on the same side of the noun as in the sentence
+                lo, hi = (m.end(), s0) if first else (e0, m.start())
+                gap = theirs_text[lo:hi]
+                if lo <= hi and len(gap) <= FIGURE_REACH and not FIGURE_BREAK.search(gap) and not placed_quantities(gap):
                     beside.add(q)
         if (value, unit) not in beside and any(u == unit for _, u in beside):
             count += 1
@@ -912,7 +920,7 @@ def support_features(
     if missing:
         for word, flag in tagged_words(claim):
             if word in missing:
-                if flag.startswith(("n", "j")) or flag == "vn":
+                if _thing(flag):
                     nouns += 1  # a name or a thing the passage does not mention: often a swapped entity
                 elif flag.startswith("v"):
                     verbs += 1  # a verb in other words: often a faithful paraphrase
