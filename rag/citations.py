@@ -328,6 +328,20 @@ def _need_noun() -> re.Pattern[str]:
     return re.compile(rf"(?:{after})(?:[\u4e00-\u9fff]{{2}})?需要?|需要(?=的|[，,。；;：:！!？?\s]|$)")
 
 
+# 可做可不做, 是否回避由本人决定: forms of discretion beyond the lexicon's words (决定是否 alone is not one:
+# 3日内决定是否批准 obliges a decision; a clause with 是否 of its own leaves the choice, see `_modality_differs`)
+DISCRETION_FORMS = re.compile(r"可([\u4e00-\u9fff]{1,2})可不\1|是否[^，,。；;]{1,16}由[^，,。；;]{1,12}决定")
+
+
+# a clause that leaves a choice to someone (由行政机关决定是否公开, 作出是否赔偿的决定); 是否合法 asks nothing of anyone
+CHOICE_LEFT = re.compile(r"决定是否|是否[^，,。；;]{1,8}的决定")
+
+
+@lru_cache(maxsize=1)
+def _discretion() -> re.Pattern[str]:
+    return re.compile(f"{alternation(lexicon().modality['discretion'])}|{DISCRETION_FORMS.pattern}")
+
+
 def polarity(text: str) -> dict[str, bool]:
     """Which of obligation / permission / prohibition / negation a clause expresses (jieba words), its
     bound words set apart; `negative` is a prohibition, a negation or a verb that negates in meaning
@@ -349,6 +363,8 @@ def polarity(text: str) -> dict[str, bool]:
     prohibits = out["prohibition"] if len(plain) == len(tokens) else any(w in "".join(plain) for w in modality["prohibition"])
     out["negative"] = prohibits or out["negation"]
     out["must"] = out["obligation"] or out["prohibition"]
+    out["discretion"] = bool(_discretion().search(text))
+    out["choice"] = out["discretion"] or bool(CHOICE_LEFT.search(text))
     return out
 
 
@@ -595,9 +611,12 @@ def paired_clauses(claim: str, passage: str) -> list[tuple[str, str]]:
 
 
 def _modality_differs(mine: dict[str, bool], theirs: dict[str, bool]) -> bool:
-    """May against must (可以 against 应当/不得), either way."""
-    return (mine["permission"] and not mine["must"] and theirs["must"] and not theirs["permission"]) or (
-        mine["must"] and not mine["permission"] and theirs["permission"] and not theirs["must"]
+    """May against must (可以 against 应当/不得), either way; or left to choice (视情况, 自行决定是否) against a
+    clause that leaves no choice (应当回避, 均提交, 一律审核: neither 可以 nor a choice of its own)."""
+    return (
+        (mine["permission"] and not mine["must"] and theirs["must"] and not theirs["permission"])
+        or (mine["must"] and not mine["permission"] and theirs["permission"] and not theirs["must"])
+        or (mine["discretion"] and not theirs["choice"] and not theirs["permission"])
     )
 
 

@@ -626,3 +626,23 @@ def test_a_short_clause_said_in_other_characters_is_restated():
     assert said_part("行政机关向申请人提供行政许可申请书的格式文本，不能收取任何费用。", clause) == clause
     assert check_support("行政机关向申请人提供行政许可申请书的格式文本，不能收取任何费用。", clause).features["negation_mismatch"] == 0.0
     assert check_support("行政机关提供行政许可申请书格式文本时，可以收取工本费。", clause).features["negation_mismatch"] == 1.0
+
+
+def test_leaving_to_choice_what_the_passage_requires_is_a_changed_obligation() -> None:
+    """视情况 / 自行决定 / 可X可不X weaken a clause that leaves no choice, whether it says 应当 or states what
+    is always done (均提交, 一律审核); a clause that leaves the choice itself (可以, 决定是否公开) agrees,
+    and so does 3日内决定是否批准, which obliges a decision."""
+    from rag.citations import polarity
+
+    assert polarity("可以视情况决定是否组织听证")["discretion"] and polarity("保密审查可做可不做")["discretion"]
+    assert polarity("是否报送由各科室自行掌握")["discretion"]
+    assert not polarity("应当在3日内决定是否批准移送")["discretion"]
+    assert not polarity("审查程序是否合法")["choice"] and polarity("由行政机关决定是否公开")["choice"]
+    law = "第三十条 行政机关应当依法组织听证，听证由行政机关指定的非本案调查人员主持。"
+    assert support_features("行政机关可以视情况决定是否依法组织听证，听证由指定的非本案调查人员主持。", law)["modality_mismatch"] == 1.0
+    assert support_features("行政机关要依法组织听证，由指定的非本案调查人员主持。", law)["modality_mismatch"] == 0.0
+    report = "二、规范执法。本局审计报告出具前一律经过法规科审核，确保定性准确、程序合法。"
+    assert support_features("本局审计报告出具前是否经过法规科审核，可以视情况而定。", report)["modality_mismatch"] == 1.0
+    assert support_features("本局审计报告在出具前都要经法规科审核。", report)["modality_mismatch"] == 0.0
+    choice = "第三十二条 第三方逾期未提出意见的，由行政机关依照本条例的规定决定是否公开。"
+    assert support_features("第三方过期不提意见的，由行政机关按条例自行决定是否公开。", choice)["modality_mismatch"] == 0.0
