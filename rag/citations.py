@@ -21,7 +21,7 @@ from pathlib import Path
 
 from rag.lexicon import DATA_DIR, alternation, lexicon
 from rag.schema import Citation, Hit
-from rag.segment import content_words, measure_units, tagged_words, words
+from rag.segment import content_words, measure_units, polar_words, tagged_words, words
 from rag.text import CN_NUM, NOT_COUNTING, char_ngrams, chinese_number, fold, squash
 
 REFUSAL = "未在已收录的文件中找到依据。"
@@ -347,8 +347,8 @@ def polarity(text: str) -> dict[str, bool]:
     bound words set apart; `negative` is a prohibition, a negation or a verb that negates in meaning
     (不得收取 and 不收取 agree, 拒绝提供 and 不提供 too), a negated one of those verbs positive (不得拒绝)."""
     modality = lexicon().modality
-    rest = _without_false_negations(bounds(text)[1])
-    tokens = words(rest)
+    rest = _only_then().sub(lambda m: "　" * len(m.group(0)), _without_false_negations(bounds(text)[1]))
+    tokens = polar_words(rest)
     joined = "".join(tokens)
     token_set = set(tokens)
     out = {"prohibition": any(w in joined for w in modality["prohibition"])}
@@ -366,6 +366,11 @@ def polarity(text: str) -> dict[str, bool]:
     out["discretion"] = bool(_discretion().search(text))
     out["choice"] = out["discretion"] or bool(CHOICE_LEFT.search(text))
     return out
+
+
+@lru_cache(maxsize=1)
+def _only_then() -> re.Pattern[str]:
+    return re.compile(alternation(lexicon().modality["only_then"]))
 
 
 @lru_cache(maxsize=1)
@@ -776,7 +781,7 @@ def negations(text: str) -> int:
     """How many negations and prohibitions a text says, verbs that negate in meaning (拒绝, 免征) included
     (bound words set apart)."""
     modality = lexicon().modality
-    tokens = words(_without_false_negations(bounds(text)[1]))
+    tokens = polar_words(_without_false_negations(bounds(text)[1]))
     single = set(modality["negation"]) | set(modality["prohibition"]) | set(modality["implicit_negation"])
     return sum(1 for t in tokens if t in single) + sum(1 for t in tokens if t not in single and fused_negation([t]))
 

@@ -170,6 +170,9 @@ def _load_full() -> None:
         jieba.add_word(word, freq=freq)
 
 
+NEGATION_CHARS = "不未没无非"
+
+
 def _jieba():
     global _READY
     import jieba
@@ -272,6 +275,18 @@ def tokenize(text: str) -> list[str]:
 def words(text: str) -> list[str]:
     """Plain jieba words (precise mode), punctuation dropped."""
     return [w for w in (t.strip() for t in _jieba().lcut(prepare(text))) if w and TOKEN_OK.search(w)]
+
+
+def polar_words(text: str) -> list[str]:
+    """`words`, with a word jieba's HMM made up around a negation (时不向, 后不再) split again by the
+    dictionary alone (时 / 不 / 向): a negation inside a made-up word is still one."""
+    out: list[str] = []
+    for word in words(text):
+        if len(word) > 2 and any(ch in word[1:] for ch in NEGATION_CHARS):
+            out.extend(_jieba().lcut(word, HMM=False))
+        else:
+            out.append(word)
+    return out
 
 
 def word_starts(text: str) -> list[int]:

@@ -646,3 +646,25 @@ def test_leaving_to_choice_what_the_passage_requires_is_a_changed_obligation() -
     assert support_features("本局审计报告在出具前都要经法规科审核。", report)["modality_mismatch"] == 0.0
     choice = "第三十二条 第三方逾期未提出意见的，由行政机关依照本条例的规定决定是否公开。"
     assert support_features("第三方过期不提意见的，由行政机关按条例自行决定是否公开。", choice)["modality_mismatch"] == 0.0
+
+
+def test_a_negation_inside_a_word_jieba_made_up_is_still_read() -> None:
+    """jieba's HMM joins 时不向 into one word; 受理申请时不向申请人收费 is as negative as 不得向申请人收费."""
+    from rag.citations import negativity_disagrees, polarity
+    from rag.segment import polar_words
+
+    assert "不" in polar_words("受理复议申请时不向申请人收取任何费用")
+    assert polar_words("来不及办完") == ["来不及", "办完"]  # a dictionary word stays whole
+    assert polarity("受理复议申请时不向申请人收取任何费用")["negative"]
+    assert not negativity_disagrees("受理复议申请时不向申请人收取任何费用。", "受理行政复议申请，不得向申请人收取任何费用。")
+
+
+def test_only_then_requires_it_does_not_permit() -> None:
+    """经审核后方可发布 requires the review: 都要审核后才能发布 restates it, 可以先发布再审核 does not."""
+    from rag.citations import polarity
+
+    assert not polarity("每条信息均经审核、校对无误后方可发布")["permission"]
+    assert not polarity("经批准后才能开工")["permission"] and polarity("经批准后可以开工")["permission"]
+    passage = "（三）政府信息管理。信息发布严格执行先审后发制度，每条信息均经审核、校对无误后方可发布。"
+    assert support_features("信息发布执行先审后发制度，每条信息都要审核、校对无误后才能发布。", passage)["modality_mismatch"] == 0.0
+    assert support_features("信息发布执行先审后发制度，每条信息可以视情况先发布再审核。", passage)["modality_mismatch"] == 1.0
