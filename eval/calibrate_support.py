@@ -52,7 +52,7 @@ from rag.ingest import ingest_paths  # noqa: E402
 PAIR_FILES = ("support_pairs.jsonl", "verify_pairs.jsonl", "verify_fresh.jsonl", *(f"verify_fresh{i}.jsonl" for i in range(2, 21)))
 READER_FILE = "support_reader.npz"  # beside the support model
 # Written by helpers who saw neither the checker nor any other sentence; measured, never fitted on.
-HOLDOUT_FILES = tuple(f"verify_fresh{i}.jsonl" for i in range(21, 28))
+HOLDOUT_FILES = tuple(f"verify_fresh{i}.jsonl" for i in range(21, 29))
 
 
 def main() -> int:
@@ -63,10 +63,16 @@ def main() -> int:
     parser.add_argument("--out", default=str(SUPPORT_MODEL_FILE))
     parser.add_argument("--report", default=str(ROOT / "eval" / "results" / "support.md"))
     parser.add_argument("--no-reader", action="store_true", help="fit without the pair reader (no torch; about 5 minutes instead of 70)")
+    parser.add_argument("--measure-only", action="store_true", help="fit nothing: measure the checker in --out on the held-out sentences (eval/results/support_holdout.{md,json})")
     args = parser.parse_args()
     settings = load_settings()
     out = Path(args.out)
     everything, titles, similarity = every_document(settings, Path(args.index))
+    if args.measure_only:
+        held = measure_held_out(everything, SupportModel.load(out), args.holdout)
+        everything.close()
+        write_report(Path(args.report).with_name("support_holdout.md"), [f"支持判定模型：`{out.name}`（未重新拟合）", "", *held_out_lines(held)], {"model": out.name, "verify_holdout": held})
+        return 0
     written = load_pairs(*map(Path, args.pairs))
     pairs = in_place(written, everything.index.snapshot())
     inputs: list = []  # what the pair reader reads of each pair, recorded with the features
@@ -107,10 +113,7 @@ def main() -> int:
         plain_model = SupportModel.from_dict(plain)  # the reader's feature zeroed: these passages judged as when no reader runs
         payload["without_reader"] = fitted_verify(plain, plain_cv, [(p, [(judge({**s.features, "reader": 0.0}, plain_model), h) for s, h in js]) for p, js in judged], pairs, rows)
     write_atomically(out, json.dumps(payload, ensure_ascii=False, indent=1))
-    loaded = SupportModel.load(out)
-    verifiers = {"with_reader": everything.verifier_for(loaded, LazyReader(loaded.reader_file))} if loaded.reader_file else {}
-    verifiers["without_reader"] = everything.verifier_for(loaded.without_reader())
-    held = {name: {Path(h).name: evaluate_verify(v, Path(h)) for h in tqdm(args.holdout, desc=f"留出句子（{name}）") if Path(h).exists()} for name, v in verifiers.items()}
+    held = measure_held_out(everything, SupportModel.load(out), args.holdout)
     everything.close()
     write_report(Path(args.report), report_lines(payload, held), {"fit": payload, "verify_holdout": held})
     return 0
@@ -161,6 +164,13 @@ def report_lines(payload: dict, held: dict) -> list[str]:
             f"{verify_cv['faithful_supported']:.1%}、改动 {verify_cv['altered_supported']:.1%} 判为有依据",
             "",
         ]
+    return lines + held_out_lines(held)
+
+
+def held_out_lines(held: dict) -> list[str]:
+    """The held-out sentences' figures per set (with and without the reader), their mean and each set's
+    verdicts per kind of sentence."""
+    lines: list[str] = []
     names = {"with_reader": "含阅读器", "without_reader": "不含阅读器"}
     kinds = list(held)
     lines += ["`rag verify` 留出句子（从未参与拟合）：忠实 / 改动判为有依据", "",
@@ -176,6 +186,13 @@ def report_lines(payload: dict, held: dict) -> list[str]:
     for name in sets:
         lines += ["", f"`{name}` 各类判定（{names[kinds[0]]}）：", "", "```", json.dumps(held[kinds[0]][name]["verdicts_by_kind"], ensure_ascii=False), "```"]
     return lines
+
+
+def measure_held_out(everything, model: SupportModel, files: list[str]) -> dict:
+    """`rag verify` with `model` on each held-out file, with its reader (when it has one) and without."""
+    verifiers = {"with_reader": everything.verifier_for(model, LazyReader(model.reader_file))} if model.reader_file else {}
+    verifiers["without_reader"] = everything.verifier_for(model.without_reader())
+    return {name: {Path(h).name: evaluate_verify(v, Path(h)) for h in tqdm(files, desc=f"留出句子（{name}）") if Path(h).exists()} for name, v in verifiers.items()}
 
 
 def every_document(settings, index: Path):
