@@ -345,7 +345,9 @@ def _discretion() -> re.Pattern[str]:
 def polarity(text: str) -> dict[str, bool]:
     """Which of obligation / permission / prohibition / negation a clause expresses (jieba words), its
     bound words set apart; `negative` is a prohibition, a negation or a verb that negates in meaning
-    (不得收取 and 不收取 agree, 拒绝提供 and 不提供 too), a negated one of those verbs positive (不得拒绝)."""
+    (不得收取 and 不收取 agree, 拒绝提供 and 不提供 too), a negated one of those verbs positive (不得拒绝);
+    `discretion`: the act is left to choice (视情况, 自行决定); `choice`: that, or a choice the clause leaves
+    to someone (决定是否公开)."""
     modality = lexicon().modality
     rest = _only_then().sub(lambda m: "　" * len(m.group(0)), _without_false_negations(bounds(text)[1]))
     tokens = polar_words(rest)

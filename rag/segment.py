@@ -170,9 +170,6 @@ def _load_full() -> None:
         jieba.add_word(word, freq=freq)
 
 
-NEGATION_CHARS = "不未没无非"
-
-
 def _jieba():
     global _READY
     import jieba
@@ -280,9 +277,10 @@ def words(text: str) -> list[str]:
 def polar_words(text: str) -> list[str]:
     """`words`, with a word jieba's HMM made up around a negation (时不向, 后不再) split again by the
     dictionary alone (时 / 不 / 向): a negation inside a made-up word is still one."""
+    negating = lexicon().modality["fused_negation_prefixes"]  # 不 未 没 无 非
     out: list[str] = []
     for word in words(text):
-        if len(word) > 2 and any(ch in word[1:] for ch in NEGATION_CHARS):
+        if len(word) > 2 and any(ch in word[1:] for ch in negating):
             out.extend(_jieba().lcut(word, HMM=False))
         else:
             out.append(word)
