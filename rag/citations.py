@@ -22,7 +22,7 @@ from pathlib import Path
 from rag.lexicon import DATA_DIR, alternation, lexicon
 from rag.schema import Citation, Hit
 from rag.segment import content_words, measure_units, polar_words, tagged_words, words
-from rag.text import CN_NUM, NOT_COUNTING, char_ngrams, chinese_number, fold, squash
+from rag.text import CN_NUM, NOT_COUNTING, blank, char_ngrams, chinese_number, fold, squash
 
 REFUSAL = "未在已收录的文件中找到依据。"
 REFUSAL_HINT = "以下是最接近的段落，仅供参考。"
@@ -132,7 +132,7 @@ def _figure_text(text: str) -> str:
 
 def _without_dates(folded: str) -> str:
     """The text with its dates blanked (2025年2月12日, 二〇二五年, 3月31日前): none of their figures counts."""
-    return MONTH_DAY.sub(lambda m: "　" * len(m.group(0)), DATE.sub(lambda m: "　" * len(m.group(0)), folded))
+    return blank(MONTH_DAY, blank(DATE, folded))
 
 
 def _measured(raw: str, unit: str) -> tuple[float, str] | None:
@@ -330,7 +330,7 @@ def _need_noun() -> re.Pattern[str]:
 
 # 可做可不做, 是否回避由本人决定: forms of discretion beyond the lexicon's words (决定是否 alone is not one:
 # 3日内决定是否批准 obliges a decision; a clause with 是否 of its own leaves the choice, see `_modality_differs`)
-DISCRETION_FORMS = re.compile(r"可([\u4e00-\u9fff]{1,2})可不\1|是否[^，,。；;]{1,16}由[^，,。；;]{1,12}决定")
+DISCRETION_FORMS = r"可([\u4e00-\u9fff]{1,2})可不\1|是否[^，,。；;]{1,16}由[^，,。；;]{1,12}决定"
 
 
 # a clause that leaves a choice to someone (由行政机关决定是否公开, 作出是否赔偿的决定); 是否合法 asks nothing of anyone
@@ -339,7 +339,7 @@ CHOICE_LEFT = re.compile(r"决定是否|是否[^，,。；;]{1,8}的决定")
 
 @lru_cache(maxsize=1)
 def _discretion() -> re.Pattern[str]:
-    return re.compile(f"{alternation(lexicon().modality['discretion'])}|{DISCRETION_FORMS.pattern}")
+    return re.compile(f"{alternation(lexicon().modality['discretion'])}|{DISCRETION_FORMS}")
 
 
 def polarity(text: str) -> dict[str, bool]:
@@ -349,7 +349,7 @@ def polarity(text: str) -> dict[str, bool]:
     `discretion`: the act is left to choice (视情况, 自行决定); `choice`: that, or a choice the clause leaves
     to someone (决定是否公开)."""
     modality = lexicon().modality
-    rest = _only_then().sub(lambda m: "　" * len(m.group(0)), _without_false_negations(bounds(text)[1]))
+    rest = blank(_only_then(), _without_false_negations(bounds(text)[1]))
     tokens = polar_words(rest)
     joined = "".join(tokens)
     token_set = set(tokens)
@@ -383,7 +383,7 @@ def _false_negations() -> re.Pattern[str]:
 def _without_false_negations(text: str) -> str:
     """`text` with the words that only look negative (lexicon `not_negations`: 不分, 不断, 没收) blanked, as
     jieba may split them (不 / 分)."""
-    return _false_negations().sub(lambda m: "　" * len(m.group(0)), text)
+    return blank(_false_negations(), text)
 
 
 def _uncancelled(tokens: Sequence[str]) -> list[str]:
@@ -402,7 +402,7 @@ def _uncancelled(tokens: Sequence[str]) -> list[str]:
 
 def _blank_need(m: re.Match[str]) -> str:
     """The matched need noun with its 需 (and 要) blanked, the word before it kept."""
-    return re.sub("需要?$", lambda n: "　" * len(n.group(0)), m.group(0))
+    return blank("需要?$", m.group(0))
 
 
 def fused_negation(tokens: Sequence[str]) -> bool:

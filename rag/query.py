@@ -15,7 +15,7 @@ from rag.lexicon import lexicon
 from rag.orgs import OrgCatalog, OrgMention
 from rag.schema import DocRecord
 from rag.segment import is_noun, query_tokens, tagged_words
-from rag.text import CN_NUM, char_ngrams, chinese_number, normalize_question, years_in
+from rag.text import CN_NUM, blank, char_ngrams, chinese_number, normalize_question, years_in
 
 ARTICLE_REF = re.compile(rf"(?:第|(?<=[法例》]))\s*([{CN_NUM}\d]+)\s*条")  # 第58条, or right after a law's name: 行政许可法58条
 # 十几个, 几十人 are rough numbers, not questions
@@ -331,9 +331,9 @@ def analyze_query(question: str, laws: LawCatalog, orgs: OrgCatalog) -> QueryPla
     if lex.cue("list", question) and re.search(r"几种|几类|哪些种类|哪几类|哪些类", question) and "种类" not in tokens:
         tokens.append("种类")
     # Law names and quoted titles are not organisations (河南省政府投资建设项目审计条例).
-    masked = LAW_NAME_IN_BOOK.sub(lambda m: "　" * len(m.group(0)), question)
+    masked = blank(LAW_NAME_IN_BOOK, question)
     if laws.pattern is not None:
-        masked = laws.pattern.sub(lambda m: "　" * len(m.group(0)), masked)
+        masked = blank(laws.pattern, masked)
     mention = orgs.mentions(masked)
     report_cue = lex.cue("report", question) or bool(mention.known or mention.unknown or mention.own)
     return QueryPlan(

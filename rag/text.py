@@ -188,3 +188,8 @@ def years_in(text: str) -> list[int]:
 
 def display_width(line: str) -> int:
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in line)
+
+
+def blank(pattern: re.Pattern[str] | str, text: str) -> str:
+    """`text` with each match of `pattern` blanked by as many full-width spaces (every position kept)."""
+    return re.sub(pattern, lambda m: "　" * len(m.group(0)), text)
