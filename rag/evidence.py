@@ -43,7 +43,7 @@ SENTENCE_FEATURES = (
     "quantity_match", "unit_match", "time_match", "date_match", "period_match", "doc_number_match",
     "list_match", "colon_lead", "items_match", "yes_no_match", "entity_match",
     "report_doc", "named_org_doc", "year_match", "front_matter", "label_match", "focus_in_sentence", "focus_in_context",
-    "part_cov", "person_match", "event_match",
+    "part_cov", "person_match", "event_match", "term_value",
 )
 QUESTION_FEATURES = (
     "best_p", "second_p", "margin", "best_cov_context", "best_cov_sentence", "best_gram_sentence",
@@ -207,6 +207,25 @@ def gram_coverage(text: str, weights: dict[str, float]) -> float:
         return 0.0
     text = fold_lower(text)
     return sum(w for g, w in weights.items() if g in text) / total
+
+
+# A question term followed in the same clause, a few characters on, by a figure: 邮编：362600,
+# 整改率95.8%, 留置时间不得超过三个月 (figures in digits, `terms_form`).
+VALUE_AFTER_TERM = re.compile(r"[^，。；;,!?！？]{0,8}?\d")
+
+
+def term_value(text: str, weights: dict[str, float]) -> float:
+    """The weight share of the question's terms that the sentence follows with a figure: a sentence
+    stating the value of what a count or time question names (a field and its value in a report)."""
+    total = sum(weights.values())
+    if total <= 0:
+        return 0.0
+    form = terms_form(text)
+    found = 0.0
+    for term, weight in weights.items():
+        if any(VALUE_AFTER_TERM.match(form, m.end()) for m in re.finditer(re.escape(term), form)):
+            found += weight
+    return found / total
 
 
 # ---------------------------------------------------------------- sentence properties
@@ -469,6 +488,7 @@ def score_candidates(
                 "part_cov": max((coverage(text, w) for w in part_weights if w), default=0.0),
                 "focus_in_sentence": 1.0 if any(f in folded.lower() for f in focus) else 0.0,
                 "focus_in_context": focus_ctx,
+                "term_value": term_value(text, weights) if plan.is_quantity or plan.is_time else 0.0,
             }
         )
     best_cov = max(r["cov_sentence"] for r in rows)

@@ -81,7 +81,13 @@ def lexicon() -> Lexicon:
     stopwords = general - frozenset(stop.get("informative", ()))
     question = data["question"]
     cues = data["cues"]
-    cue_patterns = {name: re.compile(alternation(words)) for name, words in cues.items()}
+    # 几号 names a day unless an order, document or house number (第几号令, 路几号, 几号楼): the time cues skip those
+    not_day = f"(?<![{re.escape(cues['not_day_before'])}])几号(?![{re.escape(cues['not_day_after'])}])"
+    cue_patterns = {
+        name: re.compile(alternation(words).replace("几号", not_day) if name in ("time", "date", "day") else alternation(words))
+        for name, words in cues.items()
+        if not name.startswith("not_day")
+    }
     # A yes/no question ends with 吗, it does not merely contain it.
     cue_patterns["yes_no"] = re.compile(alternation([w for w in cues["yes_no"] if w != "吗"]) + r"|吗[？?。]?$")
     cue_patterns["lead_in"] = re.compile("^(?:" + alternation(cues["lead_in"]) + ")")

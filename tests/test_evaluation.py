@@ -59,7 +59,7 @@ def test_question_sets_and_setups(fake_settings):
     sets = {s.name: s for s in question_sets(fake_settings)}
     assert {"dev", "project", "multi", "paraphrase", "orgs", "holdout", "stranger", "fresh", "fresh2", "fresh3", "fresh4"} <= set(sets)
     assert all(s.path.exists() for s in sets.values()), [s.path for s in sets.values() if not s.path.exists()]
-    assert {s.role for s in sets.values()} == {"train", "held-out"} and sets["fresh38"].role == "train" and sets["fresh47"].role == "held-out"
+    assert {s.role for s in sets.values()} == {"train", "held-out"} and sets["fresh38"].role == "train" and sets["fresh49"].role == "held-out"
     shared, bureaus = eval_setups(fake_settings)
     assert (shared.name, shared.org, bureaus.name, bureaus.org) == ("shared", None, "bureaus", "开封市审计局")
     assert set(shared.paths) < set(bureaus.paths)

@@ -18,6 +18,7 @@ from rag.evidence import (
     label_cue,
     score_candidates,
     term_credit,
+    term_value,
     unit_matches,
 )
 from rag.query import question_parts
@@ -92,6 +93,14 @@ def test_candidates_are_every_sentence_of_the_top_passages_with_features(tiny_co
     assert fact.features["cov_sentence"] == max(c.features["cov_sentence"] for c in scored)
     assert fact.features["unit_match"] == 1.0 and fact.features["year_match"] == 1.0 and fact.features["named_org_doc"] == 1.0
     assert "普法" in weights and features["is_quantity"] == 1.0
+
+
+def test_term_value_is_the_share_of_terms_a_figure_follows():
+    weights = {"邮编": 3.0, "综合股": 1.0}
+    assert term_value("可与综合股联系（地址：桃城镇衙口街1号，邮编：362600）。", weights) == 0.75
+    assert term_value("由综合股负责汇总整理，共分六个部分。", weights) == 0.0  # a clause apart
+    assert term_value("留置时间不得超过三个月。", {"留置": 1.0}) == 1.0  # figures in words count
+    assert term_value("邮编和地址见后文。", weights) == 0.0 and term_value("任意文字", {}) == 0.0
 
 
 def test_unit_matching(tiny_components):

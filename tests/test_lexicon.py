@@ -63,6 +63,14 @@ def test_question_words_cues_and_units():
     assert "应当" in lex.modality["obligation"] and "不得" in lex.modality["prohibition"]
 
 
+def test_jihao_asks_for_a_day_unless_an_order_or_house_number():
+    lex = lexicon()
+    for question in ("年报最晚每年几号前要交？", "预算年度从几月几号开始？"):
+        assert lex.cue("day", question) and lex.cue("date", question) and lex.cue("time", question)
+    for question in ("条例是国务院第几号令公布的？", "联系地址在哪条路几号？", "办公室在几号楼几室？"):
+        assert not lex.cue("day", question) and not lex.cue("date", question), question
+
+
 def test_section_labels_and_user_words():
     assert [label(n) for n in ("title", "header", "addressee", "trailer", "preamble", "law_preamble")] == ["标题", "文头", "抬头", "落款", "导语", "题注"]
     words = dict(jieba_words())
