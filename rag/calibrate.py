@@ -31,6 +31,7 @@ from rag.evidence import (
     QUESTION_PRODUCTS,
     SENTENCE_FEATURES,
     AnswerModel,
+    shape_match,
 )
 from rag.scorers import Blend, Logistic, Trees, feature_value
 from rag.text import fold, split_sentences, squash
@@ -38,7 +39,7 @@ from rag.text import fold, split_sentences, squash
 MAX_FALSE_REFUSALS = 0.02  # 3 % until round 6: pooled CV 0.850 -> 0.862, refusal recall 0.947 -> 0.915
 FOLDS = 5
 C_GRID = (0.1, 1.0, 10.0)
-P_DEPENDENT = ("best_p", "second_p", "margin", "best_unit_match")
+P_DEPENDENT = ("best_p", "second_p", "margin", "best_shape_match")
 ANSWERABLE_FEATURES = QUESTION_FEATURES + QUESTION_PRODUCTS
 ANSWERABLE_C_GRID = (0.01, 0.03, 0.1, 0.3, 1.0)
 # The answerability model is the linear model with products and gradient-boosted trees over the plain
@@ -265,7 +266,7 @@ def with_sentence_probabilities(data: ItemData, sentence: Logistic) -> dict[str,
     features = dict(data.question)
     best = probs[0][0] if probs else 0.0
     second = probs[1][0] if len(probs) > 1 else 0.0
-    features.update({"best_p": best, "second_p": second, "margin": best - second, "best_unit_match": probs[0][1].get("unit_match", 0.0) if probs else 0.0})
+    features.update({"best_p": best, "second_p": second, "margin": best - second, "best_shape_match": shape_match(probs[0][1]) if probs else 0.0})
     return features
 
 

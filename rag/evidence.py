@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -40,7 +40,7 @@ SENTENCE_FEATURES = (
     "cov_passage_gap", "gram_passage_gap", "semantic_passage_gap",
     "fused_rank", "fused_share", "word_rank", "char_rank", "dense_rank", "dense_score",
     "first_in_passage", "position", "length", "short", "heading_like", "novelty",
-    "quantity_match", "unit_match", "time_match", "date_match", "period_match", "doc_number_match",
+    "quantity_match", "unit_match", "time_match", "date_match", "period_match", "doc_number_match", "code_match",
     "list_match", "colon_lead", "items_match", "yes_no_match", "entity_match",
     "report_doc", "named_org_doc", "year_match", "front_matter", "label_match", "focus_in_sentence", "focus_in_context",
     "part_cov", "person_match", "event_match", "term_value",
@@ -48,7 +48,7 @@ SENTENCE_FEATURES = (
 QUESTION_FEATURES = (
     "best_p", "second_p", "margin", "best_cov_context", "best_cov_sentence", "best_gram_sentence",
     "best_semantic", "top_fused", "sides_agree", "top5_overlap", "missing_mass", "max_missing_idf",
-    "focus_missing", "n_terms", "is_quantity", "is_list", "is_yes_no", "wants_report", "best_unit_match",
+    "focus_missing", "n_terms", "is_quantity", "is_list", "is_yes_no", "wants_report", "best_shape_match",
     "count_noun_missing", "person_missing",
 )
 # The direction each piece of evidence can only push the answerability model in: more coverage,
@@ -57,7 +57,7 @@ QUESTION_FEATURES = (
 # the wrong sign (missing_mass once counted for an answer); the question-type cues are free.
 QUESTION_FEATURE_SIGNS = {
     "best_p": 1, "best_cov_context": 1, "best_cov_sentence": 1, "best_gram_sentence": 1, "best_semantic": 1,
-    "top_fused": 1, "sides_agree": 1, "top5_overlap": 1, "best_unit_match": 1,
+    "top_fused": 1, "sides_agree": 1, "top5_overlap": 1, "best_shape_match": 1,
     "missing_mass": -1, "max_missing_idf": -1, "focus_missing": -1, "count_noun_missing": -1, "person_missing": -1,
 }
 
@@ -67,6 +67,15 @@ QUESTION_FEATURE_SIGNS = {
 QUESTION_PRODUCTS = tuple(f"{a}{PRODUCT}{b}" for i, a in enumerate(QUESTION_FEATURES) for b in QUESTION_FEATURES[i + 1 :])
 
 Similarity = Callable[[str, Sequence[str]], Sequence[float]]
+
+# The sentence features that say a sentence gives the kind of answer asked: the unit counted, a
+# date, a period, a document number, a postcode or telephone number.
+SHAPE_MATCHES = ("unit_match", "date_match", "period_match", "doc_number_match", "code_match")
+
+
+def shape_match(features: Mapping[str, float]) -> float:
+    """1.0 when a sentence gives the kind of answer its question asks for (see SHAPE_MATCHES)."""
+    return max((features.get(name, 0.0) for name in SHAPE_MATCHES), default=0.0)
 
 
 @dataclass(frozen=True)
@@ -253,6 +262,8 @@ def _patterns() -> dict[str, re.Pattern[str]]:
         "name": re.compile(r"《[^》]+》|[\u4e00-\u9fff]{2,}(?:局|院|所|委员会|办公室|中心|部门|机关|政府|公司|科|股|处)"),
         "full_date": re.compile(rf"(?:\d{{4}}|[〇零一二三四五六七八九]{{4}})\s*年\s*[\d{CN_NUM}]{{1,3}}\s*月(?:\s*[\d{CN_NUM}]{{1,3}}\s*日)?|\d{{4}}-\d{{1,2}}-\d{{1,2}}"),
         "doc_number": re.compile(r"[\u4e00-\u9fff]{1,10}\s*[〔\[（(【]\s*(?:19|20)\d{2}\s*[〕\]）)】]\s*\d+\s*号"),
+        # a postcode or telephone number: 362600, 0716-8126123, 5521 3360 (six or more digits, no unit needed)
+        "code": re.compile(r"(?<![\d.])(?:\d{3,4}-\s*)?\d{4}\s?\d{2,4}(?![\d.])"),
     }
 
 
@@ -431,7 +442,7 @@ def score_candidates(
     focus = [f.lower() for f in plan.focus]
     front = {label("title"), label("header"), label("addressee"), label("trailer")}
     lex = lexicon()
-    asks = {name: lex.cue(name, plan.question) for name in ("date", "period", "doc_number")}
+    asks = {name: lex.cue(name, plan.question) for name in ("date", "period", "doc_number", "code")}
     asked_grams = frozenset(char_ngrams(plan.question))
     asked_events = events_named(plan.question) if plan.is_time else set()
     context_cov: dict[str, tuple[float, float, float, float]] = {}
@@ -472,6 +483,7 @@ def score_candidates(
                 "date_match": float(asks["date"] and bool(patterns["full_date"].search(folded))),
                 "period_match": float(asks["period"] and bool(patterns["period"].search(folded))),
                 "doc_number_match": float(asks["doc_number"] and bool(patterns["doc_number"].search(text))),
+                "code_match": float(asks["code"] and bool(patterns["code"].search(folded))),
                 "list_match": float(plan.is_list and bool(patterns["enumeration"].search(folded))),
                 "colon_lead": float(plan.is_list and is_lead_in(text)),
                 "items_match": float(plan.is_list and bool(ITEMS.search(hit.text))),
@@ -596,7 +608,7 @@ def question_features(
         "is_list": float(plan.is_list),
         "is_yes_no": float(plan.is_yes_no),
         "wants_report": float(plan.wants_report),
-        "best_unit_match": best.features.get("unit_match", 0.0) if best else 0.0,
+        "best_shape_match": shape_match(best.features) if best else 0.0,
         "count_noun_missing": count_noun_missing(plan, scored),
         "person_missing": float(plan.is_person and not (best is not None and has_person_name(best.text))),
     }

@@ -192,6 +192,35 @@ def test_a_question_for_a_day_takes_a_close_runner_up_that_gives_the_day(fake_co
     assert "2024年8月27日" in body, body
 
 
+def test_a_sentence_that_gives_the_kind_of_answer_asked_is_marked_so(fake_components, tmp_path):
+    """Answer-shape features: a postcode or telephone question is answered by a code (a number with no
+    unit, so no quantity), a 文号 question by a document number; the answerability model reads whether
+    its best sentence gives that shape (`best_shape_match`)."""
+    from rag.evidence import shape_match
+
+    assistant = assistant_over(fake_components, tmp_path / "docs", "songling-2024-disclosure.txt", (
+        "松岭县审计局2024年政府信息公开工作年度报告\n松审〔2025〕3号\n"
+        "本报告中所列数据的统计期限自2024年1月1日起至2024年12月31日止。\n"
+        "全年主动公开政府信息36条。\n"
+        "对本报告有疑问的，可与松岭县审计局办公室联系（地址：松岭县文昌路8号，邮编：545300，电话：0775-6212345）。\n"
+    ))
+
+    def features(question: str) -> dict[str, dict[str, float]]:
+        analysis = assistant.analyze(question, assistant.retriever.search(question), [])
+        return {c.text: c.features for c in analysis.scored}
+
+    postcode = features("松岭县审计局年报上留的邮编是多少？")
+    contact = next(f for t, f in postcode.items() if "545300" in t)
+    assert contact["code_match"] == 1.0 and shape_match(contact) == 1.0
+    assert all(f["code_match"] == 0.0 for t, f in postcode.items() if "545300" not in t)
+    dated = next(f for t, f in postcode.items() if "统计期限" in t)
+    assert dated["code_match"] == 0.0 and dated["doc_number_match"] == 0.0
+    number = features("松岭县审计局那份年报的发文字号是什么？")
+    assert next(f for t, f in number.items() if "〔2025〕" in t)["doc_number_match"] == 1.0
+    assert all(f["code_match"] == 0.0 for f in number.values())  # nobody asked for a postcode
+    assert shape_match({"quantity_match": 1.0, "unit_match": 0.0}) == 0.0  # a number in no asked shape
+
+
 def test_money_and_rate_questions_are_answered_with_an_amount_or_a_share_or_refused(eager):
     """The rule for count questions (README) covers money (多少经费 -> 元) and rates (整改率 -> %):
     the counts in the passage are not the amount or share asked for."""
