@@ -43,9 +43,13 @@ from rag.params import AnswerParams
 from rag.query import AGE_UNIT, QueryPlan, prepare_question, question_parts, resolve_followup
 from rag.retrieve import HybridRetriever, Retrieval
 from rag.schema import Answer, Hit, last_heading
-from rag.text import char_ngrams, chinese_number, flatten, is_lead_in, sentence_spans
+from rag.text import CN_NUM, char_ngrams, chinese_number, flatten, is_lead_in, sentence_spans
 
 FRONT_MATTER = {label("title"), label("addressee"), label("trailer")}
+# The first item of an enumeration, opening a sentence or after its lead-in (…不足：一是…), and a
+# sentence that opens a later item (二是…).
+FIRST_ITEM = re.compile(r"(?:^|[：:])\s*一是")
+ITEM_OPENING = re.compile(rf"^([{CN_NUM}]{{1,3}})是")
 
 
 @dataclass(frozen=True)
@@ -169,6 +173,50 @@ def _consequence_after(best: Candidate, spans: list[tuple[int, int]], index: int
     return replace(best, start=s, end=e, text=text[s:e])
 
 
+def _items_after(chosen: Candidate, spans: list[tuple[int, int]], last: int) -> list[Candidate]:
+    """When the chosen sentence opens an enumeration (…还存在一些不足：一是…；), the items that
+    follow it in order (二是…；三是…): the enumeration is one answer, as a lead-in's items are."""
+    if not FIRST_ITEM.search(chosen.text):
+        return []
+    text = chosen.hit.text
+    items: list[Candidate] = []
+    expected = 2
+    for s, e in spans[last + 1 : last + 9]:
+        mark = ITEM_OPENING.match(text[s:e])
+        if mark is None or chinese_number(mark.group(1)) != expected:
+            break
+        items.append(replace(chosen, start=s, end=e, text=text[s:e]))
+        expected += 1
+    return items
+
+
+def sibling_items(best: Candidate, snapshot: KeywordIndex) -> list[Candidate]:
+    """When the best sentence is the first item of an enumeration that a report splits into passages of
+    their own (三、下一步工作安排 > 一是…, > 二是…), the items after it in order, each the first sentence
+    of its passage."""
+    path = [p.strip() for p in best.hit.section.split(" > ")]
+    mark = ITEM_OPENING.match(path[-1])
+    if len(path) < 2 or mark is None or chinese_number(mark.group(1)) != 1 or not FIRST_ITEM.search(best.text):
+        return []
+    parent = " > ".join(path[:-1])
+    items: list[Candidate] = []
+    expected = 2
+    for row in snapshot.rows_of(best.hit.source):
+        section = [p.strip() for p in snapshot.metadatas[row].get("section", "").split(" > ")]
+        mark = ITEM_OPENING.match(section[-1])
+        if " > ".join(section[:-1]) != parent or mark is None or chinese_number(mark.group(1)) != expected:
+            continue
+        hit = snapshot.hit(row, best.hit.score)
+        spans = sentence_spans(hit.text)
+        if spans:
+            s, e = spans[0]
+            items.append(replace(best, hit=hit, start=s, end=e, text=hit.text[s:e]))
+        expected += 1
+        if expected > 9:
+            break
+    return items
+
+
 def _neighbours(best: Candidate, plan: QueryPlan, params: AnswerParams = AnswerParams()) -> list[Candidate]:
     """A sentence opening with 其中 needs the one before; one ending with ： the items after; a clause
     without the figure a how-much question asks for, the clause that gives it; a short lead sentence,
@@ -204,6 +252,8 @@ def _neighbours(best: Candidate, plan: QueryPlan, params: AnswerParams = AnswerP
     if is_lead_in(chosen[-1].text):
         for s, e in spans[last + 1 : last + 9]:
             chosen.append(replace(best, start=s, end=e, text=text[s:e]))
+    else:
+        chosen.extend(_items_after(chosen[-1], spans, last))
     return chosen
 
 
@@ -256,6 +306,7 @@ def choose_sentences(
 def render_lines(chosen: list[Candidate], book: CitationBook, attribute: bool) -> str:
     """Group by passage, keep document order inside a passage, cite each line."""
     lines: list[str] = []
+    previous = ""
     by_hit: dict[str, list[Candidate]] = {}
     for c in chosen:
         by_hit.setdefault(c.hit.chunk_id, []).append(c)
@@ -273,8 +324,9 @@ def render_lines(chosen: list[Candidate], book: CitationBook, attribute: bool) -
         prefix = ""
         if hit.article and not text.startswith(hit.article):
             prefix = f"{hit.article}规定："
-        elif attribute and hit.doc_type != "law":
-            prefix = attribution(hit)
+        elif attribute and hit.doc_type != "law" and hit.source != previous:
+            prefix = attribution(hit)  # once for lines from one document in a row
+        previous = hit.source
         n = book.cite(hit, text)
         lines.append(f"{prefix}{_end_sentence(text)}[{n}]")
     return "\n".join(lines)
@@ -623,6 +675,10 @@ class Assistant:
             first = ranked[0]
             ranked = promote(ranked, runners_up, lambda c: in_part(c, "addressee") and c.hit.source == first.hit.source)
         chosen = _neighbours(ranked[0], plan, params) if alone else choose_sentences(ranked, plan, weights, params, parts)
+        following = [c for c in sibling_items(ranked[0], analysis.snapshot) if all(c.text != x.text for x in chosen)]
+        if following:  # right after the best sentence's own lines
+            after = next((i for i, c in enumerate(chosen) if c.hit.chunk_id != ranked[0].hit.chunk_id), len(chosen))
+            chosen[after:after] = following
         return render_lines(chosen, book, attribute)
 
 

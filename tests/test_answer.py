@@ -336,6 +336,44 @@ def test_list_question_gathers_subsections(assistant):
     assert {c.source for c in answer.citations} == {REPORT}
 
 
+def test_an_enumeration_is_answered_whole():
+    """A sentence that opens an enumeration (…不足：一是…；) comes with the items after it, in order;
+    the sentence after the last item, or an item out of order, is not added."""
+    from rag.answer import _neighbours
+    from rag.evidence import Candidate
+    from rag.query import QueryPlan
+    from rag.schema import Hit
+
+    text = "在肯定成绩的同时，我们也看到存在一些不足：一是学习不够深入；二是数据运用能力不强；三是宣传方式传统。针对上述问题，我局将着力改进。"
+    hit = Hit("r:1", "r", "某局2024年报告", "report", text, "四、存在问题", None, 2024, 1.0)
+    first = text.index("；") + 1
+    plan = QueryPlan("审计局存在哪些不足", ("存在", "不足"))
+    chosen = _neighbours(Candidate(hit, 0, 0, first, text[:first]), plan)
+    assert [c.text for c in chosen] == [text[:first], "二是数据运用能力不强；", "三是宣传方式传统。"]
+
+    skipped = "在肯定成绩的同时，我们也看到存在一些不足：一是学习不够深入；三是宣传方式传统。"
+    hit = Hit("r:2", "r", "某局2024年报告", "report", skipped, "四、存在问题", None, 2024, 1.0)
+    first = skipped.index("；") + 1
+    assert [c.text for c in _neighbours(Candidate(hit, 0, 0, first, skipped[:first]), plan)] == [skipped[:first]]
+
+    plain = "全年组织开展全局干部业务能力与法治素养专题培训共计一次；二是另一件事。"  # no first item: no enumeration
+    hit = Hit("r:3", "r", "某局2024年报告", "report", plain, "二、工作", None, 2024, 1.0)
+    first = plain.index("；") + 1
+    assert [c.text for c in _neighbours(Candidate(hit, 0, 0, first, plain[:first]), plan)] == [plain[:first]]
+
+
+@pytest.mark.slow
+def test_an_enumeration_split_into_passages_is_answered_whole(bureaus_components):
+    """审计署's plans are items of their own passages (三、下一步工作安排 > 一是…, > 二是…): the answer
+    that quotes the first gives the others after it, each cited from its passage."""
+    answer = bureaus_components.assistant.ask("审计署2024年法治政府建设报告中，下一步工作是怎么安排的？")
+    assert not answer.refused, answer.answer
+    for item in ("一是持续深入学习贯彻习近平法治思想", "二是加强审计法规制度建设", "三是严格审计执法程序", "四是压紧压实法治建设责任"):
+        assert item in flatten(answer.answer), answer.answer
+    assert answer.answer.count("据《") <= 1  # one attribution for the lines of one document
+    assert_cited(answer)
+
+
 @pytest.mark.slow
 def test_list_question_on_a_law_gives_the_items(assistant):
     answer = assistant.ask("行政处罚的种类有哪些？")
