@@ -43,13 +43,13 @@ from rag.params import AnswerParams
 from rag.query import AGE_UNIT, QueryPlan, prepare_question, question_parts, resolve_followup
 from rag.retrieve import HybridRetriever, Retrieval
 from rag.schema import Answer, Hit, last_heading
-from rag.text import CN_NUM, char_ngrams, chinese_number, flatten, is_lead_in, sentence_spans
+from rag.structure import ITEM_MARK
+from rag.text import char_ngrams, chinese_number, flatten, is_lead_in, sentence_spans
 
 FRONT_MATTER = {label("title"), label("addressee"), label("trailer")}
-# The first item of an enumeration, opening a sentence or after its lead-in (…不足：一是…), and a
-# sentence that opens a later item (二是…).
+# The first item of an enumeration, opening a sentence or after its lead-in (…不足：一是…); a later
+# item opens its sentence as `structure.ITEM_MARK` finds it (二是…).
 FIRST_ITEM = re.compile(r"(?:^|[：:])\s*一是")
-ITEM_OPENING = re.compile(rf"^([{CN_NUM}]{{1,3}})是")
 
 
 @dataclass(frozen=True)
@@ -102,17 +102,23 @@ def compose_report_list(
     if best is None:
         return None
     _, hit, depth = best
-    path = [p.strip() for p in hit.section.split(" > ")]
-    prefix = " > ".join(path[:depth])
+    children = section_children(hit, depth, snapshot)
+    if len(children) < 2:
+        return None
+    return [(snapshot.hit(row, hit.score), child) for child, row in children.items()]
+
+
+def section_children(hit: Hit, depth: int, snapshot: KeywordIndex) -> dict[str, int]:
+    """The headings one level under the first `depth` headings of the hit's section path, in document
+    order, each with the first row of its document under it."""
+    prefix = " > ".join(p.strip() for p in hit.section.split(" > ")[:depth])
     children: dict[str, int] = {}
     for row in snapshot.rows_of(hit.source):
         section = snapshot.metadatas[row].get("section", "")
         parts = section.split(" > ")
         if section.startswith(prefix + " > ") and len(parts) > depth:
             children.setdefault(parts[depth], row)
-    if len(children) < 2:
-        return None
-    return [(snapshot.hit(row, hit.score), child) for child, row in children.items()]
+    return children
 
 
 def _contiguous(text: str, group: list[Candidate]) -> bool:
@@ -182,7 +188,7 @@ def _items_after(chosen: Candidate, spans: list[tuple[int, int]], last: int) -> 
     items: list[Candidate] = []
     expected = 2
     for s, e in spans[last + 1 : last + 9]:
-        mark = ITEM_OPENING.match(text[s:e])
+        mark = ITEM_MARK.match(text[s:e])
         if mark is None or chinese_number(mark.group(1)) != expected:
             break
         items.append(replace(chosen, start=s, end=e, text=text[s:e]))
@@ -195,16 +201,14 @@ def sibling_items(best: Candidate, snapshot: KeywordIndex) -> list[Candidate]:
     their own (三、下一步工作安排 > 一是…, > 二是…), the items after it in order, each the first sentence
     of its passage."""
     path = [p.strip() for p in best.hit.section.split(" > ")]
-    mark = ITEM_OPENING.match(path[-1])
+    mark = ITEM_MARK.match(path[-1])
     if len(path) < 2 or mark is None or chinese_number(mark.group(1)) != 1 or not FIRST_ITEM.search(best.text):
         return []
-    parent = " > ".join(path[:-1])
     items: list[Candidate] = []
     expected = 2
-    for row in snapshot.rows_of(best.hit.source):
-        section = [p.strip() for p in snapshot.metadatas[row].get("section", "").split(" > ")]
-        mark = ITEM_OPENING.match(section[-1])
-        if " > ".join(section[:-1]) != parent or mark is None or chinese_number(mark.group(1)) != expected:
+    for heading, row in section_children(best.hit, len(path) - 1, snapshot).items():
+        mark = ITEM_MARK.match(heading.strip())
+        if mark is None or chinese_number(mark.group(1)) != expected:
             continue
         hit = snapshot.hit(row, best.hit.score)
         spans = sentence_spans(hit.text)
