@@ -679,8 +679,10 @@ class Assistant:
             first = ranked[0]
             ranked = promote(ranked, runners_up, lambda c: in_part(c, "addressee") and c.hit.source == first.hit.source)
         chosen = _neighbours(ranked[0], plan, params) if alone else choose_sentences(ranked, plan, weights, params, parts)
-        following = [c for c in sibling_items(ranked[0], analysis.snapshot) if all(c.text != x.text for x in chosen)]
-        if following:  # right after the best sentence's own lines
+        following = sibling_items(ranked[0], analysis.snapshot)
+        if following:  # right after the best sentence's own lines, in order, even when one was a runner-up
+            given = {c.text for c in following}
+            chosen = [c for c in chosen if c.text not in given]
             after = next((i for i, c in enumerate(chosen) if c.hit.chunk_id != ranked[0].hit.chunk_id), len(chosen))
             chosen[after:after] = following
         return render_lines(chosen, book, attribute)

@@ -368,8 +368,10 @@ def test_an_enumeration_split_into_passages_is_answered_whole(bureaus_components
     that quotes the first gives the others after it, each cited from its passage."""
     answer = bureaus_components.assistant.ask("审计署2024年法治政府建设报告中，下一步工作是怎么安排的？")
     assert not answer.refused, answer.answer
-    for item in ("一是持续深入学习贯彻习近平法治思想", "二是加强审计法规制度建设", "三是严格审计执法程序", "四是压紧压实法治建设责任"):
+    items = ("一是持续深入学习贯彻习近平法治思想", "二是加强审计法规制度建设", "三是严格审计执法程序", "四是压紧压实法治建设责任")
+    for item in items:
         assert item in flatten(answer.answer), answer.answer
+    assert [flatten(answer.answer).index(item) for item in items] == sorted(flatten(answer.answer).index(item) for item in items)
     assert answer.answer.count("据《") <= 1  # one attribution for the lines of one document
     assert_cited(answer)
 
