@@ -26,6 +26,7 @@ from rag.citations import (
 from rag.config import Settings
 from rag.evidence import (
     ITEM_START,
+    MAX_ITEMS,
     AnswerModel,
     Candidate,
     coverage,
@@ -187,7 +188,7 @@ def _items_after(chosen: Candidate, spans: list[tuple[int, int]], last: int) -> 
     text = chosen.hit.text
     items: list[Candidate] = []
     expected = 2
-    for s, e in spans[last + 1 : last + 9]:
+    for s, e in spans[last + 1 : last + 1 + MAX_ITEMS]:
         mark = ITEM_MARK.match(text[s:e])
         if mark is None or chinese_number(mark.group(1)) != expected:
             break
@@ -216,7 +217,7 @@ def sibling_items(best: Candidate, snapshot: KeywordIndex) -> list[Candidate]:
             s, e = spans[0]
             items.append(replace(best, hit=hit, start=s, end=e, text=hit.text[s:e]))
         expected += 1
-        if expected > 9:
+        if expected > MAX_ITEMS + 1:  # the first item and as many after it as a lead-in's
             break
     return items
 
