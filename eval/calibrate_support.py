@@ -4,8 +4,9 @@ Cross-validated by document; the threshold keeps altered sentences judged suppor
 A checked sentence is fitted against the indexed passage that holds its excerpt (as `rag verify` judges it).
 `rag verify` is judged against the index of every evaluation document (the sample report, the laws,
 the six other bureaus' reports and the organisation fixtures), so a sentence about any of them finds its
-passage; its threshold is fitted on the training sentences, cross-validated, then measured on the
-held-out sets (sentences never used to fit). The pair reader (rag/reader.py) is fitted five times
+passage; its threshold is chosen on the training sentences as judged by the checker fitted without
+their fold of documents (scores as they fall for sentences it has not seen), cross-validated, then
+measured on the held-out sets (sentences never used to fit). The pair reader (rag/reader.py) is fitted five times
 without one fold of documents, so every training pair and every passage retrieved for a training
 sentence carries an out-of-fold logit, and once on every pair (shipped); the fit without it is kept
 beside (`without_reader`). Writes rag/data/support_model.json, rag/data/support_reader.npz and
@@ -15,7 +16,9 @@ eval/results/support.{md,json}.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import pickle
 import sys
 import time
 from pathlib import Path
@@ -27,7 +30,6 @@ from tqdm import tqdm  # noqa: E402
 
 from rag.calibrate import (  # noqa: E402
     FOLDS,
-    _rejudged,
     cross_validate_verify,
     evaluate_verify,
     fit_readers,
@@ -35,6 +37,7 @@ from rag.calibrate import (  # noqa: E402
     in_place,
     judge_sentences,
     load_pairs,
+    out_of_fold_judged,
     out_of_fold_logits,
     source_folds,
     support_rows,
@@ -49,10 +52,10 @@ from rag.ingest import ingest_paths  # noqa: E402
 
 # Sentence/passage pairs fitted on: written for fitting, and the earlier held-out `rag verify` sets (each
 # moved into training once a newer one, written by someone who had not seen the checker, replaced it).
-PAIR_FILES = ("support_pairs.jsonl", "verify_pairs.jsonl", "verify_fresh.jsonl", *(f"verify_fresh{i}.jsonl" for i in range(2, 27)))
+PAIR_FILES = ("support_pairs.jsonl", "verify_pairs.jsonl", "verify_fresh.jsonl", *(f"verify_fresh{i}.jsonl" for i in range(2, 33)))
 READER_FILE = "support_reader.npz"  # beside the support model
 # Written by helpers who saw neither the checker nor any other sentence; measured, never fitted on.
-HOLDOUT_FILES = tuple(f"verify_fresh{i}.jsonl" for i in range(27, 40))
+HOLDOUT_FILES = tuple(f"verify_fresh{i}.jsonl" for i in range(33, 41))
 
 
 def main() -> int:
@@ -63,6 +66,7 @@ def main() -> int:
     parser.add_argument("--out", default=str(SUPPORT_MODEL_FILE))
     parser.add_argument("--report", default=str(ROOT / "eval" / "results" / "support.md"))
     parser.add_argument("--no-reader", action="store_true", help="fit without the pair reader (no torch; about 5 minutes instead of 70)")
+    parser.add_argument("--rejudge", action="store_true", help="judge the training sentences again instead of reading them back from the index folder")
     parser.add_argument("--measure-only", action="store_true", help="fit nothing: measure the checker in --out on the held-out sentences (eval/results/support_holdout.{md,json})")
     args = parser.parse_args()
     settings = load_settings()
@@ -82,23 +86,27 @@ def main() -> int:
     started = time.time()
     fitted = fit_reader(pairs, inputs, Path(args.index) / "support_readers") if not args.no_reader else None
     fit_minutes = round((time.time() - started) / 60, 1)  # the six fits (read back from the cache when unchanged)
+    # the training sentences as retrieved and judged: kept under the index, keyed by the pairs (the features do not depend on the weights)
+    saved = judged_cache(Path(args.index), args.pairs, fitted is not None)
+    judged = pickle.loads(saved.read_bytes()) if saved.exists() and not args.rejudge else None
     if fitted is None:
         model, cv, read_rows = plain, plain_cv, rows
-        # each training sentence retrieved and judged once (the features do not depend on the weights)
-        judged = judge_sentences(everything.verifier_for(SupportModel.from_dict(plain)), tqdm(written, desc="判定训练句子", unit="句"))
+        if judged is None:  # each training sentence retrieved and judged once
+            judged = judge_sentences(everything.verifier_for(SupportModel.from_dict(plain)), tqdm(written, desc="判定训练句子", unit="句"))
     else:
         fold_readers, full, logits = fitted
         read_rows = [{**r, "reader": v} for r, v in zip(rows, logits)]
         model, cv = fit_support(pairs, similarity, titles, rows=read_rows)
-        # each fold's sentences judged with the reader fitted without that fold: its logits are out of fold
-        judged = []
-        with tqdm(total=len(written), desc="判定训练句子（各折阅读器）", unit="句") as bar:
-            for k, reader in enumerate(fold_readers):
-                verifier = everything.verifier_for(SupportModel.from_dict(model), reader.logits)
-                for p in (p for p in written if fold_of[p.source] == k):
-                    judged.append((p, verifier.judge_passages(p.sentence)))
-                    bar.update(1)
+        if judged is None:  # each fold's sentences judged with the reader fitted without that fold: its logits are out of fold
+            judged = []
+            with tqdm(total=len(written), desc="判定训练句子（各折阅读器）", unit="句") as bar:
+                for k, reader in enumerate(fold_readers):
+                    verifier = everything.verifier_for(SupportModel.from_dict(model), reader.logits)
+                    for p in (p for p in written if fold_of[p.source] == k):
+                        judged.append((p, verifier.judge_passages(p.sentence)))
+                        bar.update(1)
         full.save(out.with_name(READER_FILE))
+    write_atomically(saved, pickle.dumps(judged))
     payload: dict = {
         "about": f"Fitted by eval/calibrate_support.py on eval/{{{','.join(Path(p).stem for p in args.pairs)}}}.jsonl (cross-validated by document; each checked sentence against the indexed passage holding its excerpt). "
         "Raw logistic weights over the features of rag.citations.support_features; hard mismatches never pass."
@@ -136,10 +144,18 @@ def fit_reader(pairs, inputs, cache: Path, options=None):
     return fold_readers, full, out_of_fold_logits(fold_readers, inputs, sources)
 
 
+def judged_cache(index: Path, pair_files: list[str], reader: bool) -> Path:
+    """Where the training sentences' judgements are kept: one file per content of the pair files."""
+    digest = hashlib.sha1()
+    for name in pair_files:
+        digest.update(Path(name).read_bytes())
+    return index / "support_judged" / f"judged-{'reader' if reader else 'plain'}-{digest.hexdigest()[:16]}.pkl"
+
+
 def fitted_verify(model: dict, cv: dict, judged, pairs, rows) -> dict:
-    """The fitted weights with their `rag verify` threshold (on the training sentences judged under them)
-    and `rag verify` cross-validated by document."""
-    verify_t, verify_fit = verify_threshold(_rejudged(judged, SupportModel.from_dict(model)))
+    """The fitted weights with their `rag verify` threshold (on the training sentences, each judged by
+    the checker fitted without its fold of documents) and `rag verify` cross-validated by document."""
+    verify_t, verify_fit = verify_threshold(out_of_fold_judged(judged, pairs, rows))
     return {**model, "cv": cv, "verify_threshold": verify_t, "verify_fit": verify_fit,
             "verify_cross_validated": cross_validate_verify(judged, pairs, rows)}
 
@@ -157,7 +173,7 @@ def report_lines(payload: dict, held: dict) -> list[str]:
             "|---|---:|",
             *[f"| {k} | {v:.1%} |" for k, v in cv["cv_by_kind_supported"].items()],
             "",
-            f"`rag verify` 阈值按训练句子（经检索判定，{verify_fit['sentences']} 句）选定为 {fit['verify_threshold']:.3f}：训练句子上忠实 "
+            f"`rag verify` 阈值按训练句子（经检索判定，每句用不含其文件所在折拟合的模型，{verify_fit['sentences']} 句）选定为 {fit['verify_threshold']:.3f}：训练句子上忠实 "
             f"{verify_fit.get('faithful_supported', 0):.1%}、改动 {verify_fit.get('altered_supported', 0):.1%} 判为有依据",
             "",
             f"`rag verify` 交叉验证（训练句子经检索判定，按文件分组 5 折，每折的模型与两个阈值只用其余各折拟合）：忠实 "

@@ -74,11 +74,14 @@ class ItemData:
         return not self.item.refuse
 
 
-def write_atomically(path: Path, text: str) -> None:
+def write_atomically(path: Path, text: str | bytes) -> None:
     """Write beside, then rename: a reader never sees half a model file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
+    if isinstance(text, bytes):
+        tmp.write_bytes(text)
+    else:
+        tmp.write_text(text, encoding="utf-8")
     tmp.replace(path)
 
 
@@ -794,6 +797,32 @@ def _rejudged(items: Judged, model) -> Judged:
     return [(p, [(judge(s.features, model), h) for s, h in js]) for p, js in items]
 
 
+def fold_support_model(pairs: Sequence[SupportPair], rows: Sequence[dict[str, float]], keep: Sequence[int], max_false: float = 0.10):
+    """The support checker fitted on the pairs at `keep` (weights and pass threshold), as `fit_support`
+    fits it on all."""
+    from rag.citations import FEATURES, SupportModel
+
+    names = [n for n in FEATURES if n != "bias"]
+    labels = [int(pairs[i].supported) for i in keep]
+    fitted = fit_logistic([rows[i] for i in keep], labels, names, 1.0)
+    pass_at = _pass_threshold([fitted.probability(rows[i]) for i in keep], labels, [rows[i] for i in keep], max_false)
+    return SupportModel(_raw_weights(fitted), pass_at)
+
+
+def out_of_fold_judged(judged: Judged, pairs: Sequence[SupportPair], rows: Sequence[dict[str, float]], max_false: float = 0.10, folds: int = FOLDS) -> Judged:
+    """Each sentence's passages judged by the checker fitted without its fold of documents: the scores a
+    `rag verify` threshold is chosen on, as they fall for sentences the checker has not seen (on the
+    sentences it was fitted on, altered ones score higher than on new ones)."""
+    fold_of = source_folds([p.source for p in pairs] + [p.source for p, _ in judged], folds)
+    out: Judged = []
+    for k in range(folds):
+        mine = [j for j in judged if fold_of[j[0].source] == k]
+        if mine:
+            model = fold_support_model(pairs, rows, [i for i, p in enumerate(pairs) if fold_of[p.source] != k], max_false)
+            out += _rejudged(mine, model)
+    return out
+
+
 def cross_validate_verify(
     judged: Judged,
     pairs: Sequence[SupportPair],
@@ -802,24 +831,22 @@ def cross_validate_verify(
     folds: int = FOLDS,
 ) -> dict:
     """`rag verify` cross-validated by document: for each fold of documents, the checker is fitted on the
-    other folds' pairs, its pass and `rag verify` thresholds on their pairs and sentences, and the fold's
-    sentences (`judge_sentences`) are judged with them. The passages' features do not depend on the
-    weights: each sentence is retrieved and its features computed once."""
-    from rag.citations import FEATURES, SupportModel
+    other folds' pairs, its pass threshold on their pairs and its `rag verify` threshold on their
+    sentences judged out of (inner) fold, as the shipped one is; the fold's sentences (`judge_sentences`)
+    are judged with them. The passages' features do not depend on the weights: each sentence is
+    retrieved and its features computed once."""
     from rag.verify import decide
 
-    names = [n for n in FEATURES if n != "bias"]
-    labels = [int(p.supported) for p in pairs]
     fold_of = source_folds([p.source for p in pairs] + [p.source for p, _ in judged], folds)
     outcomes: list[tuple[bool, bool]] = []
     for k in range(folds):
         train = [i for i, p in enumerate(pairs) if fold_of[p.source] != k]
-        fitted = fit_logistic([rows[i] for i in train], [labels[i] for i in train], names, 1.0)
-        pass_at = _pass_threshold([fitted.probability(rows[i]) for i in train], [labels[i] for i in train], [rows[i] for i in train], max_false)
-        model = SupportModel(_raw_weights(fitted), pass_at)
-
+        model = fold_support_model(pairs, rows, train, max_false)
+        inner_pairs = [pairs[i] for i in train]
+        inner_rows = [rows[i] for i in train]
+        others = [j for j in judged if fold_of[j[0].source] != k]
+        at, _ = verify_threshold(out_of_fold_judged(others, inner_pairs, inner_rows, max_false, folds), max_false)
         mine = _rejudged([j for j in judged if fold_of[j[0].source] == k], model)
-        at, _ = verify_threshold(_rejudged([j for j in judged if fold_of[j[0].source] != k], model), max_false)
         outcomes += [(p.supported, decide(p.sentence, js, at).verdict == "supported") for p, js in mine]
     faithful = [ok for good, ok in outcomes if good]
     altered = [ok for good, ok in outcomes if not good]

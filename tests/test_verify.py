@@ -104,7 +104,17 @@ def test_a_checked_sentence_is_fitted_against_the_indexed_passage_that_holds_its
 def test_rag_verify_is_cross_validated_by_document(corpus_components):
     """Each fold's sentences are judged with a checker fitted on the other folds' documents only; a changed
     figure never passes, whichever fold judges it."""
-    from rag.calibrate import SupportPair, cross_validate_verify, in_place, judge_sentences, source_folds, support_rows
+    from rag.calibrate import (
+        SupportPair,
+        cross_validate_verify,
+        fold_support_model,
+        in_place,
+        judge_sentences,
+        out_of_fold_judged,
+        source_folds,
+        support_rows,
+    )
+    from rag.citations import judge
 
     facts = [
         ("audit-law", "被审计单位应当自接到审计组的审计报告之日起十日内，将其书面意见送交审计组。", "被审计单位收到审计报告后十日内要把书面意见交给审计组。", "被审计单位收到审计报告后二十日内要把书面意见交给审计组。"),
@@ -119,6 +129,15 @@ def test_rag_verify_is_cross_validated_by_document(corpus_components):
     ]
     pairs = in_place(sentences, corpus_components.index.snapshot())
     assert len({f for f in source_folds(p.source for p in pairs).values()}) > 1
-    result = cross_validate_verify(judge_sentences(corpus_components.verifier, sentences), pairs, support_rows(pairs, None), folds=2)
+    judged, rows = judge_sentences(corpus_components.verifier, sentences), support_rows(pairs, None)
+    result = cross_validate_verify(judged, pairs, rows, folds=2)
     assert result["sentences"] == len(sentences)
     assert result["altered_supported"] == 0.0 and 0.0 <= result["faithful_supported"] <= 1.0
+    # the sentences a `rag verify` threshold is chosen on: each judged by the checker fitted without its fold
+    fold_of = source_folds([p.source for p in pairs] + [p.source for p, _ in judged], 2)
+    outside = out_of_fold_judged(judged, pairs, rows, folds=2)
+    assert sorted(p.sentence for p, _ in outside) == sorted(p.sentence for p in sentences)
+    for sentence, passages in outside:
+        model = fold_support_model(pairs, rows, [i for i, p in enumerate(pairs) if fold_of[p.source] != fold_of[sentence.source]])
+        original = next(js for p, js in judged if p is sentence)
+        assert [s.score for s, _ in passages] == [judge(s.features, model).score for s, _ in original]
