@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import pickle
 import sys
 import time
 from pathlib import Path
@@ -30,12 +29,12 @@ from tqdm import tqdm  # noqa: E402
 
 from rag.calibrate import (  # noqa: E402
     FOLDS,
+    cached_judgements,
     cross_validate_verify,
     evaluate_verify,
     fit_readers,
     fit_support,
     in_place,
-    judge_sentences,
     load_pairs,
     out_of_fold_judged,
     out_of_fold_logits,
@@ -86,27 +85,19 @@ def main() -> int:
     started = time.time()
     fitted = fit_reader(pairs, inputs, Path(args.index) / "support_readers") if not args.no_reader else None
     fit_minutes = round((time.time() - started) / 60, 1)  # the six fits (read back from the cache when unchanged)
-    # the training sentences as retrieved and judged: kept under the index, keyed by the pairs (the features do not depend on the weights)
-    saved = judged_cache(Path(args.index), args.pairs, fitted is not None)
-    judged = pickle.loads(saved.read_bytes()) if saved.exists() and not args.rejudge else None
+    # the training sentences as retrieved and judged: kept under the index (the features do not depend on the weights)
     if fitted is None:
         model, cv, read_rows = plain, plain_cv, rows
-        if judged is None:  # each training sentence retrieved and judged once
-            judged = judge_sentences(everything.verifier_for(SupportModel.from_dict(plain)), tqdm(written, desc="判定训练句子", unit="句"))
+        verifiers = [everything.verifier_for(SupportModel.from_dict(plain))] * FOLDS
     else:
         fold_readers, full, logits = fitted
         read_rows = [{**r, "reader": v} for r, v in zip(rows, logits)]
         model, cv = fit_support(pairs, similarity, titles, rows=read_rows)
-        if judged is None:  # each fold's sentences judged with the reader fitted without that fold: its logits are out of fold
-            judged = []
-            with tqdm(total=len(written), desc="判定训练句子（各折阅读器）", unit="句") as bar:
-                for k, reader in enumerate(fold_readers):
-                    verifier = everything.verifier_for(SupportModel.from_dict(model), reader.logits)
-                    for p in (p for p in written if fold_of[p.source] == k):
-                        judged.append((p, verifier.judge_passages(p.sentence)))
-                        bar.update(1)
+        # each fold's sentences judged with the reader fitted without that fold: its logits are out of fold
+        verifiers = [everything.verifier_for(SupportModel.from_dict(model), reader.logits) for reader in fold_readers]
         full.save(out.with_name(READER_FILE))
-    write_atomically(saved, pickle.dumps(judged))
+    saved = judged_cache(Path(args.index), args.pairs, fitted[0] if fitted else None)
+    judged = cached_judgements(saved, written, lambda p: verifiers[fold_of[p.source]], args.rejudge, progress=_bar)
     payload: dict = {
         "about": f"Fitted by eval/calibrate_support.py on eval/{{{','.join(Path(p).stem for p in args.pairs)}}}.jsonl (cross-validated by document; each checked sentence against the indexed passage holding its excerpt). "
         "Raw logistic weights over the features of rag.citations.support_features; hard mismatches never pass."
@@ -127,6 +118,10 @@ def main() -> int:
     return 0
 
 
+def _bar(items, what: str):
+    return tqdm(items, desc=what, unit="句")
+
+
 def fit_reader(pairs, inputs, cache: Path, options=None):
     """Fold readers, the reader on every pair and each pair's out-of-fold logit (`rag.calibrate.fit_readers`),
     with a bar of the fits and their steps."""
@@ -144,12 +139,16 @@ def fit_reader(pairs, inputs, cache: Path, options=None):
     return fold_readers, full, out_of_fold_logits(fold_readers, inputs, sources)
 
 
-def judged_cache(index: Path, pair_files: list[str], reader: bool) -> Path:
-    """Where the training sentences' judgements are kept: one file per content of the pair files."""
+def judged_cache(index: Path, pair_files: list[str], readers: list | None) -> Path:
+    """Where the training sentences' judgements are kept: one file per content of the pair files and
+    per fold readers (their adapters); None: judged without a reader."""
     digest = hashlib.sha1()
     for name in pair_files:
         digest.update(Path(name).read_bytes())
-    return index / "support_judged" / f"judged-{'reader' if reader else 'plain'}-{digest.hexdigest()[:16]}.pkl"
+    for reader in readers or ():
+        for value in reader.model.adapters().values():
+            digest.update(value.tobytes())
+    return index / "support_judged" / f"judged-{'reader' if readers else 'plain'}-{digest.hexdigest()[:16]}.pkl"
 
 
 def fitted_verify(model: dict, cv: dict, judged, pairs, rows) -> dict:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -788,6 +789,51 @@ def judge_sentences(verifier, pairs: Sequence[SupportPair]) -> Judged:
     """Each checked sentence with the verdicts on the passages retrieval finds for it (not the passage
     it was written from), as `rag verify` judges it."""
     return [(p, verifier.judge_passages(p.sentence)) for p in pairs]
+
+
+CHECKED_SAMPLE = 24  # cached judgements judged again before they are used
+
+
+def cached_judgements(
+    saved: Path,
+    pairs: Sequence[SupportPair],
+    verifier_of: Callable[[SupportPair], Any],
+    rejudge: bool = False,
+    sample: int = CHECKED_SAMPLE,
+    progress: Callable[[Any, str], Any] = lambda items, what: items,
+) -> Judged:
+    """`judge_sentences` with each sentence judged by the verifier of its fold (`verifier_of`), kept in
+    `saved`. Read back when a sample of the kept judgements, judged again now, finds the same passages
+    with the same features (the checker's code, its readers or the index may have changed since);
+    otherwise, or with `rejudge`, every sentence is judged again and `saved` rewritten. `progress` wraps
+    the sentences judged (a bar)."""
+    import pickle
+
+    def judged_now(p: SupportPair) -> tuple[SupportPair, list]:
+        return p, verifier_of(p).judge_passages(p.sentence)
+
+    if saved.exists() and not rejudge:
+        try:
+            kept: Judged = pickle.loads(saved.read_bytes())
+            chosen = sorted(kept, key=lambda j: hashlib.sha1(j[0].sentence.encode()).hexdigest())[:sample]
+            same = [p for p, _ in kept] == list(pairs) and all(same_judgement(j, judged_now(j[0])) for j in progress(chosen, "抽查保存的判定"))
+        except Exception:  # written by an older version of the classes: judged again
+            same = False
+        if same:
+            return kept
+        print(f"保存的判定（{saved.name}）与现在的不一致：全部重新判定", file=sys.stderr)
+    judged: Judged = [judged_now(p) for p in progress(pairs, "判定训练句子")]
+    write_atomically(saved, pickle.dumps(judged))
+    return judged
+
+
+def same_judgement(kept: tuple, fresh: tuple, tolerance: float = 1e-4) -> bool:
+    """Whether two judgements of a sentence found the same passages with the same features."""
+    (_, old), (_, new) = kept, fresh
+    return len(old) == len(new) and all(
+        h.chunk_id == g.chunk_id and s.features.keys() == t.features.keys() and all(abs(s.features[n] - t.features[n]) <= tolerance for n in s.features)
+        for (s, h), (t, g) in zip(old, new)
+    )
 
 
 def _rejudged(items: Judged, model) -> Judged:

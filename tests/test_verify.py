@@ -141,3 +141,45 @@ def test_rag_verify_is_cross_validated_by_document(corpus_components):
         model = fold_support_model(pairs, rows, [i for i, p in enumerate(pairs) if fold_of[p.source] != fold_of[sentence.source]])
         original = next(js for p, js in judged if p is sentence)
         assert [s.score for s, _ in passages] == [judge(s.features, model).score for s, _ in original]
+
+
+class FakeVerifier:
+    """A FAKE verifier: one passage per sentence, whose feature `x` it is told; counts its judgements."""
+
+    def __init__(self, x: float) -> None:
+        self.x, self.calls = x, 0
+
+    def judge_passages(self, sentence: str) -> list:
+        from types import SimpleNamespace
+
+        from rag.citations import Support
+
+        self.calls += 1
+        return [(Support("supported", 0.9, {"x": self.x, "length": float(len(sentence))}), SimpleNamespace(chunk_id=f"c-{sentence}"))]
+
+
+def test_cached_judgements_are_reused_only_while_a_sample_judged_again_agrees(tmp_path):
+    """`cached_judgements` (eval/calibrate_support.py): the training sentences are judged once and kept;
+    a rerun re-judges a sample and reads the rest back; a changed checker (another feature value) or
+    `rejudge` judges every sentence again."""
+    from rag.calibrate import SupportPair, cached_judgements
+
+    pairs = [SupportPair(f"p{i}", f"doc{i % 3}", "段落", f"第{i}句", True, "paraphrase") for i in range(30)]
+    saved = tmp_path / "judged.pkl"
+    first = FakeVerifier(0.5)
+    judged = cached_judgements(saved, pairs, lambda p: first, sample=5)
+    assert first.calls == 30 and saved.exists() and [p for p, _ in judged] == pairs
+    same = FakeVerifier(0.5)
+    again = cached_judgements(saved, pairs, lambda p: same, sample=5)
+    assert same.calls == 5 and [js[0][0].features for _, js in again] == [js[0][0].features for _, js in judged]
+    changed = FakeVerifier(0.7)
+    fresh = cached_judgements(saved, pairs, lambda p: changed, sample=5)
+    assert 30 < changed.calls <= 5 + 30 and {js[0][0].features["x"] for _, js in fresh} == {0.7}
+    forced = FakeVerifier(0.7)
+    cached_judgements(saved, pairs, lambda p: forced, rejudge=True, sample=5)
+    assert forced.calls == 30
+    fewer = FakeVerifier(0.7)  # another set of pairs: judged again
+    assert len(cached_judgements(saved, pairs[:10], lambda p: fewer, sample=5)) == 10 and fewer.calls == 10
+    saved.write_bytes(b"not a pickle")
+    broken = FakeVerifier(0.7)
+    assert len(cached_judgements(saved, pairs, lambda p: broken, sample=5)) == 30 and broken.calls == 30
