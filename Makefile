@@ -8,7 +8,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 7860
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup run ingest test test-fast calibrate eval bench perf clean
+.PHONY: setup sysdeps run ingest test test-fast calibrate eval bench perf clean
 
 setup: $(STAMP)
 
@@ -27,8 +27,20 @@ run: ingest
 	$(BIN)/rag docs --index $(INDEX)
 	$(BIN)/rag serve --index $(INDEX) --host $(HOST) --port $(PORT)
 
-# Everything: lint and types, then unit, corpus, Chroma server, browser (about 15 minutes on 2 cores).
-test: setup
+# The Debian packages the browser and document tests use (chromium, CJK fonts, LibreOffice, poppler), installed
+# where apt-get can (as root); elsewhere a message names them.
+SYSPKGS := chromium fonts-noto-cjk libreoffice-writer-nogui poppler-utils
+sysdeps:
+	@if command -v chromium >/dev/null && command -v soffice >/dev/null && command -v pdftoppm >/dev/null \
+	    && fc-list :lang=zh 2>/dev/null | grep -q .; then :; \
+	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	  echo "安装浏览器与文档测试所需的 Debian 软件包：$(SYSPKGS)"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(SYSPKGS) >/dev/null; \
+	else echo "缺少浏览器与文档测试所需的软件包，请先安装：$(SYSPKGS)" >&2; fi
+
+# Everything: lint and types, then unit, corpus, Chroma server, browser (about 20 minutes on 2 cores).
+test: setup sysdeps
 	$(BIN)/ruff check rag ui tests eval
 	$(BIN)/mypy rag ui
 	$(BIN)/python -m pytest
