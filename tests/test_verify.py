@@ -183,3 +183,66 @@ def test_cached_judgements_are_reused_only_while_a_sample_judged_again_agrees(tm
     saved.write_bytes(b"not a pickle")
     broken = FakeVerifier(0.7)
     assert len(cached_judgements(saved, pairs, lambda p: broken, sample=5)) == 30 and broken.calls == 30
+
+
+def test_a_sentence_is_supported_up_to_the_score_of_its_best_close_passage():
+    """`supported_up_to` gives, for each sentence, the highest `rag verify` threshold that still passes it,
+    as `decide` judges at every threshold."""
+    from types import SimpleNamespace
+
+    from rag.calibrate import SupportPair, supported_up_to
+    from rag.citations import Support
+    from rag.verify import decide
+
+    def passage(verdict: str, score: float, closeness: float) -> tuple:
+        return Support(verdict, score, {"bigram_coverage": closeness}), SimpleNamespace(chunk_id=f"{verdict}-{score}")
+
+    judged = [
+        (SupportPair("a", "d", "", "甲句", True, "paraphrase"), [passage("supported", 0.7, 0.8), passage("supported", 0.9, 0.1)]),
+        (SupportPair("b", "d", "", "乙句", False, "number"), [passage("contradicted", 0.2, 0.9)]),
+        (SupportPair("c", "d", "", "丙句", False, "entity"), []),
+    ]
+    scored = supported_up_to(judged)
+    assert scored == [(True, 0.7), (False, -1.0), (False, -1.0)]  # the far passage (0.9) does not count
+    for (p, js), (_, up_to) in zip(judged, scored):
+        for t in (0.0, 0.5, 0.69, 0.7, 0.71, 1.0):
+            assert (decide(p.sentence, js, t).verdict == "supported") == (up_to >= t)
+
+
+def test_the_verify_threshold_meets_both_goals_on_the_most_sets_and_is_cross_validated_by_set():
+    """`threshold_by_sets`: the threshold under which most sets keep faithful sentences at 90 % or more and
+    altered ones at 10 % or fewer; `leave_one_set_out` judges each set at the threshold of the others."""
+    from rag.calibrate import leave_one_set_out, set_rates, threshold_by_sets
+
+    def written(faithful: list[float], altered: list[float]) -> list[tuple[bool, float]]:
+        return [(True, s) for s in faithful] + [(False, s) for s in altered]
+
+    # faithful sentences score 0.6-0.95; altered ones 0.1-0.65: from 0.60 up to 0.62 both goals hold on all three
+    sets = {
+        "a": written([0.95] * 9 + [0.62], [0.1] * 9 + [0.65]),
+        "b": written([0.9] * 9 + [0.7], [0.2] * 9 + [0.6]),
+        "c": written([0.8] * 10, [-1.0] * 8 + [0.55, 0.58]),
+    }
+    assert set_rates(sets["c"], 0.56) == (1.0, 0.1) and set_rates(sets["c"], 0.5) == (1.0, 0.2)
+    threshold, chosen = threshold_by_sets(sets)
+    assert chosen["sets_meeting_goals"] == 3 and chosen["threshold"] == threshold
+    assert all(set_rates(s, threshold)[0] >= 0.9 and set_rates(s, threshold)[1] <= 0.1 for s in sets.values())
+    assert chosen["by_set"] == {n: dict(zip(("faithful_supported", "altered_supported"), set_rates(s, threshold))) for n, s in sets.items()}
+    assert 0.58 < threshold <= 0.9  # at 0.58 or below, set c passes two altered sentences of ten
+    # a set no threshold helps does not move the choice away from the others
+    hopeless = {**sets, "d": written([0.3] * 10, [0.9] * 10)}
+    assert threshold_by_sets(hopeless)[1]["sets_meeting_goals"] == 3
+    loso = leave_one_set_out(hopeless)
+    assert loso["sets"] == 4 and set(loso["by_set"]) == set(hopeless)
+    assert loso["by_set"]["d"]["threshold"] == threshold_by_sets(sets)[0]
+    assert loso["by_set"]["d"] == {"threshold": threshold, "faithful_supported": 0.0, "altered_supported": 1.0}
+    assert loso["sets_meeting_goals"] == sum(1 for r in loso["by_set"].values() if r["faithful_supported"] >= 0.9 and r["altered_supported"] <= 0.1)
+    # goals out of reach on most sets: the threshold chosen otherwise is kept, and so in each fold left out
+    out_of_reach = {**hopeless, **{k: hopeless["d"] for k in "efg"}}  # three sets of seven
+    kept, why = threshold_by_sets(out_of_reach, fallback=0.5)
+    assert kept == 0.5 and why["fallback"] and why["by_set"]["c"]["altered_supported"] == 0.2
+    assert threshold_by_sets(out_of_reach)[0] == threshold  # without a fallback: the most sets, still
+    # a fold without a set that can meet the goals keeps 0.5; one without a hopeless set has three of six
+    folds = leave_one_set_out(out_of_reach, fallback=0.5)["by_set"]
+    assert {n: folds[n]["threshold"] for n in "abc"} == dict.fromkeys("abc", 0.5)
+    assert all(folds[n]["threshold"] == threshold_by_sets({k: v for k, v in out_of_reach.items() if k != n})[0] > 0.58 for n in "defg")
