@@ -57,7 +57,7 @@ calibrate: setup
 	# The passage ranker (rag/passage_rank.py, off by default) is refitted only with RAG_PASSAGE_RANKER=on.
 	$(BIN)/python eval/tune_retrieval.py --index $(INDEX)-eval --only scope_weight
 	$(BIN)/python eval/calibrate.py --index $(INDEX)-eval
-	# The support checker's pair reader is fitted six times (5 folds + all; about an hour on 2 cores the first time,
+	# The support checker's pair reader is fitted six times (5 folds + all; about an hour for 2,500 pairs, about three for 4,300 on 2 cores, the first time;
 	# kept under $(INDEX)-eval/support_readers so a refit on the same pairs reads them back); --no-reader skips it.
 	$(BIN)/python eval/calibrate_support.py --index $(INDEX)-eval
 

@@ -76,7 +76,7 @@ def main() -> int:
     parser.add_argument("--holdout", nargs="*", default=[str(ROOT / "eval" / n) for n in HOLDOUT_FILES], help="held-out sentences, never fitted on")
     parser.add_argument("--out", default=str(SUPPORT_MODEL_FILE))
     parser.add_argument("--report", default=str(ROOT / "eval" / "results" / "support.md"))
-    parser.add_argument("--no-reader", action="store_true", help="fit without the pair reader (no torch; about 5 minutes instead of 70)")
+    parser.add_argument("--no-reader", action="store_true", help="fit without the pair reader (no torch; about 10 minutes instead of three hours and more)")
     parser.add_argument("--rejudge", action="store_true", help="judge the training sentences again instead of reading them back from the index folder")
     parser.add_argument("--rethreshold", action="store_true", help="fit no weights: choose `rag verify`'s thresholds of the checker in --out again on --threshold-sets, then measure it")
     parser.add_argument("--measure-only", action="store_true", help="fit nothing: measure the checker in --out on the held-out sentences (eval/results/support_holdout.{md,json})")
