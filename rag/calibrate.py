@@ -769,18 +769,14 @@ Judged = list[tuple[SupportPair, list[tuple[Any, Any]]]]  # a sentence and its p
 
 def verify_threshold(judged: Judged, max_false: float = 0.10) -> tuple[float, dict]:
     """The lowest `rag verify` score that keeps the altered sentences judged supported at or below `max_false`."""
-    from rag.verify import decide
-
     candidates = sorted({round(s.score, 4) for _, js in judged for s, _ in js if s.supported} | {0.0})
+    scored = supported_up_to(judged)
     best_t, best = 1.0, None
     for t in candidates:
-        verdicts = [(p.supported, decide(p.sentence, js, t).verdict == "supported") for p, js in judged]
-        altered = [ok for good, ok in verdicts if not good]
-        faithful = [ok for good, ok in verdicts if good]
-        rate = sum(altered) / max(1, len(altered))
+        faithful, rate = set_rates(scored, t)
         if rate <= max_false:
             best_t = t
-            best = {"faithful_supported": round(sum(faithful) / max(1, len(faithful)), 4), "altered_supported": round(rate, 4)}
+            best = {"faithful_supported": round(faithful, 4), "altered_supported": round(rate, 4)}
             break
     return best_t, {"sentences": len(judged), "threshold": best_t, **(best or {})}
 
@@ -807,18 +803,21 @@ def set_rates(scored: Sequence[tuple[bool, float]], threshold: float) -> tuple[f
     return sum(faithful) / max(1, len(faithful)), sum(altered) / max(1, len(altered))
 
 
-def _rates_by_set(sets: Mapping[str, Sequence[tuple[bool, float]]], threshold: float, goals: tuple[float, float]) -> dict:
-    """Each set's rates at `threshold`, their means and how many sets meet both goals."""
-    rates = {name: set_rates(scored, threshold) for name, scored in sets.items()}
+def _summary(rates: Mapping[str, tuple[float, float]], goals: tuple[float, float]) -> dict:
+    """How many sets' (faithful, altered) rates meet both goals, their means and each set's rates."""
     n = max(1, len(rates))
     return {
-        "threshold": threshold,
         "sets_meeting_goals": sum(1 for f, a in rates.values() if f >= goals[0] and a <= goals[1]),
         "sets": len(rates),
         "faithful_supported": round(sum(f for f, _ in rates.values()) / n, 4),
         "altered_supported": round(sum(a for _, a in rates.values()) / n, 4),
         "by_set": {name: {"faithful_supported": round(f, 4), "altered_supported": round(a, 4)} for name, (f, a) in rates.items()},
     }
+
+
+def _rates_by_set(sets: Mapping[str, Sequence[tuple[bool, float]]], threshold: float, goals: tuple[float, float]) -> dict:
+    """Each set's rates at `threshold`, their means and how many sets meet both goals."""
+    return {"threshold": threshold, **_summary({name: set_rates(scored, threshold) for name, scored in sets.items()}, goals)}
 
 
 def threshold_by_sets(
@@ -847,20 +846,10 @@ def leave_one_set_out(
     sets: Mapping[str, Sequence[tuple[bool, float]]], goals: tuple[float, float] = SET_GOALS, fallback: float | None = None
 ) -> dict:
     """`threshold_by_sets` cross-validated by set: each set judged at the threshold chosen on the others."""
-    least_faithful, most_altered = goals
-    by_set: dict[str, dict] = {}
-    for name, scored in sets.items():
-        t, _ = threshold_by_sets({n: s for n, s in sets.items() if n != name}, goals, fallback)
-        f, a = set_rates(scored, t)
-        by_set[name] = {"threshold": t, "faithful_supported": round(f, 4), "altered_supported": round(a, 4)}
-    n = max(1, len(by_set))
-    return {
-        "sets": len(by_set),
-        "sets_meeting_goals": sum(1 for r in by_set.values() if r["faithful_supported"] >= least_faithful and r["altered_supported"] <= most_altered),
-        "faithful_supported": round(sum(r["faithful_supported"] for r in by_set.values()) / n, 4),
-        "altered_supported": round(sum(r["altered_supported"] for r in by_set.values()) / n, 4),
-        "by_set": by_set,
-    }
+    thresholds = {name: threshold_by_sets({n: s for n, s in sets.items() if n != name}, goals, fallback)[0] for name in sets}
+    summary = _summary({name: set_rates(scored, thresholds[name]) for name, scored in sets.items()}, goals)
+    summary["by_set"] = {name: {"threshold": thresholds[name], **rates} for name, rates in summary["by_set"].items()}
+    return summary
 
 
 def judge_sentences(verifier, pairs: Sequence[SupportPair]) -> Judged:
