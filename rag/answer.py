@@ -41,7 +41,7 @@ from rag.lines import ARTICLE_START, PAGE_NUMBER
 from rag.metadata import title_years
 from rag.orgs import OrgCatalog
 from rag.params import AnswerParams
-from rag.query import AGE_UNIT, QueryPlan, prepare_question, question_parts, resolve_followup
+from rag.query import AGE_UNIT, QueryPlan, asked_clauses, prepare_question, question_parts, resolve_followup
 from rag.retrieve import HybridRetriever, Retrieval
 from rag.schema import Answer, Hit, last_heading
 from rag.structure import ITEM_MARK
@@ -376,7 +376,7 @@ def names_a_day(text: str) -> bool:
 def gives_the_day_asked(plan: QueryPlan, body: str) -> bool:
     """A question for a day (哪天, 几月几日, 落款日期) is answered only with a month and day (rule for the
     category of date questions whose passages give none, README)."""
-    return not lexicon().cue("day", plan.question) or names_a_day(MARKER.sub("", body))
+    return not lexicon().cue("day", asked_clauses(plan.question)) or names_a_day(MARKER.sub("", body))
 
 
 def year_phrase_in(question: str, year: int, text: str, chars: int = AnswerParams.year_phrase_chars) -> bool:

@@ -108,30 +108,80 @@ def find_laws(text: str, catalog: LawCatalog) -> list[LawAlias]:
     return found
 
 
+def _law_kind(word: str) -> str | None:
+    return next((k for k in lexicon().documents["bare_law_kinds"] if word.endswith(k)), None)
+
+
+def _is_law(kind: str) -> bool:
+    return kind.startswith("法")
+
+
+def _split_kind(tagged: list[tuple[str, str]], after: set[str]) -> list[tuple[str, str]]:
+    """jieba joins a kind to the word after it (政府采购法里 -> 法里/ns): split them again."""
+    out: list[tuple[str, str]] = []
+    for word, flag in tagged:
+        kind = next((k for k in lexicon().documents["bare_law_kinds"] if word.startswith(k) and word[len(k) :] in after), None)
+        out.extend([(kind, "n"), (word[len(kind) :], "f")] if kind else [(word, flag)])
+    return out
+
+
 def bare_law_names(text: str) -> list[str]:
-    """Law names used without 《》 or an article and cited (民法典规定…, 按照税法…, 政府采购法里…): a jieba
-    word ending in 法 or 法典, with the nouns that name it before it (劳动+合同法, 政府+采购+法)."""
+    """Law and regulation names used without 《》 or an article and cited (民法典规定…, 按照税法…, 政府采购法里…,
+    国家审计准则里…): a jieba word ending in a kind (法, 条例, 准则 …), with the words that name it before it
+    (劳动+合同法, 政府+采购+法; a regulation's name may hold verbs: 经济+责任+审计+规定)."""
     docs = lexicon().documents
     endings, after, before = set(docs["not_law_endings"]), set(docs["law_cited_after"]), set(docs["law_cited_before"])
-    tagged = tagged_words(text)
+    tagged = _split_kind(tagged_words(text), after)
     names: list[str] = []
     for i, (word, _) in enumerate(tagged):
-        if not word.endswith(("法", "法典")) or word[-2:] in endings:
+        kind = _law_kind(word)
+        if kind is None or (kind == "法" and word[-2:] in endings) or word[: -len(kind)] in before:
             continue
+        if word in after and i > 0 and _law_kind(tagged[i - 1][0]):  # 税法规定: the verb after a name
+            continue
+        law = _is_law(kind)
         start = i
-        while start > 0 and i - start < 3 and tagged[start - 1][0] not in before and (
-            is_noun(tagged[start - 1][1]) or (word == "法" and tagged[start - 1][1].startswith("v"))
-        ):
+        while start > 0 and i - start < 4:
+            prev, flag = tagged[start - 1]
+            if prev in before or prev in after or not CJK_WORD.fullmatch(prev):
+                break
+            if not (is_noun(flag) or ((word == "法" or not law) and flag.startswith("v"))):
+                break
             start -= 1
         name = "".join(w for w, _ in tagged[start : i + 1])
         cited = (i + 1 < len(tagged) and tagged[i + 1][0] in after) or (start > 0 and tagged[start - 1][0] in before)
-        if len(name) >= 2 and cited:
+        # A regulation needs a name: 按规定 and 河南省条例 (a place alone) are not one.
+        named = law or (start < i and len(name) > len(kind) + 1 and not all(f.startswith("ns") for _, f in tagged[start:i]))
+        if len(name) >= 2 and cited and named:
             names.append(name)
     return names
 
 
+def _in_order(short: str, long: str) -> bool:
+    rest = iter(long)
+    return all(c in rest for c in short)
+
+
+def loosely_known(name: str, titles: frozenset[str]) -> bool:
+    """A bare name that shortens an indexed title (信访条例 for 信访工作条例, 复议条例, 营商环境条例): its
+    characters before the kind, in order, in one title of the same family (a law for 法, else a regulation);
+    a leading measure word or pronoun (那部…条例) may be dropped."""
+    kind = _law_kind(name)
+    if kind is None:
+        return False
+    prefix = name[: -len(kind)]
+    for title in titles:
+        title_kind = _law_kind(title)
+        if title_kind is None or _is_law(title_kind) != _is_law(kind):
+            continue
+        body = title[: -len(title_kind)]
+        if any(len(p) >= 2 and _in_order(p, body) for p in (prefix, prefix[1:])):
+            return True
+    return False
+
+
 def unknown_laws(text: str, catalog: LawCatalog) -> list[str]:
-    """Law names the question uses that no indexed law goes by (《政府采购法》, 治安管理处罚法第十条)."""
+    """Law names the question uses that no indexed law goes by (《政府采购法》, 治安管理处罚法第十条, 国家审计准则里)."""
     kinds = lexicon().documents["law_kinds"]
     names: list[str] = []
     for m in LAW_NAME_IN_BOOK.finditer(text):
@@ -140,7 +190,8 @@ def unknown_laws(text: str, catalog: LawCatalog) -> list[str]:
             names.append(name)
     for m in LAW_NAME_WITH_ARTICLE.finditer(text):
         names.append(m.group(1))
-    names.extend(bare_law_names(text))
+    bare_names = bare_law_names(text)
+    names.extend(bare_names)
     out: list[str] = []
     for name in names:
         bare = re.sub(r"^中华人民共和国", "", name)
@@ -150,6 +201,9 @@ def unknown_laws(text: str, catalog: LawCatalog) -> list[str]:
             continue
         # A known name at the end (为什么审计法第五条): the prefix is not part of the name.
         if catalog.pattern is not None and any(m.end() == len(bare) for m in catalog.pattern.finditer(bare)):
+            continue
+        # A loose short form, said without 《》 (a name in 《》 is given in full: 《河南省审计条例》 is another one).
+        if name in bare_names and loosely_known(bare, catalog.titles):
             continue
         out.append(name)
     return list(dict.fromkeys(out))
@@ -267,6 +321,18 @@ def asking_clauses(text: str) -> list[str]:
     if pending:
         out[-1] = "，".join([out[-1], *pending])
     return out
+
+
+def asked_clauses(question: str) -> str:
+    """What the question asks in each of its sentences: the last clause with a question word (the
+    clauses before it set the scene: 万一哪天出了错，…，多长时间内提出), or the sentence when none has one."""
+    lex = lexicon()
+    out: list[str] = []
+    for piece in re.split(r"[？?；;。！!]", question):
+        clauses = [c for c in re.split(r"[，,]", piece) if c.strip()]
+        asking = [c for c in clauses if any(lex.is_question_word(w) for w, _ in tagged_words(c))]
+        out.append(asking[-1] if asking else piece)
+    return "，".join(c for c in out if c.strip())
 
 
 @lru_cache(maxsize=256)  # asked for every candidate sentence of a question (unit_matches)

@@ -8,6 +8,7 @@ from rag.orgs import build_org_catalog
 from rag.query import (
     QuestionError,
     analyze_query,
+    asked_clauses,
     build_law_catalog,
     find_laws,
     prepare_question,
@@ -30,6 +31,8 @@ LAWS = [
     law("administrative-reconsideration-law", "中华人民共和国行政复议法"),
     law("administrative-litigation-law", "中华人民共和国行政诉讼法"),
     law("government-information-disclosure-regulations", "中华人民共和国政府信息公开条例"),
+    law("petition-work-regulations", "信访工作条例"),
+    law("henan-audit", "河南省政府投资建设项目审计条例"),
 ]
 REPORT = DocRecord("kaifeng", "kaifeng.txt", "开封市审计局2024年法治政府建设情况报告", "report", 2024, "开封市审计局", "1" * 64, 30, 5000)
 
@@ -86,6 +89,24 @@ def test_unknown_laws_are_named(catalog):
     assert unknown_laws("依照本法规定，依法行政是什么", catalog) == []
     assert unknown_laws("被审计单位违反审计法规定怎么办", catalog) == []
     assert unknown_laws("《法治中国建设规划（2020—2025年）》提出了什么", catalog) == []  # a plan with years, not a law
+
+
+def test_regulations_named_without_marks(catalog):
+    assert unknown_laws("国家审计准则里审计工作底稿要保存多少年？", catalog) == ["国家审计准则"]
+    assert unknown_laws("那个经济责任审计规定里说离任审计多久完成？", catalog) == ["经济责任审计规定"]
+    # jieba joins 法 and 里 (法里/ns): the name is still found.
+    assert unknown_laws("想问下政府采购法里对单一来源采购怎么规定？", catalog) == ["政府采购法"]
+    assert unknown_laws("电子商务法里平台该负什么责任？", catalog) == ["电子商务法"]
+    # Not names: the kind alone, after a citing word, or after a place alone.
+    assert unknown_laws("按规定对单位能罚多少钱？", catalog) == []
+    assert unknown_laws("有没有规定明确不许这样？", catalog) == []
+    assert unknown_laws("不交给公安。规定里允许这么干吗？", catalog) == []
+    assert unknown_laws("河南省条例里说的以政府投资为主怎么认定？", catalog) == []
+    # Loose short forms of indexed titles, said without 《》, are known.
+    assert unknown_laws("按信访条例，来访的人能推选几个代表？", catalog) == []
+    assert unknown_laws("河南那部政府投资建设项目审计条例里，多久出审计报告？", catalog) == []
+    # In 《》 a name is given in full: a near title is another regulation.
+    assert unknown_laws("按《河南省审计条例》整改期限是多少天？", catalog) == ["河南省审计条例"]
 
 
 @pytest.mark.parametrize(
@@ -148,3 +169,10 @@ def test_question_analysis_does_not_depend_on_the_hash_seed():
         for seed in ("1", "2", "3", "4")
     }
     assert len(outputs) == 1
+
+
+def test_the_asked_clause_is_the_last_one_with_a_question_word():
+    # 哪天 sets the scene here (万一哪天): the question asks for a period, not a day.
+    assert asked_clauses("万一哪天机关执法出错，对方要求国家赔偿，多长时间内提出才有效？") == "多长时间内提出才有效"
+    assert asked_clauses("活动从哪天开始？总结材料最晚哪天交？") == "活动从哪天开始，总结材料最晚哪天交"
+    assert asked_clauses("报告的落款日期？") == "报告的落款日期"  # no question word: the whole sentence
