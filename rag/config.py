@@ -57,6 +57,8 @@ class RetrievalSettings:
     candidates: int = _field(40, "hits taken from each side (words, characters, vectors) before fusion", "RAG_CANDIDATES")
     reranker: str | None = _field(None, "a sentence-transformers CrossEncoder path (off by default)", "RAG_RERANKER")
     params_file: Path | None = _field(None, "fusion weights (JSON); default: rag/data/retrieval_params.json", "RAG_RETRIEVAL_PARAMS")
+    expansion: str = _field("on", "add to the word search the passage words a learned table gives for the question's words (rag/expansion.py, fitted by eval/fit_expansion.py): on | off", "RAG_EXPANSION")
+    expansion_file: Path | None = _field(None, "the learned word table (JSON); default: rag/data/expansion.json", "RAG_EXPANSION_FILE")
     passage_ranker: str = _field("off", "reorder the fused passages by the learned ranker (rag/passage_rank.py, the \"ranker\" section of the parameters file): off (default: it lifts retrieval, not the answers; README round 24) | on (refit the answer model after switching: RAG_PASSAGE_RANKER=on make calibrate)", "RAG_PASSAGE_RANKER")
     sentence_search: str = _field("on", "a fourth ranking by each passage's closest sentence under the answers' sentence encoder (rag/sentence_search.py): off | on (refit with make calibrate)", "RAG_SENTENCE_SEARCH")
 
@@ -233,6 +235,7 @@ def validate(settings: Settings) -> None:
     _check_mode("RAG_SUPPORT_READER", settings.answer.support_reader, SWITCH_MODES)
     _check_mode("RAG_SENTENCE_SEARCH", settings.retrieval.sentence_search, SWITCH_MODES)
     _check_mode("RAG_PASSAGE_RANKER", settings.retrieval.passage_ranker, SWITCH_MODES)
+    _check_mode("RAG_EXPANSION", settings.retrieval.expansion, SWITCH_MODES)
     if settings.embedding.mode == "sentence-transformers" and not settings.embedding.model:
         raise SettingsError("嵌入模式 sentence-transformers 需要设置 RAG_EMBEDDING_MODEL（模型路径或名称）")
     if settings.store.mode == "server" and not settings.store.chroma_url:

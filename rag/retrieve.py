@@ -14,6 +14,7 @@ from typing import Any
 
 from rag.citations import events_named
 from rag.config import Settings
+from rag.expansion import WordExpansion
 from rag.index import Index
 from rag.keyword_index import KeywordIndex
 from rag.lexicon import label, lexicon
@@ -50,6 +51,7 @@ class Retrieval:
     scoped_to: tuple[str, ...] = ()  # issuers the search was limited to
     sides: tuple[tuple[Hit, ...], ...] = ()  # the word, character and vector rankings before fusion
     sentence_hits: tuple[Hit, ...] = ()  # the sentence-level semantic ranking (empty without a sentence encoder)
+    where: dict | None = None  # the filter the sides were searched under (type, source, year, organisations)
 
 
 def build_where(doc_type: str | None = None, source: str | list[str] | None = None, year: int | None = None) -> dict | None:
@@ -102,6 +104,7 @@ class HybridRetriever:
         self.settings = settings
         self.params = params or RetrievalParams.load(settings.retrieval.params_file)
         self.ranker = PassageRanker.load(settings.retrieval.params_file) if settings.retrieval.passage_ranker == "on" else None
+        self.expansion = WordExpansion.load(settings.retrieval.expansion_file) if settings.retrieval.expansion == "on" else None
         self._reranker_factory = reranker
         self._reranker: Any = None
         self._catalogs: dict[tuple[str, str | None], tuple[LawCatalog, OrgCatalog]] = {}
@@ -263,9 +266,8 @@ class HybridRetriever:
         where = and_where(base, scope)
 
         t1 = time.perf_counter()
-        word_weights, char_weights = self.scope_weights(plan, params)
-        word_hits = snapshot.search(list(plan.tokens), candidates, where, word_weights)
-        char_hits = snapshot.search_chars(list(plan.grams), candidates, where, char_weights)
+        word_hits = self.word_search(snapshot, plan, candidates, where, params, self.expansion)
+        char_hits = snapshot.search_chars(list(plan.grams), candidates, where, self.scope_weights(plan, params)[1])
         timings["keyword"] = (time.perf_counter() - t1) * 1000
         t2 = time.perf_counter()
         dense_hits: list[Hit] = []
@@ -293,7 +295,21 @@ class HybridRetriever:
             plan, tuple(fused[:k]), tuple(article_hits), tuple(missing), timings, signals, snapshot, scoped_to,
             sides=(tuple(word_hits), tuple(char_hits), tuple(dense_hits)),
             sentence_hits=tuple(sentence_hits),
+            where=where,
         )
+
+    def word_search(
+        self, snapshot: KeywordIndex, plan: QueryPlan, k: int, where: dict | None, params: RetrievalParams, expansion: WordExpansion | None
+    ) -> list[Hit]:
+        """The word side: the question's words, and the passage words the learned table adds for them
+        (rag/expansion.py), each with its keyword weight."""
+        weights, _ = self.scope_weights(plan, params)
+        tokens = list(plan.tokens)
+        extra = expansion.extra(tokens) if expansion is not None else {}
+        if extra:
+            weights = {**weights, **extra}
+            tokens += list(extra)
+        return snapshot.search(tokens, k, where, weights)
 
     @staticmethod
     def scope_weights(plan: QueryPlan, params: RetrievalParams) -> tuple[dict[str, float], dict[str, float]]:
