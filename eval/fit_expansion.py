@@ -69,7 +69,8 @@ def rank(asked: Asked, expansion: WordExpansion | None) -> int | None:
     words, chars, dense = result.sides
     if expansion is not None:
         snapshot = result.snapshot or r.index.snapshot()
-        words = tuple(r.word_search(snapshot, result.plan, r.settings.retrieval.candidates, result.where, r.params, expansion))
+        weights = r.scope_weights(result.plan, r.params)[0]
+        words = tuple(r.word_search(snapshot, result.plan, r.settings.retrieval.candidates, result.where, weights, expansion))
     hits = r.combine(result.plan, list(words), list(chars), list(dense), list(result.article_hits), r.params, result.sentence_hits)[:10]
     return first_relevant_rank(asked.item, [Passage(h.source, h.text) for h in hits])
 

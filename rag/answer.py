@@ -376,7 +376,9 @@ def names_a_day(text: str) -> bool:
 def gives_the_day_asked(plan: QueryPlan, body: str) -> bool:
     """A question for a day (哪天, 几月几日, 落款日期) is answered only with a month and day (rule for the
     category of date questions whose passages give none, README)."""
-    return not lexicon().cue("day", asked_clauses(plan.question)) or names_a_day(MARKER.sub("", body))
+    cue = lexicon().cue
+    # The asked clauses hold a day cue only if the question does: narrowed only then (most questions have none).
+    return not (cue("day", plan.question) and cue("day", asked_clauses(plan.question))) or names_a_day(MARKER.sub("", body))
 
 
 def year_phrase_in(question: str, year: int, text: str, chars: int = AnswerParams.year_phrase_chars) -> bool:

@@ -1,6 +1,6 @@
-"""A learned table from question words to the passage words that answer them (告 -> 起诉, 罚钱 -> 罚款).
+"""A learned table from question words to the passage words that answer them (起诉 -> 诉讼, 窗口 -> 告知).
 
-People ask in their own words; the law says 提起诉讼 where they say 去法院告. The table is fitted on the
+People ask in their own words; the law says 提起诉讼 where they say 去起诉. The table is fitted on the
 training question sets (`eval/fit_expansion.py`, `make calibrate`): for each answerable question, the
 question words its answering passage lacks, and the passage words the question lacks. A pair is kept
 when it recurs (at least `min_pair` questions) and the passage word is far likelier in the answers of

@@ -303,12 +303,17 @@ def question_parts(question: str) -> list[str]:
     return parts if len(parts) >= 2 else []
 
 
+def clause_asks(clause: str) -> bool:
+    """The clause has a question word of its own."""
+    lex = lexicon()
+    return any(lex.is_question_word(w) for w, _ in tagged_words(clause))
+
+
 def asking_clauses(text: str) -> list[str]:
     """A piece split at its commas when two or more of its clauses ask something (a question word of
     their own); a clause that asks nothing stays with the asking clause after it (or the last one)."""
     clauses = re.split(r"[，,]", text)
-    lex = lexicon()
-    asking = [any(lex.is_question_word(w) for w, _ in tagged_words(c)) for c in clauses]
+    asking = [clause_asks(c) for c in clauses]
     if sum(asking) < 2:
         return [text]
     out: list[str] = []
@@ -326,11 +331,10 @@ def asking_clauses(text: str) -> list[str]:
 def asked_clauses(question: str) -> str:
     """What the question asks in each of its sentences: the last clause with a question word (the
     clauses before it set the scene: 万一哪天出了错，…，多长时间内提出), or the sentence when none has one."""
-    lex = lexicon()
     out: list[str] = []
     for piece in re.split(r"[？?；;。！!]", question):
         clauses = [c for c in re.split(r"[，,]", piece) if c.strip()]
-        asking = [c for c in clauses if any(lex.is_question_word(w) for w, _ in tagged_words(c))]
+        asking = [c for c in clauses if clause_asks(c)]
         out.append(asking[-1] if asking else piece)
     return "，".join(c for c in out if c.strip())
 

@@ -266,8 +266,9 @@ class HybridRetriever:
         where = and_where(base, scope)
 
         t1 = time.perf_counter()
-        word_hits = self.word_search(snapshot, plan, candidates, where, params, self.expansion)
-        char_hits = snapshot.search_chars(list(plan.grams), candidates, where, self.scope_weights(plan, params)[1])
+        word_weights, char_weights = self.scope_weights(plan, params)
+        word_hits = self.word_search(snapshot, plan, candidates, where, word_weights, self.expansion)
+        char_hits = snapshot.search_chars(list(plan.grams), candidates, where, char_weights)
         timings["keyword"] = (time.perf_counter() - t1) * 1000
         t2 = time.perf_counter()
         dense_hits: list[Hit] = []
@@ -298,12 +299,12 @@ class HybridRetriever:
             where=where,
         )
 
+    @staticmethod
     def word_search(
-        self, snapshot: KeywordIndex, plan: QueryPlan, k: int, where: dict | None, params: RetrievalParams, expansion: WordExpansion | None
+        snapshot: KeywordIndex, plan: QueryPlan, k: int, where: dict | None, weights: dict[str, float], expansion: WordExpansion | None
     ) -> list[Hit]:
-        """The word side: the question's words, and the passage words the learned table adds for them
-        (rag/expansion.py), each with its keyword weight."""
-        weights, _ = self.scope_weights(plan, params)
+        """The word side: the question's words (`weights`: those of `scope_weights`), and the passage words
+        the learned table adds for them (rag/expansion.py), each with its keyword weight."""
         tokens = list(plan.tokens)
         extra = expansion.extra(tokens) if expansion is not None else {}
         if extra:

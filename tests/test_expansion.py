@@ -59,10 +59,10 @@ def test_the_word_side_finds_a_passage_by_the_words_the_table_adds(tiny_componen
     retriever = tiny_components.retriever
     snapshot = retriever.index.snapshot()
     plan = retriever.plan("查完以后对方多久回话？", snapshot)
-    params = replace(retriever.params, scope_weight=1.0)
+    weights, _ = retriever.scope_weights(plan, replace(retriever.params, scope_weight=1.0))
 
     def first(expansion):
-        hits = retriever.word_search(snapshot, plan, 5, None, params, expansion)
+        hits = retriever.word_search(snapshot, plan, 5, None, weights, expansion)
         return hits[0].text if hits else ""
 
     assert "书面意见" not in first(None)
@@ -79,7 +79,7 @@ def test_the_shipped_table_lifts_the_article_an_everyday_question_asks_for(corpu
     plan = retriever.plan("对处罚不服想去起诉，最晚多久之内要起诉？", snapshot)
 
     def rank(expansion):
-        hits = retriever.word_search(snapshot, plan, 30, None, retriever.params, expansion)
+        hits = retriever.word_search(snapshot, plan, 30, None, retriever.scope_weights(plan, retriever.params)[0], expansion)
         return next((i for i, h in enumerate(hits, 1) if "六个月" in h.text and h.source == "administrative-litigation-law"), 99)
 
     assert rank(retriever.expansion) < rank(None)
