@@ -17,6 +17,7 @@ import hashlib
 import itertools
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,20 +31,17 @@ from rag.config import load_settings  # noqa: E402
 from rag.evaluation import (  # noqa: E402
     EvalItem,
     Passage,
-    eval_setups,
     first_relevant_rank,
-    load_dataset,
-    question_sets,
-    setup_components,
+    indexed_setups,
 )
 from rag.expansion import EXPANSION_FILE, FitOptions, WordExpansion, fit_table  # noqa: E402
-from rag.ingest import ingest_paths  # noqa: E402
 from rag.retrieve import HybridRetriever, Retrieval  # noqa: E402
 from rag.segment import tokenize  # noqa: E402
 from rag.text import squash  # noqa: E402
 
 WEIGHTS = (0.6, 1.0, 1.5, 2.0)
 MIN_PAIRS = (2, 3)
+MIN_DOCS = (1, 2)  # answering documents a pair must recur in: 2 keeps only pairs that carry over between documents
 FOLDS = 5
 ANSWERING_PASSAGES = 3  # the first passages holding the answer whose words are counted
 
@@ -96,25 +94,33 @@ def cross_validated(rows: list[Asked], key, options: FitOptions, weight: float) 
     return ranks
 
 
+def answering_words(retriever: HybridRetriever) -> Callable[[EvalItem], frozenset[str]]:
+    """The words of the first passages of the index that answer a question (its expected source holding
+    every expected string); empty when none does."""
+    snapshot = retriever.index.snapshot()
+    squashed = [squash(t) for t in snapshot.texts]
+    sources = [m.get("source", "") for m in snapshot.metadatas]
+
+    def words(item: EvalItem) -> frozenset[str]:
+        expected = [squash(c) for c in item.contains]
+        answering = [i for i in range(len(squashed)) if sources[i] in item.sources and all(c in squashed[i] for c in expected)]
+        out: set[str] = set()
+        for i in answering[:ANSWERING_PASSAGES]:
+            out.update(tokenize(snapshot.texts[i]))
+        return frozenset(out)
+
+    return words
+
+
 def collect(settings, index: Path) -> list[Asked]:
-    by_name = {s.name: s for s in question_sets(settings)}
     rows: list[Asked] = []
-    for setup in eval_setups(settings):
-        components = setup_components(settings, setup, index)
-        ingest_paths(components.index, setup.paths, show_bar=False)
+    for setup, components, items in indexed_setups(settings, index):
         retriever = components.retriever
         retriever.expansion = None  # every ranking starts from the searches without a table
-        snapshot = retriever.index.snapshot()
-        squashed = [squash(t) for t in snapshot.texts]
-        sources = [m.get("source", "") for m in snapshot.metadatas]
-        items = [(name, item) for name in setup.sets for item in load_dataset(by_name[name].path) if not item.refuse and not item.history]
-        for name, item in tqdm(items, desc=f"检索 {setup.name}", unit="题"):
-            expected = [squash(c) for c in item.contains]
-            answering = [i for i in range(len(squashed)) if sources[i] in item.sources and all(c in squashed[i] for c in expected)]
-            words: set[str] = set()
-            for i in answering[:ANSWERING_PASSAGES]:
-                words.update(tokenize(snapshot.texts[i]))
-            rows.append(Asked(name, by_name[name].role, item.sources[0], item, retriever, retriever.search(item.question, k=10), frozenset(words)))
+        words = answering_words(retriever)
+        asked = [(s, item) for s, item in items if not item.refuse and not item.history]
+        for question_set, item in tqdm(asked, desc=f"检索 {setup.name}", unit="题"):
+            rows.append(Asked(question_set.name, question_set.role, item.sources[0], item, retriever, retriever.search(item.question, k=10), words(item)))
     return rows
 
 
@@ -130,11 +136,11 @@ def main() -> int:
     held = [a for a in rows if a.role == "held-out"]
     base = {"cv": summary([rank(a, None) for a in train]), "held_out": summary([rank(a, None) for a in held])}
     trials = []
-    for weight, min_pair in tqdm(list(itertools.product(WEIGHTS, MIN_PAIRS)), desc="交叉验证", unit="组"):
-        options = FitOptions(min_pair=min_pair)
+    for weight, min_pair, min_docs in tqdm(list(itertools.product(WEIGHTS, MIN_PAIRS, MIN_DOCS)), desc="交叉验证", unit="组"):
+        options = FitOptions(min_pair=min_pair, min_docs=min_docs)
         fitted = table_of(train, options, weight)
         trials.append({
-            "weight": weight, "min_pair": min_pair,
+            "weight": weight, "min_pair": min_pair, "min_docs": min_docs,
             "cv_by_set": summary(cross_validated(train, lambda a: a.set_name, options, weight)),
             "cv_by_document": summary(cross_validated(train, lambda a: a.document, options, weight)),
             "held_out": summary([rank(a, fitted) for a in held]),
@@ -143,12 +149,12 @@ def main() -> int:
     # None such: the table is written with weight 0, which leaves the word search as it was.
     safe = [t for t in trials if t["cv_by_document"]["mrr"] >= base["cv"]["mrr"]]
     best = max(safe or trials, key=lambda t: (t["cv_by_set"]["mrr"], t["cv_by_document"]["mrr"]))
-    chosen = table_of(train, FitOptions(min_pair=best["min_pair"]), best["weight"] if safe else 0.0)
+    chosen = table_of(train, FitOptions(min_pair=best["min_pair"], min_docs=best["min_docs"]), best["weight"] if safe else 0.0)
     report = {"questions": len(train), "held_out_questions": len(held), "without_table": base, "chosen": best, "trials": trials}
     write_atomically(Path(args.out), json.dumps(WordExpansion(chosen.table, chosen.weight, report).to_dict(), ensure_ascii=False, indent=1))
     lines = [
         f"词表扩展（{len(train)} 道可回答的训练题；留出 {len(held)} 题不参与选择）：选定权重 {best['weight']}、"
-        f"词对至少出现 {best['min_pair']} 次，共 {len(chosen.table)} 个问题词。",
+        f"词对至少出现 {best['min_pair']} 次、在 {best['min_docs']} 个文件中，共 {len(chosen.table)} 个问题词。",
         "",
         "| 设置 | 按题集交叉验证 hit@1 / hit@5 / MRR | 按文件交叉验证 hit@1 / hit@5 / MRR | 留出 hit@1 / hit@5 / MRR |",
         "|---|---|---|---|",
@@ -160,7 +166,7 @@ def main() -> int:
     lines.append(f"| 不扩展 | {cells(base['cv'])} | {cells(base['cv'])} | {cells(base['held_out'])} |")
     for t in trials:
         mark = (" **（选定）**" if safe else "（最好，但在未见过的文件上有损失：不启用）") if t is best else ""
-        lines.append(f"| 权重 {t['weight']}，至少 {t['min_pair']} 次{mark} | {cells(t['cv_by_set'])} | {cells(t['cv_by_document'])} | {cells(t['held_out'])} |")
+        lines.append(f"| 权重 {t['weight']}，至少 {t['min_pair']} 次、{t['min_docs']} 个文件{mark} | {cells(t['cv_by_set'])} | {cells(t['cv_by_document'])} | {cells(t['held_out'])} |")
     Path(args.report).parent.mkdir(parents=True, exist_ok=True)
     Path(args.report).write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n".join(lines))

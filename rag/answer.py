@@ -529,7 +529,7 @@ class Assistant:
         hits = list(retrieval.hits)
         snapshot = retrieval.snapshot or self.index.snapshot()
         _, orgs = self.retriever.catalogs(snapshot, org)
-        analysis = Analysis(plan, retrieval, snapshot, orgs, hits)
+        analysis = Analysis(plan, retrieval, snapshot, orgs, hits, question=question)
         if not plan.tokens and not plan.articles and not plan.grams:
             return analysis.refused("问题中没有可检索的词语，请换一种问法。", closest=False)
         if plan.unknown_laws and not plan.laws:
@@ -572,7 +572,12 @@ class Assistant:
     def extractive(self, question: str, retrieval: Retrieval, notices: list[str], org: str | None = None) -> tuple[Answer, list[Hit]]:
         """The extractive answer and the passages an LLM may use."""
         t0 = time.perf_counter()
-        analysis = self.analyze(question, retrieval, notices, org)
+        return self.answer_from(self.analyze(question, retrieval, notices, org), notices, t0)
+
+    def answer_from(self, analysis: Analysis, notices: list[str], t0: float | None = None) -> tuple[Answer, list[Hit]]:
+        """The extractive answer from what `analyze` found (composed as the model's params say)."""
+        t0 = time.perf_counter() if t0 is None else t0
+        question = analysis.question
         if analysis.refusal is None and analysis.scored and analysis.p_answerable < self.model.refuse_below:
             analysis.refusal = ""
         if analysis.refusal is not None:
@@ -665,7 +670,9 @@ class Assistant:
                 article_hits = analysis.snapshot.article(best.hit.source, article_number(best.hit.article)) or [best.hit]
                 return compose_article_answer(article_hits, book, params.max_article_chars)
         ranked = [best] + [c for c in scored if c is not best]
-        parts = [] if alone else self.part_rankings(analysis)
+        if not alone and analysis.part_ranked is None:
+            analysis.part_ranked = self.part_rankings(analysis)
+        parts = [] if alone else analysis.part_ranked or []
         runners_up = params.count_runners_up
         if not alone and plan.is_quantity and plan.asked_unit and not unit_matches(plan, best.text):
             # A count question: a close runner-up that gives the count in the asked unit answers it.
@@ -713,6 +720,8 @@ class Analysis:
     scoring_ms: float = 0.0
     refusal: str | None = None  # the reason (may be empty) when a guard refused
     show_closest: bool = True
+    part_ranked: list[list[Candidate]] | None = None  # each part's candidates, once ranked (`Assistant.part_rankings`)
+    question: str = ""  # as asked (cut to the length limit)
 
     def refused(self, reason: str | None, closest: bool = True) -> Analysis:
         self.refusal = reason or ""

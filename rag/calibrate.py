@@ -14,6 +14,7 @@ fitted on the other folds. The fitted weights are written as data (`rag/data/ans
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import re
 import sys
@@ -34,6 +35,7 @@ from rag.evidence import (
     AnswerModel,
     shape_match,
 )
+from rag.params import AnswerParams
 from rag.scorers import Blend, Logistic, Trees, feature_value
 from rag.text import fold, split_sentences, squash
 
@@ -165,6 +167,73 @@ def _standard(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     scale = x.std(axis=0)
     scale[scale < 1e-9] = 1.0
     return x.mean(axis=0), scale
+
+
+# ---------------------------------------------------------------- how answers are composed
+
+COMPOSE_GRID = {  # holds AnswerParams' defaults, which the answers' length is held against
+    "second_sentence_ratio": (0.3, 0.4, 0.5, 0.6, 0.75, 0.9),
+    "extra_gain": (0.05, 0.1, 0.2, 0.3),
+    "part_ratio": (0.05, 0.1, 0.2, 0.3),
+}
+MAX_LONGER = 1.15  # composed answers at most this many times as long on average as with AnswerParams' defaults
+
+
+def compose_grid(current: AnswerParams) -> list[AnswerParams]:
+    """`current` with each setting of COMPOSE_GRID (and `current` itself when it is off the grid)."""
+    grid = [AnswerParams.from_dict({**current.to_dict(), **dict(zip(COMPOSE_GRID, values))}) for values in itertools.product(*COMPOSE_GRID.values())]
+    return grid if compose_key(current) in {compose_key(p) for p in grid} else [*grid, current]
+
+
+def compose_key(params: AnswerParams) -> tuple[float, ...]:
+    return tuple(getattr(params, n) for n in COMPOSE_GRID)
+
+
+def composed_outcome(assistant, analysis, notices: Sequence[str], item: EvalItem, params: AnswerParams) -> tuple[bool, int]:
+    """Whether the answer `assistant` composes from `analysis` with `params` is right, and its length."""
+    from rag.evaluation import Passage, Prediction, is_correct
+
+    kept = assistant.model
+    assistant.model = replace(kept, params=params)
+    try:
+        answer, _ = assistant.answer_from(analysis, list(notices))
+    finally:
+        assistant.model = kept
+    cited = {} if answer.refused else {c.id: Passage(c.source, c.text, c.title, c.section) for c in answer.citations}
+    return is_correct(item, Prediction(answer.answer, answer.refused, cited, (), 0.0)), len(answer.answer)
+
+
+Outcomes = Mapping[tuple[float, ...], Sequence[tuple[bool, int]]]  # per setting: each question's (right, length)
+
+
+def best_compose(outcomes: Outcomes, rows: Sequence[int], current: tuple[float, ...], max_longer: float = MAX_LONGER) -> tuple[float, ...]:
+    """The setting answering most of `rows` right among those whose answers are at most `max_longer` times
+    as long as `current`'s (the defaults); of equals, the shortest."""
+
+    def right(k: tuple[float, ...]) -> int:
+        return sum(outcomes[k][i][0] for i in rows)
+
+    def chars(k: tuple[float, ...]) -> int:
+        return sum(outcomes[k][i][1] for i in rows)
+
+    allowed = [k for k in outcomes if chars(k) <= max_longer * chars(current)]
+    return max(allowed, key=lambda k: (right(k), -chars(k)))
+
+
+def cross_validated_compose(outcomes: Outcomes, groups: Sequence[str], current: tuple[float, ...], folds: int = FOLDS) -> tuple[float, list[tuple[float, ...]]]:
+    """Accuracy when each fold of documents (`groups`: each question's) is answered with the setting best
+    on the other folds, and the setting each fold chose."""
+    order = {g: n % folds for n, g in enumerate(sorted(set(groups)))}
+    right, chosen = 0, []
+    for k in range(folds):
+        fit = [i for i, g in enumerate(groups) if order[g] != k]
+        test = [i for i, g in enumerate(groups) if order[g] == k]
+        if not test:
+            continue
+        best = best_compose(outcomes, fit, current)
+        chosen.append(best)
+        right += sum(outcomes[best][i][0] for i in test)
+    return right / max(1, len(groups)), chosen
 
 
 def fit_logistic(rows: Sequence[dict[str, float]], labels: Sequence[int], names: Sequence[str], c: float, balanced: bool = False) -> Logistic:

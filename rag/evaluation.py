@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from rag.citations import CITED_SENTENCE, MARKER, check_support
 from rag.text import squash
@@ -103,6 +104,8 @@ def question_sets(settings) -> list[QuestionSet]:
         QuestionSet("fresh61", own / "qa_fresh61.jsonl", "held-out", "written at the start of the forty-fourth round by a tester who saw neither code nor any question: 28 questions on 24 laws as a first-year auditor asks a senior colleague in chat (long-winded, with the case at hand, everyday words for the documents' terms), 20 on all seven bureau reports asked as a colleague would (counts, dates, which measures), 12 near-miss refusals; measured once with the round-42 answerer before any change, failures not read"),
         QuestionSet("fresh62", own / "qa_fresh62.jsonl", "held-out", "written at the start of the forty-fifth round by a tester who saw neither code nor any question: 24 questions on 24 laws as a county auditor types them fast in a work chat (terse, case first, everyday words, informal law names), 24 on 22 bureau reports by place and year (figures, activities, dates, document numbers, addressee, signature and 抄送 lines), 12 near-miss refusals (years and a bureau not indexed, two rules not among the 25, articles past a law's end, details the reports leave out); measured once with the round-45 answerer, failures not read"),
         QuestionSet("fresh63", own / "qa_fresh63.jsonl", "held-out", "written at the start of the forty-fifth round by a tester who saw neither code nor any question: 24 questions on 24 laws as a member of the public and a new service-window clerk ask them (full polite sentences, the situation as it happened, yes/no questions, no legal terms), 24 on 21 bureau reports by place and year (activities, counts, dates, signatures, where to apply, comparisons of two bureaus or years), 12 near-miss refusals (details not stated, years and bureaus not indexed, an opinion, laws not among the 25); measured once with the round-45 answerer, failures not read"),
+        QuestionSet("fresh64", own / "qa_fresh64.jsonl", "held-out", "written at the start of the forty-sixth round by a tester who saw neither code nor any question: 26 questions on 25 laws as a people's-congress deputy, their liaison staff or a city-newspaper journalist asks them (own words, a preamble, two sentences); 22 on all seven bureau reports (5 on the own report in the first person); 12 near-miss refusals; measured once with the round-45 system before any change, failures not read"),
+        QuestionSet("fresh65", own / "qa_fresh65.jsonl", "held-out", "written at the start of the forty-sixth round by a tester who saw neither code nor any question: 26 questions on 22 laws as the finance director of an audited school, hospital or company asks a friend at the audit bureau (office words, the situation first, some terse chat messages); 22 on all seven bureau reports (3 comparisons by a graduate student, 5 on the own report); 12 near-miss refusals; measured once with the round-45 system before any change, failures not read"),
     ]
 
 
@@ -135,6 +138,18 @@ def setup_components(settings, setup: EvalSetup, base_index: Path):
     from rag.components import build
 
     return build(settings.with_index(base_index / setup.name).with_(answer={"org": setup.org}))
+
+
+def indexed_setups(settings, base_index: Path) -> Iterator[tuple[EvalSetup, Any, list[tuple[QuestionSet, EvalItem]]]]:
+    """Each evaluation setup with its components (its documents indexed if need be) and the questions of
+    its sets, each with its set."""
+    from rag.ingest import ingest_paths
+
+    by_name = {s.name: s for s in question_sets(settings)}
+    for setup in eval_setups(settings):
+        components = setup_components(settings, setup, base_index)
+        ingest_paths(components.index, setup.paths, show_bar=False)
+        yield setup, components, [(by_name[name], item) for name in setup.sets for item in load_dataset(by_name[name].path)]
 
 
 @dataclass(frozen=True)

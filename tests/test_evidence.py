@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import math
 
+import pytest
+
 from rag.evidence import (
     QUESTION_FEATURES,
     QUESTION_PRODUCTS,
@@ -553,3 +555,54 @@ def test_the_encoder_compares_sentences_with_the_question_less_the_names_it_scop
     plan = QueryPlan("审计法2024年", (), laws=(law,), years=(2024,))
     assert semantic_question(plan) == "审计法2024年"  # nothing but names: the question as asked
     assert semantic_question(QueryPlan("罚款最多多少", ())) == "罚款最多多少"
+
+
+def test_the_compose_setting_is_the_most_accurate_whose_answers_stay_short_enough():
+    """`best_compose`: most answers right among the settings at most MAX_LONGER times as long as the one
+    in use; of equals the shortest. `cross_validated_compose` answers each fold of documents with the
+    setting chosen on the others."""
+    from rag.calibrate import MAX_LONGER, best_compose, compose_grid, compose_key, cross_validated_compose
+    from rag.params import AnswerParams
+
+    grid = {compose_key(p) for p in compose_grid(AnswerParams(second_sentence_ratio=0.33))}
+    assert compose_key(AnswerParams()) in grid and compose_key(AnswerParams(second_sentence_ratio=0.33)) in grid
+
+    in_use, longer, wordy, same = (0.75,), (0.5,), (0.3,), (0.6,)
+    outcomes = {
+        in_use: [(True, 100), (False, 100), (False, 100), (True, 100)],
+        longer: [(True, 110), (True, 110), (False, 110), (True, 110)],  # one more right, 10 % longer
+        wordy: [(True, 200), (True, 200), (True, 200), (True, 200)],  # all right, twice as long
+        same: [(True, 105), (True, 105), (False, 105), (True, 105)],  # as right as `longer`, shorter
+    }
+    rows = range(4)
+    assert MAX_LONGER < 2.0
+    assert best_compose(outcomes, rows, in_use) == same
+    assert best_compose(outcomes, rows, in_use, max_longer=2.0) == wordy
+    assert best_compose({in_use: outcomes[in_use]}, rows, in_use) == in_use
+    accuracy, chosen = cross_validated_compose(outcomes, ["a", "b", "c", "d"], in_use, folds=2)
+    assert len(chosen) == 2 and 0.5 <= accuracy <= 1.0
+    assert cross_validated_compose({in_use: outcomes[in_use]}, ["a", "b", "c", "d"], in_use, folds=2)[0] == 0.5
+
+
+@pytest.mark.slow
+def test_an_answer_composed_from_its_analysis_is_the_one_asked_and_follows_the_params(assistant):
+    """`Assistant.answer_from` (what eval/fit_compose.py composes each setting with) gives the answer
+    `ask` gives; a lower second-sentence ratio gives at least as much, a higher one at most as much."""
+    from dataclasses import replace
+
+    from rag.calibrate import composed_outcome
+    from rag.evaluation import EvalItem
+    from rag.query import prepare_question
+
+    question = "审计机关进行审计时，被审计单位不配合提供资料，会怎么处理？"
+    asked = assistant.ask(question, use_llm=False)
+    cut, text, notices = prepare_question(question, assistant.settings.answer.max_question_chars)
+    analysis = assistant.analyze(cut, assistant.retriever.search(text), notices)
+    composed, _ = assistant.answer_from(analysis, list(notices))
+    assert composed.answer == asked.answer and not composed.refused
+    item = EvalItem(id="x", question=question, sources=(asked.citations[0].source,), contains=(asked.citations[0].text[:6],), refuse=False)
+    params = assistant.model.params
+    many = composed_outcome(assistant, analysis, notices, item, replace(params, second_sentence_ratio=0.0, extra_gain=0.0))
+    one = composed_outcome(assistant, analysis, notices, item, replace(params, second_sentence_ratio=1.01, extra_gain=1.01))
+    assert many[1] >= len(asked.answer) >= one[1] and many[1] > one[1]
+    assert assistant.model.params == params  # put back
