@@ -27,11 +27,12 @@ sys.path.insert(0, str(ROOT))
 
 from tqdm import tqdm  # noqa: E402
 
-from rag.answer import Analysis, Assistant, Turn  # noqa: E402
+from rag.answer import Analysis, Assistant  # noqa: E402
 from rag.calibrate import (  # noqa: E402
     COMPOSE_GRID,
     FOLDS,
     MAX_LONGER,
+    analyzed,
     best_compose,
     compose_grid,
     compose_key,
@@ -44,8 +45,6 @@ from rag.config import load_settings  # noqa: E402
 from rag.evaluation import EvalItem, indexed_setups  # noqa: E402
 from rag.evidence import ANSWER_MODEL_FILE  # noqa: E402
 from rag.params import AnswerParams  # noqa: E402
-from rag.query import prepare_question  # noqa: E402
-from rag.text import normalize_question  # noqa: E402
 
 
 @dataclass
@@ -63,11 +62,7 @@ def collect(settings, index: Path) -> list[Asked]:
     for setup, components, items in indexed_setups(settings, index):
         assistant = components.assistant
         for question_set, item in tqdm(items, desc=f"检索与打分 {setup.name}", unit="题"):
-            history: list[Turn] = []
-            for previous in item.history:
-                history.append(Turn(previous, assistant.resolve(normalize_question(previous), history)))
-            cut, text, notices = prepare_question(item.question, settings.answer.max_question_chars)
-            analysis = assistant.analyze(cut, assistant.retriever.search(assistant.resolve(text, history)), notices)
+            analysis, notices = analyzed(assistant, item)
             out.append(Asked(question_set.role, item, assistant, analysis, tuple(notices)))
     return out
 

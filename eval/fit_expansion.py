@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 from tqdm import tqdm  # noqa: E402
 
-from rag.calibrate import write_atomically  # noqa: E402
+from rag.calibrate import FOLDS, write_atomically  # noqa: E402
 from rag.config import load_settings  # noqa: E402
 from rag.evaluation import (  # noqa: E402
     EvalItem,
@@ -42,7 +42,6 @@ from rag.text import squash  # noqa: E402
 WEIGHTS = (0.6, 1.0, 1.5, 2.0)
 MIN_PAIRS = (2, 3)
 MIN_DOCS = (1, 2)  # answering documents a pair must recur in: 2 keeps only pairs that carry over between documents
-FOLDS = 5
 ANSWERING_PASSAGES = 3  # the first passages holding the answer whose words are counted
 
 

@@ -45,7 +45,7 @@ from rag.query import AGE_UNIT, QueryPlan, asked_clauses, prepare_question, ques
 from rag.retrieve import HybridRetriever, Retrieval
 from rag.schema import Answer, Hit, last_heading
 from rag.structure import ITEM_MARK
-from rag.text import char_ngrams, chinese_number, flatten, is_lead_in, sentence_spans
+from rag.text import char_ngrams, chinese_number, flatten, is_lead_in, normalize_question, sentence_spans
 
 FRONT_MATTER = {label("title"), label("addressee"), label("trailer")}
 # The first item of an enumeration, opening a sentence or after its lead-in (…不足：一是…); a later
@@ -482,6 +482,13 @@ class Assistant:
                 answer = part
         assert answer is not None
         return answer
+
+    def turns(self, questions: Sequence[str]) -> list[Turn]:
+        """A conversation's earlier questions as turns, each resolved against those before it."""
+        history: list[Turn] = []
+        for previous in questions:
+            history.append(Turn(previous, self.resolve(normalize_question(previous), history)))
+        return history
 
     def resolve(self, question: str, history: Sequence[Turn]) -> str:
         previous = history[-1].resolved if history else None

@@ -122,28 +122,28 @@ def candidate_labels(assistant, analysis, item: EvalItem) -> list[int]:
     return partial
 
 
+def analyzed(assistant, item: EvalItem) -> tuple[Any, list[str]]:
+    """An item's question, after its earlier turns, retrieved and scored as `ask` does it up to the
+    candidates (`Assistant.analyze`), with the notices for the answer."""
+    from rag.query import prepare_question
+
+    cut, text, notices = prepare_question(item.question, assistant.settings.answer.max_question_chars)
+    retrieval = assistant.retriever.search(assistant.resolve(text, assistant.turns(item.history)))
+    return assistant.analyze(cut, retrieval, notices), notices
+
+
 def extract(assistant, sets: Mapping[str, Sequence[EvalItem]], progress: Callable[[int, int], None] | None = None, setup: int = 0) -> list[ItemData]:
     """Run every question through the pipeline up to the scored candidates."""
-    from rag.answer import Turn
-    from rag.query import prepare_question
-    from rag.text import normalize_question
-
     out: list[ItemData] = []
     total = sum(len(v) for v in sets.values())
     done = 0
     for set_name, items in sets.items():
         for item in items:
-            history: list[Turn] = []
-            for previous in item.history:
-                history.append(Turn(previous, assistant.resolve(normalize_question(previous), history)))
-            cut, text, notices = prepare_question(item.question, assistant.settings.answer.max_question_chars)
-            resolved = assistant.resolve(text, history)
-            retrieval = assistant.retriever.search(resolved)
-            analysis = assistant.analyze(cut, retrieval, notices)
+            analysis, _ = analyzed(assistant, item)
             data = ItemData(set_name, item, group_of(item, FOLDS), "model", setup)
             if analysis.refusal is not None:
                 data.stage = "guard"
-            elif retrieval.article_hits:
+            elif analysis.retrieval.article_hits:
                 data.stage = "article"
             else:
                 data.rows = [c.features for c in analysis.scored]
@@ -191,7 +191,7 @@ def compose_key(params: AnswerParams) -> tuple[float, ...]:
 
 def composed_outcome(assistant, analysis, notices: Sequence[str], item: EvalItem, params: AnswerParams) -> tuple[bool, int]:
     """Whether the answer `assistant` composes from `analysis` with `params` is right, and its length."""
-    from rag.evaluation import Passage, Prediction, is_correct
+    from rag.evaluation import is_correct, prediction_of
 
     kept = assistant.model
     assistant.model = replace(kept, params=params)
@@ -199,8 +199,7 @@ def composed_outcome(assistant, analysis, notices: Sequence[str], item: EvalItem
         answer, _ = assistant.answer_from(analysis, list(notices))
     finally:
         assistant.model = kept
-    cited = {} if answer.refused else {c.id: Passage(c.source, c.text, c.title, c.section) for c in answer.citations}
-    return is_correct(item, Prediction(answer.answer, answer.refused, cited, (), 0.0)), len(answer.answer)
+    return is_correct(item, prediction_of(answer)), len(answer.answer)
 
 
 Outcomes = Mapping[tuple[float, ...], Sequence[tuple[bool, int]]]  # per setting: each question's (right, length)

@@ -341,27 +341,24 @@ def run_system(
 
 def system_predictor(assistant) -> System:
     """Adapter: ask the assistant (with the item's history as earlier turns) and time it end to end."""
-    from rag.answer import Turn
     from rag.text import normalize_question
 
     def predict(item: EvalItem) -> Prediction:
-        history: list[Turn] = []
-        for previous in item.history:
-            history.append(Turn(previous, assistant.resolve(normalize_question(previous), history)))
+        history = assistant.turns(item.history)
         started = time.perf_counter()
         answer = assistant.ask(item.question, history=history, use_llm=False)
         latency = (time.perf_counter() - started) * 1000
         resolved = answer.resolved or assistant.resolve(normalize_question(item.question), history)
         ranked = assistant.retriever.search(resolved, k=10).hits
-        return Prediction(
-            answer=answer.answer,
-            refused=answer.refused,
-            citations={} if answer.refused else {c.id: Passage(c.source, c.text, c.title, c.section) for c in answer.citations},
-            ranked=tuple(Passage(h.source, h.text, h.title, h.section) for h in ranked),
-            latency_ms=latency,
-        )
+        return prediction_of(answer, tuple(Passage(h.source, h.text, h.title, h.section) for h in ranked), latency)
 
     return predict
+
+
+def prediction_of(answer, ranked: tuple[Passage, ...] = (), latency_ms: float = 0.0) -> Prediction:
+    """An assistant's Answer in the shape every metric reads (no citations when it refused)."""
+    cited = {} if answer.refused else {c.id: Passage(c.source, c.text, c.title, c.section) for c in answer.citations}
+    return Prediction(answer=answer.answer, refused=answer.refused, citations=cited, ranked=ranked, latency_ms=latency_ms)
 
 
 
