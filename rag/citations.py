@@ -364,10 +364,21 @@ def polarity(text: str) -> dict[str, bool]:
     out["negation"] = any(w in said for w in modality["negation"] + modality["implicit_negation"]) or fused_negation(plain)
     prohibits = out["prohibition"] if len(plain) == len(tokens) else any(w in "".join(plain) for w in modality["prohibition"])
     out["negative"] = prohibits or out["negation"]
+    # 不得拒绝、阻挠、拖延: the prohibition covers a list whose first act says "not" in its meaning, so the
+    # clause is 应当接受 and 不得阻挠 at once — it agrees with a restatement of either reading
+    out["either"] = bool(_prohibited_list().search(rest))
     out["must"] = out["obligation"] or out["prohibition"]
     out["discretion"] = bool(_discretion().search(text))
     out["choice"] = out["discretion"] or bool(CHOICE_LEFT.search(text))
     return out
+
+
+@lru_cache(maxsize=1)
+def _prohibited_list() -> re.Pattern[str]:
+    """A negation or prohibition right before a verb that negates in meaning, itself the first of a list
+    (不得拒绝、阻挠、拖延)."""
+    modality = lexicon().modality
+    return re.compile(f"(?:{alternation(modality['prohibition'] + modality['negation'])})(?:{alternation(modality['implicit_negation'])})、")
 
 
 @lru_cache(maxsize=1)
@@ -454,10 +465,15 @@ def _sentences(text: str) -> list[str]:
 def _negativity_differs(claim: str, clause: str) -> bool:
     (mine_if, mine), (theirs_if, theirs) = split_condition(claim), split_condition(clause)
     if bool(mine_if) != bool(theirs_if):  # one names its condition apart (不属于…管辖的，应当…), the other in passing
-        return polarity(claim)["negative"] != polarity(clause)["negative"]
-    if polarity(mine)["negative"] != polarity(theirs)["negative"]:
+        return opposite(polarity(claim), polarity(clause))
+    if opposite(polarity(mine), polarity(theirs)):
         return True
-    return bool(mine_if and theirs_if) and polarity(mine_if)["negative"] != polarity(theirs_if)["negative"]
+    return bool(mine_if and theirs_if) and opposite(polarity(mine_if), polarity(theirs_if))
+
+
+def opposite(a: dict[str, bool], b: dict[str, bool]) -> bool:
+    """Two polarities (`polarity`) that disagree: one negative, the other not, neither readable both ways."""
+    return a["negative"] != b["negative"] and not (a["either"] or b["either"])
 
 
 def bounds_disagree(claim: str, clause: str) -> bool:
@@ -993,7 +1009,7 @@ def support_features(
     feats["modality_mismatch"] = 1.0 if differs and _modality_differs(mine, theirs) else 0.0
     pairs = [] if feats["quote"] else paired_clauses(claim, part)
     polar = [(polarity(a), polarity(b)) for a, b in pairs]
-    feats["paired_negation_mismatch"] = float(sum(1 for a, b in polar if a["negative"] != b["negative"]))
+    feats["paired_negation_mismatch"] = float(sum(1 for a, b in polar if opposite(a, b)))
     feats["paired_modality_mismatch"] = float(sum(1 for a, b in polar if _modality_differs(a, b)))
     nouns_, others_ = swapped_words(claim, part) if not feats["quote"] else (0, 0)
     feats["swapped_nouns"], feats["swapped_others"] = float(nouns_), float(others_)

@@ -668,3 +668,16 @@ def test_only_then_requires_it_does_not_permit() -> None:
     passage = "（三）政府信息管理。信息发布严格执行先审后发制度，每条信息均经审核、校对无误后方可发布。"
     assert support_features("信息发布执行先审后发制度，每条信息都要审核、校对无误后才能发布。", passage)["modality_mismatch"] == 0.0
     assert support_features("信息发布执行先审后发制度，每条信息可以视情况先发布再审核。", passage)["modality_mismatch"] == 1.0
+
+
+def test_a_prohibited_list_led_by_a_refusal_reads_both_ways():
+    """不得拒绝、阻挠、拖延 is 应当接受 and 不得阻挠 at once: a restatement of either reading agrees with it,
+    while 不得拒绝 alone stays 应当接受 (it disagrees with 拒绝) and a permission still disagrees."""
+    from rag.citations import negativity_disagrees, polarity
+
+    law = "被调查、检查的单位和个人应当予以配合，如实反映情况，不得拒绝、阻挠、拖延。"
+    assert polarity(law)["either"] and not polarity("不得拒绝审计人员依法执行职务")["either"]
+    assert not negativity_disagrees("被查的单位和个人要配合，不能拒绝、使绊子，也不能拖着。", law)
+    assert not negativity_disagrees("被查的单位和个人应当予以配合，如实反映情况。", law)
+    assert negativity_disagrees("被审计单位拒绝审计人员依法执行职务。", "被审计单位不得拒绝审计人员依法执行职务。")
+    assert check_support("被查的单位和个人可以拒绝、阻挠、拖延。", law).verdict != "supported"
