@@ -670,7 +670,7 @@ def test_only_then_requires_it_does_not_permit() -> None:
     assert support_features("信息发布执行先审后发制度，每条信息可以视情况先发布再审核。", passage)["modality_mismatch"] == 1.0
 
 
-def test_a_prohibited_list_led_by_a_refusal_reads_both_ways():
+def test_a_prohibited_list_led_by_a_refusal_reads_both_ways() -> None:
     """不得拒绝、阻挠、拖延 is 应当接受 and 不得阻挠 at once: a restatement of either reading agrees with it,
     while 不得拒绝 alone stays 应当接受 (it disagrees with 拒绝) and a permission still disagrees."""
     from rag.citations import negativity_disagrees, polarity
