@@ -222,7 +222,7 @@ def best_compose(outcomes: Outcomes, rows: Sequence[int], current: tuple[float, 
 def cross_validated_compose(outcomes: Outcomes, groups: Sequence[str], current: tuple[float, ...], folds: int = FOLDS) -> tuple[float, list[tuple[float, ...]]]:
     """Accuracy when each fold of documents (`groups`: each question's) is answered with the setting best
     on the other folds, and the setting each fold chose."""
-    order = {g: n % folds for n, g in enumerate(sorted(set(groups)))}
+    order = source_folds(groups, folds)
     right, chosen = 0, []
     for k in range(folds):
         fit = [i for i, g in enumerate(groups) if order[g] != k]
