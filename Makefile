@@ -70,6 +70,8 @@ calibrate: setup
 
 eval: setup
 	$(BIN)/python eval/run_eval.py --index $(INDEX)-eval
+	# held out on documents never indexed before (eval/new-documents/, eval/results/newdocs48.md)
+	$(BIN)/python eval/new_documents.py --index $(INDEX)-eval
 
 bench: setup
 	$(BIN)/python eval/bench.py

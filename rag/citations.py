@@ -366,11 +366,27 @@ def polarity(text: str) -> dict[str, bool]:
     out["negative"] = prohibits or out["negation"]
     # 不得拒绝、阻挠、拖延: the prohibition covers a list whose first act says "not" in its meaning, so the
     # clause is 应当接受 and 不得阻挠 at once — it agrees with a restatement of either reading
-    out["either"] = bool(_prohibited_list().search(rest))
+    out["either"] = bool(_prohibited_list().search(rest)) or mixed_alternatives(tokens)
     out["must"] = out["obligation"] or out["prohibition"]
     out["discretion"] = bool(_discretion().search(text))
     out["choice"] = out["discretion"] or bool(CHOICE_LEFT.search(text))
     return out
+
+
+def mixed_alternatives(tokens: Sequence[str]) -> bool:
+    """Two acts joined by 或者 of which one carries a fused negation and the other none (不缴或者少缴): the
+    clause speaks of both, so a restatement of either (少缴…的罚款) agrees with it. A negation word before
+    both (不得拒绝或者拖延) covers the pair and is read as usual."""
+    negators = set(lexicon().modality["negation"]) | set(lexicon().modality["prohibition"])
+    for i, token in enumerate(tokens[1:-1], start=1):
+        if token not in ("或者", "或"):
+            continue
+        before, after = tokens[i - 1], tokens[i + 1]
+        if i >= 2 and tokens[i - 2] in negators or after in negators:
+            continue
+        if fused_negation([before]) != fused_negation([after]):
+            return True
+    return False
 
 
 @lru_cache(maxsize=1)

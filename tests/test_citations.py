@@ -681,3 +681,16 @@ def test_a_prohibited_list_led_by_a_refusal_reads_both_ways() -> None:
     assert not negativity_disagrees("被查的单位和个人应当予以配合，如实反映情况。", law)
     assert negativity_disagrees("被审计单位拒绝审计人员依法执行职务。", "被审计单位不得拒绝审计人员依法执行职务。")
     assert check_support("被查的单位和个人可以拒绝、阻挠、拖延。", law).verdict != "supported"
+
+
+def test_a_choice_of_a_negated_and_a_plain_act_reads_both_ways() -> None:
+    """不缴或者少缴 speaks of two acts, one with its negation fused in: a restatement of the plain one (少缴)
+    does not deny it. A negation before both (不得拒绝或者拖延) or on both (未履行或者不正确履行) is read as usual."""
+    from rag.citations import negativity_disagrees, polarity
+
+    law = "企业和个人有下列不缴或者少缴财政收入行为之一的，给予警告，并处不缴或者少缴财政收入10%以上30%以下的罚款。"
+    assert polarity("并处不缴或者少缴财政收入的罚款")["either"]
+    assert not negativity_disagrees("企业和个人少缴财政收入的，给予警告，并处少缴部分10%以上30%以下的罚款。", law)
+    assert not polarity("被审计单位不得拒绝或者拖延提供资料")["either"]
+    assert not polarity("未履行或者不正确履行职责的")["either"]
+    assert negativity_disagrees("被审计单位拒绝提供资料。", "被审计单位不得拒绝提供资料。")
