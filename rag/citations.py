@@ -301,8 +301,9 @@ def _name_supported(name: str, context: str) -> bool:
 
 SENTENCE_ENDS = "。；;！？!?"  # where a clause, a condition (…的，) and a compared sentence end
 UPWARD, DOWNWARD = frozenset({"at_least", "over"}), frozenset({"at_most", "under"})
+OR_WORDS = ("或者", "或是", "或")  # what joins two acts either of which a clause speaks of
 # A choice names both sides and negates nothing: 批准或者不批准, 批不批准, 是不是 (whether), as 是否 does.
-CHOICE = re.compile(r"([\u4e00-\u9fff]{1,6})(?:或者|或是|或|还是)?[不未]\1")
+CHOICE = re.compile(rf"([\u4e00-\u9fff]{{1,6}})(?:{'|'.join(OR_WORDS)}|还是)?[不未]\1")
 
 
 def bounds(text: str) -> tuple[frozenset[str], str]:
@@ -374,12 +375,12 @@ def polarity(text: str) -> dict[str, bool]:
 
 
 def mixed_alternatives(tokens: Sequence[str]) -> bool:
-    """Two acts joined by 或者 of which one carries a fused negation and the other none (不缴或者少缴): the
+    """Two acts joined by 或者 (`OR_WORDS`) of which one carries a fused negation and the other none (不缴或者少缴): the
     clause speaks of both, so a restatement of either (少缴…的罚款) agrees with it. A negation word before
     both (不得拒绝或者拖延) covers the pair and is read as usual."""
     negators = set(lexicon().modality["negation"]) | set(lexicon().modality["prohibition"])
     for i, token in enumerate(tokens[1:-1], start=1):
-        if token not in ("或者", "或"):
+        if token not in OR_WORDS:
             continue
         before, after = tokens[i - 1], tokens[i + 1]
         if i >= 2 and tokens[i - 2] in negators or after in negators:
