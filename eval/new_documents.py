@@ -12,7 +12,6 @@ Never fitted on. Writes eval/results/newdocs48.{md,json}.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -22,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 from rag.components import build  # noqa: E402
 from rag.config import load_settings  # noqa: E402
 from rag.evaluation import eval_setups  # noqa: E402
-from rag.experiment import evaluate, markdown_table  # noqa: E402
+from rag.experiment import evaluate, save_report  # noqa: E402
 from rag.ingest import ingest_paths  # noqa: E402
 
 DOCUMENTS = ROOT / "eval" / "new-documents"
@@ -43,14 +42,7 @@ def main() -> int:
         report = evaluate(components, QUESTIONS, with_baseline=False, dev_dataset=settings.eval.dev_set)
     finally:
         components.close()
-    report["setup"] = "new-documents"
-    report["role"] = "held-out"
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "newdocs48.json").write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
-    table = markdown_table(report)
-    (out / "newdocs48.md").write_text(table, encoding="utf-8")
-    print(table)
+    print(save_report(report, Path(args.out), "newdocs48", "new-documents", "held-out"))
     return 0
 
 

@@ -19,7 +19,7 @@ sys.path.insert(0, str(ROOT))
 
 from rag.config import load_settings  # noqa: E402
 from rag.evaluation import eval_setups, question_sets, setup_components  # noqa: E402
-from rag.experiment import evaluate, markdown_table, plot_reports  # noqa: E402
+from rag.experiment import evaluate, markdown_table, plot_reports, save_report  # noqa: E402
 from rag.ingest import ingest_paths  # noqa: E402
 
 
@@ -48,12 +48,7 @@ def main() -> int:
                 print(f"跳过 {name}：{qs.path} 不存在")
                 continue
             report = evaluate(components, qs.path, with_baseline=not args.no_baseline, dev_dataset=settings.eval.dev_set)
-            report["setup"] = setup.name
-            report["role"] = qs.role
-            (out / f"{name}.json").write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
-            table = markdown_table(report)
-            (out / f"{name}.md").write_text(table, encoding="utf-8")
-            print(table)
+            print(save_report(report, out, name, setup.name, qs.role))
         components.close()
     # The summary and the plot cover every set with a report in `out`: a run of some sets (--only)
     # updates theirs and keeps the others' last reports.

@@ -4,6 +4,7 @@ Markdown tables and a plot."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -107,6 +108,18 @@ def markdown_table(report: dict) -> str:
             cells.append("–" if value is None else (f"{value:.1f}" if key.startswith("latency") else f"{value:.3f}"))
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def save_report(report: dict, out: Path, name: str, setup: str, role: str) -> str:
+    """Record which setup and role a set's report was made under, write it as `out/name.json` and its table as
+    `out/name.md`; the table."""
+    report["setup"] = setup
+    report["role"] = role
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}.json").write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
+    table = markdown_table(report)
+    (out / f"{name}.md").write_text(table, encoding="utf-8")
+    return table
 
 
 PLOT_METRICS = (
