@@ -30,6 +30,8 @@ def _parts() -> tuple[str, str]:
 
 
 ORG_OFFICES = ("审计局", "审计厅", "人民政府", "政府", "司法局", "财政局")
+OFFICE_ENDS = "局厅"  # the last character of an office (咸宁局, 审计厅), never part of a place name before it
+PLACE_CHAR = rf"(?:(?![{OFFICE_ENDS}])[\u4e00-\u9fff])"
 
 
 @lru_cache(maxsize=1)
@@ -38,8 +40,9 @@ def org_like() -> re.Pattern[str]:
     name then an audit office or a government (杭州审计局)."""
     places, _ = _parts()
     offices = "|".join(ORG_OFFICES)
-    # a place does not run over an office: 开封市审计局以市政府 is 开封市审计局, then 以市政府
-    return re.compile(rf"((?:(?:(?!{offices})[\u4e00-\u9fff]){{2,6}}?(?:{places})){{1,3}}|[\u4e00-\u9fff]{{2,4}}?)(?:人民)?({offices})")
+    # a place does not run over an office: 开封市审计局以市政府 is 开封市审计局, then 以市政府; nor over a
+    # short one (`OFFICE_ENDS`): 花都局对区政府 is 花都局, then 对区政府
+    return re.compile(rf"((?:(?:(?!{offices}){PLACE_CHAR}){{2,6}}?(?:{places})){{1,3}}|{PLACE_CHAR}{{2,4}}?)(?:人民)?({offices})")
 
 
 @lru_cache(maxsize=1)
@@ -48,7 +51,7 @@ def office_like() -> re.Pattern[str]:
     that is not indexed."""
     places, _ = _parts()
     offices = "|".join(ORG_OFFICES)
-    return re.compile(rf"((?:[\u4e00-\u9fff]{{2,6}}?(?:{places})){{1,3}}|[\u4e00-\u9fff]{{2,4}}?)(?:人民)?({offices}|[\u4e00-\u9fff]{{1,6}}?[局厅])")
+    return re.compile(rf"((?:{PLACE_CHAR}{{2,6}}?(?:{places})){{1,3}}|{PLACE_CHAR}{{2,4}}?)(?:人民)?({offices}|[\u4e00-\u9fff]{{1,6}}?[{OFFICE_ENDS}])")
 
 
 def place_chain(issuer: str) -> tuple[list[str], str]:

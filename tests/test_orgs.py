@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rag.metadata import title_years
-from rag.orgs import build_org_catalog, place_chain, short_forms
+from rag.orgs import build_org_catalog, organisation_names, place_chain, short_forms
 from rag.schema import DocRecord
 
 
@@ -113,6 +113,18 @@ def test_another_office_of_an_indexed_place_is_unknown(catalog, question, name):
     market = build_org_catalog([record("huyang-2023", "湖阳市市场监督管理局", 2023)])
     mention = market.mentions("湖阳市市场监管局2023年收了多少罚没款？")
     assert [e.issuer for e in mention.known] == ["湖阳市市场监督管理局"] and mention.unknown == () and not mention.by_place
+
+
+@pytest.mark.parametrize("question, issuer", [
+    ("花都局对区政府2023年度的审计工作报告做了什么解读？", "广州市花都区审计局"),
+    ("青禾局向县政府报送了哪些材料？", "青禾县审计局"),
+])
+def test_a_short_office_name_ends_the_place_before_it(catalog, question, issuer):
+    """花都局对区政府 is 花都局, then 对区政府: a place name never runs over an office's last character (局), so
+    the bureau named by its place and 局 is no unknown organisation ending in 政府."""
+    mention = catalog.mentions(question)
+    assert mention.unknown == () and [e.issuer for e in mention.known] == [issuer]
+    assert organisation_names(question) == []
 
 
 @pytest.mark.parametrize("question", ["县级以上地方各级人民政府应当如何公开信息？", "规范性文件发布后多少日内向市司法局备案？", "审计机关有哪些职责？"])
