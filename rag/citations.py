@@ -513,6 +513,7 @@ def _bigram_overlap(a: str, b: str) -> float:
     return len(grams & other) / len(grams)
 
 
+TABLE_ROW = re.compile(r"(?m)^\s*\|")
 FOCUS_SENTENCES = 3  # the most consecutive sentences of a passage one checked sentence is judged against
 CLAUSE_END = re.compile(r"(?<=[，,；;。！？!?：:\n])")
 SENTENCE_STOP = re.compile(r"[。；;！？!?\n]")
@@ -562,7 +563,26 @@ def whole_sentences(passage: str, part: str) -> str:
         return part or passage
     before = [m.end() for m in SENTENCE_STOP.finditer(passage, 0, start)]
     stop = SENTENCE_STOP.search(passage, start + len(part) - 1)
-    return passage[(before[-1] if before else 0) : stop.end() if stop else len(passage)]
+    return passage[slice(*_with_whole_table(passage, before[-1] if before else 0, stop.end() if stop else len(passage)))]
+
+
+def _with_whole_table(passage: str, lo: int, hi: int) -> tuple[int, int]:
+    """(lo, hi) widened to the whole of a Markdown table a row of which it holds: a table's figures (its
+    合计 row, a row below the part) are checked against the whole table, as its header's unit is."""
+    if not TABLE_ROW.search(passage[lo:hi]):
+        return lo, hi
+    while lo > 0:
+        line_start = passage.rfind("\n", 0, lo - 1) + 1
+        if not passage[line_start:lo].lstrip().startswith("|"):
+            break
+        lo = line_start
+    while hi < len(passage):
+        line_end = passage.find("\n", hi)
+        line_end = len(passage) if line_end < 0 else line_end + 1
+        if not passage[hi:line_end].lstrip().startswith("|"):
+            break
+        hi = line_end
+    return lo, hi
 
 
 def comparable(text: str) -> str:

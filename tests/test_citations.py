@@ -694,3 +694,18 @@ def test_a_choice_of_a_negated_and_a_plain_act_reads_both_ways() -> None:
     assert not polarity("被审计单位不得拒绝或者拖延提供资料")["either"]
     assert not polarity("未履行或者不正确履行职责的")["either"]
     assert negativity_disagrees("被审计单位拒绝提供资料。", "被审计单位不得拒绝提供资料。")
+
+
+def test_a_table_figure_is_checked_against_the_whole_table() -> None:
+    """A sentence naming a table's rows and its 合计 is judged against the rows it restates; the total, a row
+    below them, still stands in the table: no figure is missing. A figure the table does not hold still is."""
+    from rag.citations import support_features
+
+    passage = (
+        "二、主动公开政府信息情况\n2024年我局主动公开的政府信息按类别统计如下：\n| 信息类别 | 主动公开条数 |\n"
+        "| 机构职能类信息 | 1 |\n| 其他类信息 | 5 |\n| 合计 | 6 |\n三、收到和处理政府信息公开申请情况\n本年度未收到申请。"
+    )
+    faithful = support_features("该局主动公开的6条信息中，机构职能类1条，其他类5条。", passage)
+    assert not faithful["quantity_absent"] and not faithful["quantity_mismatch"]
+    altered = support_features("该局主动公开的9条信息中，机构职能类1条，其他类5条。", passage)
+    assert altered["quantity_absent"] or altered["quantity_mismatch"]
