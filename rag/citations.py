@@ -573,13 +573,13 @@ def _with_whole_table(passage: str, lo: int, hi: int) -> tuple[int, int]:
         return lo, hi
     while lo > 0:
         line_start = passage.rfind("\n", 0, lo - 1) + 1
-        if not passage[line_start:lo].lstrip().startswith("|"):
+        if not TABLE_ROW.match(passage[line_start:lo]):
             break
         lo = line_start
     while hi < len(passage):
         line_end = passage.find("\n", hi)
         line_end = len(passage) if line_end < 0 else line_end + 1
-        if not passage[hi:line_end].lstrip().startswith("|"):
+        if not TABLE_ROW.match(passage[hi:line_end]):
             break
         hi = line_end
     return lo, hi
