@@ -59,7 +59,7 @@ class RetrievalSettings:
     params_file: Path | None = _field(None, "fusion weights (JSON); default: rag/data/retrieval_params.json", "RAG_RETRIEVAL_PARAMS")
     expansion: str = _field("on", "add to the word search the passage words a learned table gives for the question's words (rag/expansion.py, fitted by eval/fit_expansion.py): on | off", "RAG_EXPANSION")
     expansion_file: Path | None = _field(None, "the learned word table (JSON); default: rag/data/expansion.json", "RAG_EXPANSION_FILE")
-    passage_ranker: str = _field("off", "reorder the fused passages by the learned ranker (rag/passage_rank.py, the \"ranker\" section of the parameters file): off (default: it lifts retrieval, not the answers; README round 24) | on (refit the answer model after switching: RAG_PASSAGE_RANKER=on make calibrate)", "RAG_PASSAGE_RANKER")
+    passage_ranker: str = _field("off", "reorder the fused passages by the learned ranker (rag/passage_rank.py, the \"ranker\" section of the parameters file): off (default: it lifts retrieval, not the answers; docs/evaluation-history.md, round 24) | on (refit the answer model after switching: RAG_PASSAGE_RANKER=on make calibrate)", "RAG_PASSAGE_RANKER")
     sentence_search: str = _field("on", "a fourth ranking by each passage's closest sentence under the answers' sentence encoder (rag/sentence_search.py): off | on (refit with make calibrate)", "RAG_SENTENCE_SEARCH")
 
 

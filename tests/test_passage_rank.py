@@ -146,7 +146,7 @@ def test_the_ranker_reorders_a_search_only_under_the_encoders_it_was_fitted_with
 def test_the_shipped_ranker_ranks_the_dev_set_better_than_the_fusion(assistant):
     """The fitted ranker of rag/data/retrieval_params.json, switched on (RAG_PASSAGE_RANKER=on), with the
     default encoders (USE passages, e5 sentences) over the real corpus: it acts, and the dev set's MRR over
-    the first ten is higher with it than with the fusion's order (off by default: README round 24)."""
+    the first ten is higher with it than with the fusion's order (off by default: docs/evaluation-history.md, round 24)."""
     from rag.components import build
     from rag.config import load_settings
     from rag.evaluation import Passage, first_relevant_rank, load_dataset
