@@ -72,6 +72,14 @@ def _first_word_flag(text: str) -> tuple[str, str, int]:
     return (tagged[0][0], tagged[0][1], len(tagged)) if tagged else ("", "", 0)
 
 
+def _has_function_word(text: str) -> bool:
+    """A word of `text` after its first is a particle, preposition, conjunction or pronoun (jieba's tags
+    u*, p, c, r): no place name holds one."""
+    from rag.segment import tagged_words
+
+    return any(flag.startswith(("u", "p", "c", "r")) for _, flag in tagged_words(text)[1:])
+
+
 def _unknown_name(text: str, start: int, end: int, boundaries: list[int], pattern: re.Pattern[str] | None = None) -> str | None:
     """The shortest organisation-like name that ends at `end`, starts at a word boundary and starts
     with a name (a place name, or an unknown word), not with a verb, a number or a preposition."""
@@ -86,6 +94,8 @@ def _unknown_name(text: str, start: int, end: int, boundaries: list[int], patter
             continue
         if any(g in place for g in generic if len(g) >= 2) or place[0] in "各本我该向在对由于请问某此全":
             continue
+        if _has_function_word(place):
+            continue  # 镇里说得等县审计局: a clause (说, 得, 等) before an office, not a place name
         word, flag, count = _first_word_flag(place)
         suffixed = bool(re.search(rf"(?:{_parts()[0]})$", place)) and len(place) >= 3
         # 南安市, 罗湖区: a place or proper name, not 内向市 cut from 日内向市; a rare place name with its

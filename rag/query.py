@@ -297,8 +297,8 @@ def question_grams(question: str) -> tuple[str, ...]:
 @lru_cache(maxsize=256)  # asked for the question and for its candidates' features
 def question_parts(question: str) -> list[str]:
     """The sub-questions of a question that asks several things (…多少天？最多还能延长多少天？; 是啥时候
-    修订的，从哪天起施行：two clauses, each with its own question word)."""
-    pieces = re.split(r"[？?；;]|，(?=(?:那|还|又|以及|并且|另外|同时|最多|最长|最少)\S)", question)
+    修订的，从哪天起施行：two clauses, each with its own question word); a story told first is no part."""
+    pieces = re.split(r"[？?；;]|，(?=(?:那|还|又|以及|并且|另外|同时|最多|最长|最少)\S)", asking_part(question))
     parts = [p.strip() for piece in pieces for p in asking_clauses(piece) if len(p.strip()) >= 4]
     return parts if len(parts) >= 2 else []
 
@@ -337,6 +337,30 @@ def asked_clauses(question: str) -> str:
         asking = [c for c in clauses if clause_asks(c)]
         out.append(asking[-1] if asking else piece)
     return "，".join(c for c in out if c.strip())
+
+
+def asking_part(question: str) -> str:
+    """The question from its first asking sentence on, without the story told before it (我在镇上开了个
+    小饭馆……他们这样对不对？): the first sentence that ends in a question mark when any does (a story's
+    这几天 asks nothing), else the first with a question word of its own; the whole question when that
+    is its first sentence or none asks."""
+    sentences = [s for s in re.split(r"(?<=[？?；;。！!])", question) if s.strip()]
+    marked = [i for i, s in enumerate(sentences) if s.rstrip().endswith(("？", "?"))]
+    first = marked[0] if marked else next((i for i, s in enumerate(sentences) if clause_asks(s)), 0)
+    return "".join(sentences[first:]) if first > 0 else question
+
+
+def asked_years(question: str) -> tuple[int, ...]:
+    """The years the question asks about, when it names several: those from its first asking sentence
+    to its last clause with a question word — not a year told in the story before (我手上只有2025年度的
+    年报……2024年主动公开了多少篇) nor one in a remark after (2023年主动公开了多少条？好跟2024年的放在一起比);
+    every year it names when that part names none."""
+    named = tuple(dict.fromkeys(years_in(question)))
+    if len(named) < 2:
+        return named
+    clauses = [c for c in re.split(r"(?<=[，,；;。？?！!])", asking_part(question)) if c.strip()]
+    last = max((i for i, c in enumerate(clauses) if clause_asks(c)), default=len(clauses) - 1)
+    return tuple(dict.fromkeys(years_in("".join(clauses[: last + 1])))) or named
 
 
 @lru_cache(maxsize=256)  # asked for every candidate sentence of a question (unit_matches)
@@ -413,7 +437,7 @@ def analyze_query(question: str, laws: LawCatalog, orgs: OrgCatalog) -> QueryPla
         laws=found_laws,
         unknown_laws=tuple(unknown_laws(question, laws)),
         articles=articles,
-        years=tuple(dict.fromkeys(years_in(question))),
+        years=asked_years(question),
         orgs=mention,
         wants_report=report_cue and not (found_laws and not mention.named),
         is_list=lex.cue("list", question),

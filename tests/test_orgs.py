@@ -127,6 +127,12 @@ def test_a_short_office_name_ends_the_place_before_it(catalog, question, issuer)
     assert organisation_names(question) == []
 
 
+def test_a_clause_before_an_office_is_no_organisation(catalog):
+    """镇里说得等县审计局审计完: a place before 说, 得, 等 is a clause, not an unknown organisation's name."""
+    mention = catalog.mentions("活早干完了，镇里说得等县审计局审计完才能结账。审计局应该多久出报告？")
+    assert mention.unknown == ()
+
+
 @pytest.mark.parametrize("question", ["县级以上地方各级人民政府应当如何公开信息？", "规范性文件发布后多少日内向市司法局备案？", "审计机关有哪些职责？"])
 def test_generic_phrases_are_not_organisations(catalog, question):
     mention = catalog.mentions(question)

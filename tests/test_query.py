@@ -9,9 +9,12 @@ from rag.query import (
     QuestionError,
     analyze_query,
     asked_clauses,
+    asked_years,
+    asking_part,
     build_law_catalog,
     find_laws,
     prepare_question,
+    question_parts,
     resolve_followup,
     unknown_laws,
 )
@@ -176,3 +179,32 @@ def test_the_asked_clause_is_the_last_one_with_a_question_word():
     assert asked_clauses("万一哪天机关执法出错，对方要求国家赔偿，多长时间内提出才有效？") == "多长时间内提出才有效"
     assert asked_clauses("活动从哪天开始？总结材料最晚哪天交？") == "活动从哪天开始，总结材料最晚哪天交"
     assert asked_clauses("报告的落款日期？") == "报告的落款日期"  # no question word: the whole sentence
+
+
+def test_the_asking_part_leaves_out_the_story_told_first():
+    story = "我在镇上开了个小饭馆，前天被罚了一百五。我媳妇说罚款都去银行交。他们当场收钱对不对？"
+    assert asking_part(story) == "他们当场收钱对不对？"
+    # every sentence asks, or none does: the whole question
+    assert asking_part("复议要多少天？最多还能延长多少天？") == "复议要多少天？最多还能延长多少天？"
+    assert asking_part("报告的落款日期。") == "报告的落款日期。"
+    # what follows the first asking sentence stays, a follow-up typed without a question mark too
+    assert asking_part("监察机关留置最长多长时间？能延长吗") == "监察机关留置最长多长时间？能延长吗"
+    assert asking_part("我手上只有去年的年报。他们主动公开了多少篇？能延长吗") == "他们主动公开了多少篇？能延长吗"
+    # a story's 这几天 asks nothing when the question marks what it asks
+    told = "我这几天在外地进货，今天回来才看到。听证得在几天内提出来？开听证要不要我出钱？"
+    assert asking_part(told) == "听证得在几天内提出来？开听证要不要我出钱？"
+    # the parts of a several-part question are its asking sentences, not the story before them
+    assert question_parts(told) == ["听证得在几天内提出来", "开听证要不要我出钱"]
+
+
+def test_the_years_asked_are_those_of_the_asking_sentence():
+    """A year told in the story (the report at hand) is not the year asked about; one year, or none in the
+    asking sentence, keeps every year the question names."""
+    assert asked_years("我手上只有2025年度的年报。领导想做前后对比。他们2024年主动公开了多少篇信息？") == (2024,)
+    assert asked_years("我翻了2024年的报告。我想知道2023年主动公开了多少条，好跟2024年的比一比。") == (2023,)
+    assert asked_years("我局2023年主动公开了多少条政府信息？好跟2024年的放在一起比。") == (2023,)
+    # a year that scopes the asking clause in its own sentence stays (a 2023 report's plan for 2024)
+    assert asked_years("金安区2023年的工作报告里说，2024年要把督查工作做成一个什么样的闭环？") == (2023, 2024)
+    assert asked_years("我手上有2024年和2025年的年报。主动公开了多少篇？") == (2024, 2025)
+    assert asked_years("2023年和2024年分别公开了多少条？") == (2023, 2024)
+    assert asked_years("2024年，我局开展了哪些培训？") == (2024,)
