@@ -15,7 +15,7 @@ from rag.lexicon import lexicon
 from rag.orgs import OrgCatalog, OrgMention
 from rag.schema import DocRecord
 from rag.segment import is_noun, query_tokens, tagged_words
-from rag.text import CN_NUM, blank, char_ngrams, chinese_number, normalize_question, years_in
+from rag.text import CN_NUM, blank, char_ngrams, chinese_number, normalize_question, sentence_spans, years_in
 
 ARTICLE_REF = re.compile(rf"(?:第|(?<=[法例》]))\s*([{CN_NUM}\d]+)\s*条")  # 第58条, or right after a law's name: 行政许可法58条
 # 十几个, 几十人 are rough numbers, not questions
@@ -344,10 +344,11 @@ def asking_part(question: str) -> str:
     小饭馆……他们这样对不对？): the first sentence that ends in a question mark when any does (a story's
     这几天 asks nothing), else the first with a question word of its own; the whole question when that
     is its first sentence or none asks."""
-    sentences = [s for s in re.split(r"(?<=[？?；;。！!])", question) if s.strip()]
-    marked = [i for i, s in enumerate(sentences) if s.rstrip().endswith(("？", "?"))]
+    spans = sentence_spans(question)
+    sentences = [question[s:e].rstrip("”’」』）)") for s, e in spans]
+    marked = [i for i, s in enumerate(sentences) if s.endswith(("？", "?"))]
     first = marked[0] if marked else next((i for i, s in enumerate(sentences) if clause_asks(s)), 0)
-    return "".join(sentences[first:]) if first > 0 else question
+    return question[spans[first][0] :] if first > 0 else question
 
 
 def asked_years(question: str) -> tuple[int, ...]:
